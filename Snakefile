@@ -1,0 +1,20 @@
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/ingest.smk"
+include: "rules/probe.smk"
+include: "rules/windows.smk"
+include: "rules/clips.smk"
+include: "rules/dataset.smk"
+
+
+rule all:
+    input:
+        get_final_outputs(),
+    default_target: True

@@ -1,0 +1,23 @@
+rule extract_clips:
+    input:
+        video=get_stage_video,
+        probe="results/probe/{video_id}.json",
+        windows="results/windows/{video_id}.tsv",
+        code=library("geometry", "settings", "windows", "clips"),
+    output:
+        clips=directory("results/clips/{video_id}/clips"),
+        keyframes=directory("results/clips/{video_id}/keyframes"),
+        table="results/clips/{video_id}.tsv",
+    log:
+        "logs/extract_clips/{video_id}.log",
+    benchmark:
+        "benchmarks/extract_clips/{video_id}.tsv"
+    conda:
+        "../envs/clips.yaml"
+    params:
+        clips=config["clips"],
+    threads: 4
+    resources:
+        mem_mb=2048,
+    script:
+        "../scripts/extract_clips.py"

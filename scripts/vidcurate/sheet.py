@@ -1,0 +1,121 @@
+"""Load and check the sample sheet before any job runs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pandas as pd
+import yaml
+from jsonschema import Draft202012Validator
+
+from .errors import SheetError
+
+REQUIRED_COLUMNS = ("video_id", "source", "split")
+# direct downloads: an http(s) URL whose path ends in one of these
+MEDIA_EXTENSIONS = {
+    "mp4",
+    "m4v",
+    "mov",
+    "mkv",
+    "webm",
+    "avi",
+    "mpg",
+    "mpeg",
+    "ts",
+    "mts",
+    "m2ts",
+    "flv",
+    "wmv",
+    "3gp",
+    "ogv",
+    "mxf",
+    "h264",
+    "264",
+}
+
+
+def source_kind(source: str) -> str:
+    """'local', 'http' (a media file URL) or 'ytdlp' (any other URL, e.g. a video page)."""
+    parsed = urlparse(source)
+    if parsed.scheme in ("http", "https"):
+        ext = Path(parsed.path).suffix.lower().lstrip(".")
+        return "http" if ext in MEDIA_EXTENSIONS else "ytdlp"
+    if parsed.scheme and len(parsed.scheme) > 1 and parsed.scheme != "file":
+        return "ytdlp"
+    return "local"
+
+
+def source_extension(source: str, kind: str) -> str:
+    """File extension of the ingested copy: kept for files, mp4 for what yt-dlp fetches."""
+    if kind == "ytdlp":
+        return "mp4"
+    path = urlparse(source).path if kind == "http" else source
+    ext = Path(path).suffix.lower().lstrip(".")
+    return ext if ext.isalnum() else "mp4"
+
+
+def load_sheet(path: str | os.PathLike, schema_path: str | os.PathLike) -> pd.DataFrame:
+    """Read the TSV sheet, check every row against the schema and the file system.
+
+    Returns the sheet indexed by video_id with three derived columns:
+    ``source_kind``, ``ext`` and ``source_path`` (absolute path of a local file,
+    else the URL). Raises SheetError naming the line and column of the first problem.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise SheetError(f"sample sheet {path} does not exist")
+    sheet = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, comment=None)
+    sheet.columns = [c.strip() for c in sheet.columns]
+    missing = [c for c in REQUIRED_COLUMNS if c not in sheet.columns]
+    if missing:
+        raise SheetError(
+            f"{path}: missing column(s) {', '.join(missing)}; "
+            f"required: {', '.join(REQUIRED_COLUMNS)}"
+        )
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    validator = Draft202012Validator(schema)
+    seen: dict[str, int] = {}
+    kinds, exts, sources = [], [], []
+    for index, row in enumerate(sheet.to_dict("records")):
+        line = index + 2  # header is line 1
+        where = f"{path} line {line}"
+        row = {k: v.strip() for k, v in row.items()}
+        for error in sorted(validator.iter_errors(row), key=lambda e: list(e.path)):
+            column = error.path[0] if error.path else "?"
+            raise SheetError(f"{where}, column '{column}': {_explain(error, row.get(column))}")
+        video_id = row["video_id"]
+        if video_id in seen:
+            raise SheetError(
+                f"{where}, column 'video_id': '{video_id}' repeats line {seen[video_id]}"
+            )
+        seen[video_id] = line
+        kind = source_kind(row["source"])
+        source = row["source"]
+        if kind == "local":
+            local = Path(urlparse(source).path if source.startswith("file:") else source)
+            if not local.is_absolute():
+                local = path.parent / local
+            if not local.is_file():
+                raise SheetError(f"{where}, column 'source': local file {local} does not exist")
+            source = str(local.resolve())
+        kinds.append(kind)
+        exts.append(source_extension(row["source"], kind))
+        sources.append(source)
+    sheet = sheet.apply(lambda col: col.str.strip())
+    sheet["source_kind"], sheet["ext"], sheet["source_path"] = kinds, exts, sources
+    return sheet.set_index("video_id", drop=False)
+
+
+def _explain(error, value) -> str:
+    if error.validator == "pattern":
+        return (
+            f"{value!r} is not allowed: use letters, digits, '_', '.', '-', "
+            "starting with a letter or digit"
+        )
+    if error.validator == "enum":
+        return f"{value!r} is not one of {', '.join(map(str, error.validator_value))}"
+    if error.validator == "minLength":
+        return "is empty"
+    return error.message
