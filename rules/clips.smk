@@ -14,10 +14,10 @@ rule extract_clips:
         "benchmarks/extract_clips/{video_id}.tsv"
     conda:
         "../envs/clips.yaml"
-    params:
-        clips=config["clips"],
     threads: 4
     resources:
         mem_mb=2048,
+    params:
+        clips=config["clips"],
     script:
         "../scripts/extract_clips.py"

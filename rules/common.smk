@@ -11,7 +11,6 @@ from vidcurate.errors import SheetError
 from vidcurate.sheet import load_sheet
 from vidcurate.summary import write_run_summary
 
-
 validate(config, schema="../config/schemas/config.schema.yaml")
 
 try:
@@ -35,7 +34,9 @@ wildcard_constraints:
 def library(*modules):
     """Library modules a stage runs, as inputs: editing one reruns that stage."""
     root = Path(workflow.basedir) / "scripts" / "vidcurate"
-    return [str(root / f"{name}.py") for name in ("__init__", "errors", "atomic", *modules)]
+    return [
+        str(root / f"{name}.py") for name in ("__init__", "errors", "atomic", *modules)
+    ]
 
 
 def get_final_outputs():
@@ -53,7 +54,11 @@ def get_local_source(wildcards):
 
 def get_ingest_params(wildcards):
     row = samples.loc[wildcards.video_id]
-    return {"kind": row["source_kind"], "source": row["source_path"], **config["ingest"]}
+    return {
+        "kind": row["source_kind"],
+        "source": row["source_path"],
+        **config["ingest"],
+    }
 
 
 def get_ingested_video(wildcards):
@@ -83,8 +88,12 @@ def dataset_inputs(pattern):
 
 
 def summarise_run(log):
-    table = write_run_summary(VIDEO_IDS, "logs", "results/clips", "results/run_summary.json")
-    print(f"vidcurate run summary (results/run_summary.json):\n{table}", file=sys.stderr)
+    table = write_run_summary(
+        VIDEO_IDS, "logs", "results/clips", "results/run_summary.json"
+    )
+    print(
+        f"vidcurate run summary (results/run_summary.json):\n{table}", file=sys.stderr
+    )
 
 
 onsuccess:

@@ -7,9 +7,9 @@ rule ingest:
         "logs/ingest/{video_id}.{ext}.log",
     conda:
         "../envs/ingest.yaml"
-    params:
-        ingest=get_ingest_params,
     resources:
         downloads=1,
+    params:
+        ingest=get_ingest_params,
     script:
         "../scripts/ingest.py"

@@ -1,0 +1,102 @@
+"""Shared fixtures: where the real test videos are, and how to inspect outputs."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared" / "data"
+SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+
+
+def shared(relative: str) -> Path:
+    path = SHARED / relative
+    if not path.exists():
+        pytest.skip(f"shared test data {path} is not here")
+    return path
+
+
+def ffprobe_video(path) -> dict:
+    """Stream facts of a file, counting decoded frames (not trusting the header)."""
+    out = subprocess.run(
+        ["ffprobe", "-v", "error", "-count_frames", "-show_streams", "-show_format",
+         "-of", "json", str(path)],
+        capture_output=True, text=True, check=True,
+    )
+    info = json.loads(out.stdout)
+    return info
+
+
+def decode_frames(path, width=None, height=None, pix_fmt="rgb24", extra_filters=()) -> np.ndarray:
+    """All frames of ``path`` as an array (N, H, W, 3); optional scale first."""
+    info = ffprobe_video(path)
+    stream = next(s for s in info["streams"] if s["codec_type"] == "video")
+    filters = list(extra_filters)
+    if width:
+        filters.append(f"scale={width}:{height}:flags=bicubic")
+    else:
+        width, height = stream["width"], stream["height"]
+    cmd = ["ffmpeg", "-v", "error", "-i", str(path), "-map", "0:v:0"]
+    if filters:
+        cmd += ["-vf", ",".join(filters)]
+    cmd += ["-f", "rawvideo", "-pix_fmt", pix_fmt, "-"]
+    raw = subprocess.run(cmd, capture_output=True, check=True).stdout
+    return np.frombuffer(raw, np.uint8).reshape(-1, height, width, 3)
+
+
+def read_jpeg(path) -> np.ndarray:
+    from PIL import Image
+
+    return np.asarray(Image.open(path).convert("RGB"))
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
+
+
+def moov_before_mdat(path) -> bool:
+    """True when the mp4 index comes first (faststart): players can start at once."""
+    data = Path(path).read_bytes()
+    return 0 <= data.find(b"moov") < data.find(b"mdat")
+
+
+def check_clip(clip, keyframe, width, height, fps=25, n_frames=25) -> None:
+    """Every property a trainer relies on, measured from the files themselves."""
+    info = ffprobe_video(clip)
+    videos = [s for s in info["streams"] if s["codec_type"] == "video"]
+    assert len(info["streams"]) == 1 and len(videos) == 1, f"{clip}: audio or extra streams"
+    stream = videos[0]
+    assert int(stream["nb_read_frames"]) == n_frames, f"{clip}: {stream['nb_read_frames']} frames"
+    assert stream["codec_name"] == "h264" and stream["pix_fmt"] == "yuv420p", clip
+    assert stream["r_frame_rate"] == f"{fps}/1" and stream["avg_frame_rate"] == f"{fps}/1", clip
+    assert (stream["width"], stream["height"]) == (width, height), clip
+    assert not stream.get("side_data_list"), f"{clip}: carries rotation side data"
+    assert moov_before_mdat(clip), f"{clip}: not faststart"
+    first = decode_frames(clip)[0]
+    key = read_jpeg(keyframe)
+    assert key.shape == first.shape, f"{keyframe}: size differs from the clip"
+    assert psnr(key, first) >= 35, f"{keyframe}: PSNR {psnr(key, first):.1f} dB vs clip frame 0"
+
+
+@pytest.fixture
+def workflow_copy(tmp_path) -> Path:
+    """A private copy of the workflow code (so a test may edit a script)."""
+    dest = tmp_path / "workflow"
+    for name in ("Snakefile", "rules", "scripts", "envs", "profiles"):
+        src = REPO / name
+        if src.is_dir():
+            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(src, dest / name)
+    (dest / "config" / "schemas").mkdir(parents=True)
+    for schema in (REPO / "config" / "schemas").iterdir():
+        shutil.copy2(schema, dest / "config" / "schemas" / schema.name)
+    return dest
