@@ -26,9 +26,20 @@ def shared(relative: str) -> Path:
 def ffprobe_video(path) -> dict:
     """Stream facts of a file, counting decoded frames (not trusting the header)."""
     out = subprocess.run(
-        ["ffprobe", "-v", "error", "-count_frames", "-show_streams", "-show_format",
-         "-of", "json", str(path)],
-        capture_output=True, text=True, check=True,
+        [
+            "ffprobe",
+            "-v",
+            "error",
+            "-count_frames",
+            "-show_streams",
+            "-show_format",
+            "-of",
+            "json",
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     info = json.loads(out.stdout)
     return info

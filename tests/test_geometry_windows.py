@@ -41,8 +41,10 @@ def test_clip_size_rejects_nonsense():
         clip_size(0, 10, 360)
 
 
-@pytest.mark.parametrize(("rotation", "expected"), [(0, (1280, 720)), (-180, (1280, 720)),
-                                                    (90, (720, 1280)), (-90, (720, 1280))])
+@pytest.mark.parametrize(
+    ("rotation", "expected"),
+    [(0, (1280, 720)), (-180, (1280, 720)), (90, (720, 1280)), (-90, (720, 1280))],
+)
 def test_displayed_size(rotation, expected):
     assert displayed_size(1280, 720, rotation) == expected
 

@@ -5,8 +5,8 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from conftest import shared
 
+from conftest import shared
 from vidcurate.errors import VideoError
 from vidcurate.ingest import download_http, download_ytdlp, ingest_local
 
@@ -29,9 +29,11 @@ class Server:
             def do_GET(self):
                 outer.requests.append((self.path, self.headers.get("Range")))
                 if self.path == "/page.html":
-                    body = (b'<html><head><title>rig</title></head><body>'
-                            b'<video controls><source src="/video.mp4" type="video/mp4">'
-                            b'</video></body></html>')
+                    body = (
+                        b"<html><head><title>rig</title></head><body>"
+                        b'<video controls><source src="/video.mp4" type="video/mp4">'
+                        b"</video></body></html>"
+                    )
                     self.send_response(200)
                     self.send_header("Content-Type", "text/html")
                     self.send_header("Content-Length", str(len(body)))
@@ -97,7 +99,9 @@ def test_download_404_is_a_clear_error(tmp_path, video_bytes):
     dest = tmp_path / "v.mp4"
     with Server(video_bytes) as server, pytest.raises(VideoError) as err:
         download_http(f"{server.url}/missing.mp4", str(dest), "vid7", backoff_s=0.01)
-    assert str(err.value) == f"vid7: download failed: HTTP 404 Not Found for {server.url}/missing.mp4"
+    assert (
+        str(err.value) == f"vid7: download failed: HTTP 404 Not Found for {server.url}/missing.mp4"
+    )
     assert len(server.requests) == 1  # a client error is not retried
     assert not dest.exists()
 
@@ -117,8 +121,7 @@ def test_dropped_connection_resumes(tmp_path, video_bytes):
 def test_gives_up_without_a_half_file(tmp_path, video_bytes):
     dest = tmp_path / "v.mp4"
     with Server(video_bytes) as server, pytest.raises(VideoError, match="after 3 attempts"):
-        download_http(f"{server.url}/always_drop.mp4", str(dest), "v", retries=2,
-                      backoff_s=0.01)
+        download_http(f"{server.url}/always_drop.mp4", str(dest), "v", retries=2, backoff_s=0.01)
     assert not dest.exists()  # never a half file under the final name
     assert len(server.requests) == 3
 
@@ -136,8 +139,9 @@ def test_ytdlp_page_url(tmp_path, video_bytes):
 
 def test_ytdlp_error_is_one_line(tmp_path, video_bytes):
     with Server(video_bytes) as server, pytest.raises(VideoError) as err:
-        download_ytdlp(f"{server.url}/nothing-here", str(tmp_path / "x.mp4"), "x", fmt="b",
-                       retries=0)
+        download_ytdlp(
+            f"{server.url}/nothing-here", str(tmp_path / "x.mp4"), "x", fmt="b", retries=0
+        )
     assert "yt-dlp could not fetch" in str(err.value) and "\n" not in str(err.value)
 
 

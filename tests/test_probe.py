@@ -3,8 +3,8 @@
 import json
 
 import pytest
-from conftest import shared
 
+from conftest import shared
 from vidcurate.errors import VideoError, ffmpeg_reason
 from vidcurate.probe import probe_stage, probe_video
 
@@ -47,8 +47,10 @@ def test_delayed_start_uses_stream_duration():
     ("relative", "reason"),
     [
         ("odd/moviepy_crunching_audio_only.mp3", "no video stream (streams found: audio)"),
-        ("odd/mmaction2_basketball_truncated_half.mp4",
-         "cannot read container: moov atom not found (invalid data found when processing input)"),
+        (
+            "odd/mmaction2_basketball_truncated_half.mp4",
+            "cannot read container: moov atom not found (invalid data found when processing input)",
+        ),
         ("odd/LICENSE.moviepy.MIT.txt", "not a video file (read as tty text)"),
         ("odd/README.json", "cannot read container: Invalid data found when processing input"),
     ],
@@ -70,7 +72,10 @@ def test_probe_stage_writes_json(tmp_path):
 
 
 def test_ffmpeg_reason_strips_noise():
-    stderr = b"[mov,mp4,m4a,3gp,3g2,mj2 @ 0x55d] moov atom not found\n/x.mp4: Invalid data found when processing input\n"
+    stderr = (
+        b"[mov,mp4,m4a,3gp,3g2,mj2 @ 0x55d] moov atom not found\n"
+        b"/x.mp4: Invalid data found when processing input\n"
+    )
     assert ffmpeg_reason(stderr, "/x.mp4") == (
         "moov atom not found (invalid data found when processing input)"
     )

@@ -41,14 +41,20 @@ def test_good_sheet(tmp_path):
     ("rows", "message"),
     [
         ("video_id|source\na|videos/a.mp4\n", r"missing column\(s\) split"),
-        ("video_id|source|split\na|videos/a.mp4|train\na|videos/b.MOV|val\n",
-         r"line 3, column 'video_id': 'a' repeats line 2"),
+        (
+            "video_id|source|split\na|videos/a.mp4|train\na|videos/b.MOV|val\n",
+            r"line 3, column 'video_id': 'a' repeats line 2",
+        ),
         ("video_id|source|split\n../x|videos/a.mp4|train\n", r"line 2, column 'video_id': '../x'"),
         ("video_id|source|split\n.hidden|videos/a.mp4|train\n", r"line 2, column 'video_id'"),
-        ("video_id|source|split\na|videos/a.mp4|training\n",
-         r"line 2, column 'split': 'training' is not one of train, val, test"),
-        ("video_id|source|split\na|videos/a.mp4|train\nb|videos/nope.mp4|val\n",
-         r"line 3, column 'source': local file .*nope.mp4 does not exist"),
+        (
+            "video_id|source|split\na|videos/a.mp4|training\n",
+            r"line 2, column 'split': 'training' is not one of train, val, test",
+        ),
+        (
+            "video_id|source|split\na|videos/a.mp4|train\nb|videos/nope.mp4|val\n",
+            r"line 3, column 'source': local file .*nope.mp4 does not exist",
+        ),
         ("video_id|source|split\na||train\n", r"line 2, column 'source': is empty"),
     ],
 )
