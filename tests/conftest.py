@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -95,19 +94,3 @@ def check_clip(clip, keyframe, width, height, fps=25, n_frames=25) -> None:
     key = read_jpeg(keyframe)
     assert key.shape == first.shape, f"{keyframe}: size differs from the clip"
     assert psnr(key, first) >= 35, f"{keyframe}: PSNR {psnr(key, first):.1f} dB vs clip frame 0"
-
-
-@pytest.fixture
-def workflow_copy(tmp_path) -> Path:
-    """A private copy of the workflow code (so a test may edit a script)."""
-    dest = tmp_path / "workflow"
-    for name in ("Snakefile", "rules", "scripts", "envs", "profiles"):
-        src = REPO / name
-        if src.is_dir():
-            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(src, dest / name)
-    (dest / "config" / "schemas").mkdir(parents=True)
-    for schema in (REPO / "config" / "schemas").iterdir():
-        shutil.copy2(schema, dest / "config" / "schemas" / schema.name)
-    return dest

