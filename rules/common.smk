@@ -77,6 +77,20 @@ def get_window_settings(wildcards):
     return {key: config["clips"][key] for key in keys}
 
 
+def get_scenes_backend(wildcards):
+    """The sheet's `scenes` column overrides config for one video (a lab rig vs a film)."""
+    own = samples.loc[wildcards.video_id].get("scenes", "")
+    return own or config["scenes"]["backend"]
+
+
+def get_shot_settings(wildcards):
+    return {
+        "trim_s": config["scenes"]["trim_s"],
+        "min_scene_s": config["scenes"]["min_scene_s"],
+        "flash_record_only": config["flash"]["record_only"],
+    }
+
+
 def get_dataset_videos(wildcards):
     """Sample-sheet rows (with the user's extra columns) for the metadata tables."""
     table = samples.drop(columns=DERIVED_COLUMNS)

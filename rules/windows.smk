@@ -1,6 +1,8 @@
 rule windows:
     input:
         probe="results/probe/{video_id}.json",
+        scenes="results/scenes/{video_id}.tsv",
+        flash="results/scenes/{video_id}.flash.tsv",
         code=library("geometry", "settings", "windows"),
     output:
         windows="results/windows/{video_id}.tsv",
@@ -10,5 +12,6 @@ rule windows:
         "../envs/windows.yaml"
     params:
         clips=get_window_settings,
+        shots=get_shot_settings,
     script:
         "../scripts/windows.py"

@@ -6,4 +6,14 @@ from vidcurate.windows import windows_stage
 
 with stage_logging(snakemake):
     settings = ClipSettings.from_config(snakemake.params.clips)
-    windows_stage(snakemake.input.probe, settings, snakemake.output.windows)
+    shots = snakemake.params.shots
+    windows_stage(
+        snakemake.input.probe,
+        settings,
+        snakemake.output.windows,
+        scenes_tsv=snakemake.input.scenes,
+        flash_tsv=snakemake.input.flash,
+        trim_s=shots["trim_s"],
+        min_scene_s=shots["min_scene_s"],
+        flash_record_only=shots["flash_record_only"],
+    )

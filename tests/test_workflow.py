@@ -34,7 +34,8 @@ def make_project(root: Path, videos: dict[str, tuple], config: dict | None = Non
         shutil.copy2(source, project / "raw" / source.name)
         lines.append(f"{video_id}\traw/{source.name}\t{split}\tlab-{video_id}")
     (project / "videos.tsv").write_text("\n".join(lines) + "\n")
-    config = {"samples": "videos.tsv", **(config or {})}
+    # fixed cameras by default: these tests are about clips, test_scenes about shots
+    config = {"samples": "videos.tsv", "scenes": {"backend": "none"}, **(config or {})}
     (project / "config.yaml").write_text(yaml.safe_dump(config))
     return project
 
@@ -308,3 +309,29 @@ def test_repository_dry_run_plans_the_examples():
     assert sorted({v for _, v in jobs if v}) == ["armwrestling", "carphone", "mouse_m3v1"] or (
         jobs == [] and "Nothing to be done" in proc.stdout + proc.stderr
     )
+
+
+def test_scene_windows_and_per_video_backend(tmp_path):
+    """Default transnetv2 on a film-like video; the sheet's `scenes` column turns it off
+    for another. Dropped windows reach windows.parquet with their reasons."""
+    project = make_project(
+        tmp_path,
+        {"shots": ("shots/psd_testvideo.mp4", "train"), "rig": ("shots/psd_counter.mp4", "val")},
+        config={"scenes": {"backend": "transnetv2"}},
+    )
+    sheet = project / "videos.tsv"
+    lines = sheet.read_text().splitlines()
+    lines[0] += "\tscenes"
+    lines[1] += "\t"
+    lines[2] += "\tnone"
+    sheet.write_text("\n".join(lines) + "\n")
+    snakemake(REPO, project)
+    assert "transnetv2 found 8 shots" in (project / "logs/scenes/shots.log").read_text()
+    assert "none found 1 shots" in (project / "logs/scenes/rig.log").read_text()
+    windows = pd.read_parquet(project / "results/dataset/windows.parquet")
+    shots = windows[windows.video_id == "shots"]
+    assert (shots.status == "clip").sum() == 8
+    reasons = shots[shots.status == "dropped"].reason.value_counts().to_dict()
+    assert set(reasons) <= {"scene_boundary", "short_scene", "flash"}
+    assert sum(reasons.values()) == 24 - 8
+    assert (windows[windows.video_id == "rig"].status == "clip").sum() == 3

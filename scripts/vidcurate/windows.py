@@ -14,6 +14,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from .atomic import atomic_path
@@ -73,25 +74,90 @@ def start_frame(start_s: float, fps: float) -> int:
     return int(round(start_s * fps + EPS))
 
 
-def windows_stage(probe_json: str, settings: ClipSettings, out_tsv: str) -> pd.DataFrame:
-    """Candidate windows: back-to-back ``settings.seconds`` windows over the whole video.
+def restrict_to_shots(
+    windows: list[Window],
+    shots: pd.DataFrame,
+    flash_times: list[float],
+    trim_s: float,
+    min_scene_s: float,
+    flash_excludes: bool = True,
+) -> dict[int, str]:
+    """Reasons to drop windows: ``scene_boundary`` (not inside one shot once ``trim_s``
+    is cut from each end that touches a transition; the video's own start and end
+    are not transitions), ``short_scene`` (inside a shot shorter than
+    ``min_scene_s``), ``flash`` (holds a flash frame). Kept windows are absent."""
+    flashes = np.asarray(sorted(flash_times))
+    last_end = shots.end_s.max() if len(shots) else 0.0
+    dropped = {}
+    for window in windows:
+        inside = shots[
+            (shots.start_s <= window.start_s + EPS) & (shots.end_s >= window.end_s - EPS)
+        ]
+        if inside.empty:
+            dropped[window.window] = "scene_boundary"
+            continue
+        shot = inside.iloc[0]
+        trim_start = trim_s if shot.start_frame > 0 else 0.0
+        trim_end = trim_s if shot.end_s < last_end - EPS else 0.0
+        if shot.end_s - shot.start_s < min_scene_s:
+            dropped[window.window] = "short_scene"
+        elif (
+            window.start_s < shot.start_s + trim_start - EPS
+            or window.end_s > shot.end_s - trim_end + EPS
+        ):
+            dropped[window.window] = "scene_boundary"
+        elif (
+            flash_excludes
+            and len(flashes)
+            and ((flashes >= window.start_s - EPS) & (flashes < window.end_s - EPS)).any()
+        ):
+            dropped[window.window] = "flash"
+    return dropped
 
-    Later stages (scenes, motion) narrow this table. A video that cannot give a
-    single clip gets one dropped window spanning all of it, with the reason
-    (``too_short``, ``too_small``), so every video is accounted for downstream.
+
+def windows_stage(
+    probe_json: str,
+    settings: ClipSettings,
+    out_tsv: str,
+    scenes_tsv: str | None = None,
+    flash_tsv: str | None = None,
+    trim_s: float = 0.2,
+    min_scene_s: float = 1.5,
+    flash_record_only: bool = False,
+) -> pd.DataFrame:
+    """Candidate windows: back-to-back ``settings.seconds`` windows over the whole video,
+    narrowed to shots (and away from flashes) when a scenes table is given.
+
+    Every window stays in the table with keep/reason, so every drop is accounted
+    for. A video that cannot give a single clip gets one dropped window spanning
+    all of it, with the reason (``too_short``, ``too_small``).
     """
     probe = json.loads(Path(probe_json).read_text())
     reason = video_skip_reason(probe, settings)
     if reason:
         table = windows_frame([Window(1, 0.0, probe["duration_s"])], dropped={1: reason})
     else:
-        table = windows_frame(contiguous_windows(probe["duration_s"], settings.seconds))
+        windows = contiguous_windows(probe["duration_s"], settings.seconds)
+        dropped = {}
+        if scenes_tsv:
+            shots = pd.read_csv(scenes_tsv, sep="\t", keep_default_na=False)
+            flashes = pd.read_csv(flash_tsv, sep="\t") if flash_tsv else pd.DataFrame()
+            dropped = restrict_to_shots(
+                windows,
+                shots,
+                list(flashes.get("time_s", [])),
+                trim_s,
+                min_scene_s,
+                flash_excludes=not flash_record_only,
+            )
+        table = windows_frame(windows, dropped)
     with atomic_path(out_tsv) as tmp:
         table.to_csv(tmp, sep="\t", index=False)
     log.info(
-        "%s: %d candidate windows%s",
+        "%s: %d candidate windows, %d kept%s",
         probe["video_id"],
         len(table),
+        int(table["keep"].sum()),
         f" (video skipped: {reason})" if reason else "",
     )
     return table
