@@ -1,7 +1,7 @@
 rule probe:
     input:
         video=get_ingested_video,
-        code=library("geometry", "probe"),
+        code=library("geometry", "media", "probe"),
     output:
         probe="results/probe/{video_id}.json",
     log:

@@ -2,7 +2,7 @@ rule scenes:
     input:
         video=get_stage_video,
         probe="results/probe/{video_id}.json",
-        code=library("scenes"),
+        code=library("media", "scenes"),
     output:
         scenes="results/scenes/{video_id}.tsv",
         flash="results/scenes/{video_id}.flash.tsv",

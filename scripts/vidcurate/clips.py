@@ -193,7 +193,9 @@ def extract_clips(
                     frames = active.pop(index)
                     clip_number += 1
                     name = f"{clip_number:04d}"
-                    rows[window.window] = _clip_row(video_id, window, first, name, n_frames, size)
+                    rows[window.window] = _row(
+                        video_id, window, first, "clip", "", name, n_frames, size
+                    )
                     future = pool.submit(
                         encode_clip,
                         frames,
@@ -215,7 +217,7 @@ def extract_clips(
         raise VideoError(video_id, f"decoding failed at output frame {frame_index}: {message}")
     for first, window in plan:
         if window.window not in rows:
-            rows[window.window] = _dropped_row(video_id, window, first, "incomplete")
+            rows[window.window] = _row(video_id, window, first, "dropped", "incomplete")
             log.warning(
                 "%s: window %d ends after the last decoded frame (%d); dropped",
                 video_id,
@@ -225,39 +227,22 @@ def extract_clips(
     return [rows[w.window] for _, w in plan]
 
 
-def _clip_row(video_id, window, first, name, n_frames, size) -> dict:
+def _row(video_id, window, first, status, reason="", name="", n_frames=0, size=(0, 0)):
+    """One line of the per-video clip table: a clip, or a dropped window and why."""
     return {
         "video_id": video_id,
         "window": window.window,
         "start_s": window.start_s,
         "end_s": window.end_s,
         "start_frame": first,
-        "status": "clip",
-        "reason": "",
+        "status": status,
+        "reason": reason,
         "clip": name,
         "n_frames": n_frames,
         "width": size[0],
         "height": size[1],
-        "clip_file": f"{name}.mp4",
-        "keyframe_file": f"{name}.jpg",
-    }
-
-
-def _dropped_row(video_id, window, first, reason) -> dict:
-    return {
-        "video_id": video_id,
-        "window": window.window,
-        "start_s": window.start_s,
-        "end_s": window.end_s,
-        "start_frame": first,
-        "status": "dropped",
-        "reason": reason,
-        "clip": "",
-        "n_frames": 0,
-        "width": 0,
-        "height": 0,
-        "clip_file": "",
-        "keyframe_file": "",
+        "clip_file": f"{name}.mp4" if name else "",
+        "keyframe_file": f"{name}.jpg" if name else "",
     }
 
 
@@ -285,21 +270,13 @@ def clips_stage(
             video, video_id, probe, kept, settings, tmp_clips, tmp_keys, workers=workers
         )
     dropped = [
-        {
-            "video_id": video_id,
-            "window": int(r.window),
-            "start_s": float(r.start_s),
-            "end_s": float(r.end_s),
-            "start_frame": -1,
-            "status": "dropped",
-            "reason": r.reason,
-            "clip": "",
-            "n_frames": 0,
-            "width": 0,
-            "height": 0,
-            "clip_file": "",
-            "keyframe_file": "",
-        }
+        _row(
+            video_id,
+            Window(int(r.window), float(r.start_s), float(r.end_s)),
+            -1,
+            "dropped",
+            r.reason,
+        )
         for r in table.itertuples()
         if not r.keep
     ]

@@ -12,6 +12,7 @@ import ffmpeg
 from .atomic import write_text
 from .errors import VideoError, ffmpeg_reason
 from .geometry import displayed_size
+from .media import packet_times
 
 log = logging.getLogger(__name__)
 
@@ -40,38 +41,11 @@ def _rotation(stream: dict) -> float:
 
 
 def _packet_span(path: str) -> tuple[float, int] | None:
-    """Duration and packet count of the first video stream from its packets.
-
-    Used when the container states no duration (e.g. some WebM files); reads
-    packets only, decodes nothing.
-    """
-    out = subprocess.run(
-        [
-            "ffprobe",
-            "-v",
-            "error",
-            "-select_streams",
-            "v:0",
-            "-show_entries",
-            "packet=pts_time,duration_time",
-            "-of",
-            "csv=p=0",
-            path,
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    times = []
-    for line in out.stdout.splitlines():
-        fields = line.split(",")
-        pts = _float(fields[0]) if fields else None
-        dur = _float(fields[1]) if len(fields) > 1 else None
-        if pts is not None:
-            times.append((pts, dur or 0.0))
+    """Duration and packet count of the first video stream from its packets, for
+    containers that state no duration (e.g. some WebM files)."""
+    times = packet_times(path)
     if not times:
         return None
-    times.sort()
     step = times[-1][1] or (times[-1][0] - times[-2][0] if len(times) > 1 else 0.0)
     return times[-1][0] + step - times[0][0], len(times)
 

@@ -31,6 +31,7 @@ import pandas as pd
 
 from .atomic import atomic_path
 from .errors import VideoError, ffmpeg_reason
+from .media import packet_times
 
 log = logging.getLogger(__name__)
 
@@ -124,24 +125,7 @@ def frame_times(path: str) -> np.ndarray:
 
     Read from packet timestamps (no decoding), so variable frame rates are exact.
     """
-    out = subprocess.run(
-        [
-            "ffprobe",
-            "-v",
-            "error",
-            "-select_streams",
-            "v:0",
-            "-show_entries",
-            "packet=pts_time",
-            "-of",
-            "csv=p=0",
-            str(path),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    times = np.array(sorted(float(x) for x in out.stdout.split() if x and x != "N/A"))
+    times = np.array([pts for pts, _ in packet_times(path)])
     return times - times[0] if len(times) else times
 
 
