@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import subprocess
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,8 +23,7 @@ import numpy as np
 import pandas as pd
 
 from .atomic import atomic_path
-from .errors import VideoError, ffmpeg_reason
-from .media import packet_times
+from .media import packet_times, rgb_frames
 
 log = logging.getLogger(__name__)
 
@@ -103,35 +101,9 @@ def anonymize(frame: np.ndarray, boxes: np.ndarray, settings: DefaceSettings) ->
 
 
 def decode_full(path: str, width: int, height: int, video_id: str) -> Iterator[np.ndarray]:
-    """Every frame once (no resampling), upright, RGB, full displayed size."""
-    cmd = [
-        "ffmpeg",
-        "-nostdin",
-        "-v",
-        "error",
-        "-i",
-        str(path),
-        "-map",
-        "0:v:0",
-        "-fps_mode",
-        "passthrough",
-        "-f",
-        "rawvideo",
-        "-pix_fmt",
-        "rgb24",
-        "-",
-    ]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    size = width * height * 3
-    try:
-        while len(data := proc.stdout.read(size)) == size:
-            yield np.frombuffer(data, np.uint8).reshape(height, width, 3).copy()
-    finally:
-        proc.stdout.close()
-        stderr = proc.stderr.read()
-        code = proc.wait()
-    if code != 0:
-        raise VideoError(video_id, f"decoding for deface failed: {ffmpeg_reason(stderr, path)}")
+    """Every frame once (no resampling), upright, RGB, full displayed size, writable."""
+    for frame in rgb_frames(path, (width, height), scale=False, video_id=video_id):
+        yield frame.copy()  # anonymize_frame draws into it
 
 
 def deface_video(

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import logging
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,8 +29,8 @@ import numpy as np
 import pandas as pd
 
 from .atomic import atomic_path
-from .errors import VideoError, ffmpeg_reason
-from .media import packet_times
+from .errors import VideoError
+from .media import packet_times, rgb_frames
 
 log = logging.getLogger(__name__)
 
@@ -81,43 +80,7 @@ class FlashSettings:
 
 def decode_small(path: str, size: tuple[int, int]) -> Iterator[np.ndarray]:
     """Every decoded frame, upright, scaled to ``size`` by ffmpeg, as RGB uint8 (h, w, 3)."""
-    width, height = size
-    cmd = [
-        "ffmpeg",
-        "-nostdin",
-        "-v",
-        "error",
-        "-i",
-        str(path),
-        "-map",
-        "0:v:0",
-        "-fps_mode",
-        "passthrough",
-        "-vf",
-        f"scale={width}:{height}:flags=area",
-        "-f",
-        "rawvideo",
-        "-pix_fmt",
-        "rgb24",
-        "-",
-    ]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    frame_bytes = width * height * 3
-    try:
-        while True:
-            data = proc.stdout.read(frame_bytes)
-            if len(data) < frame_bytes:
-                break
-            yield np.frombuffer(data, np.uint8).reshape(height, width, 3)
-    finally:
-        proc.stdout.close()
-        stderr = proc.stderr.read()
-        code = proc.wait()
-    if code != 0:
-        raise VideoError(
-            Path(path).stem,
-            f"decoding for scene detection failed: {ffmpeg_reason(stderr, str(path))}",
-        )
+    return rgb_frames(path, size, scale=True)
 
 
 def frame_times(path: str) -> np.ndarray:
