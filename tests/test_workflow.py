@@ -24,15 +24,24 @@ GOOD = {
 }
 
 
-def make_project(root: Path, videos: dict[str, tuple], config: dict | None = None) -> Path:
-    """A user's project: nothing but config.yaml and a sheet (videos copied beside it)."""
+def make_project(
+    root: Path,
+    videos: dict[str, tuple],
+    config: dict | None = None,
+    columns: dict[str, dict[str, str]] | None = None,
+) -> Path:
+    """A user's project: nothing but config.yaml and a sheet (videos copied beside it).
+
+    ``columns`` adds sheet columns: name -> {video_id: value}, empty elsewhere."""
     project = root / "project"
     (project / "raw").mkdir(parents=True)
-    lines = ["video_id\tsource\tsplit\tlab"]
+    columns = columns or {}
+    lines = ["\t".join(["video_id", "source", "split", "lab", *columns])]
     for video_id, (relative, split, *_rest) in videos.items():
         source = shared(relative)
         shutil.copy2(source, project / "raw" / source.name)
-        lines.append(f"{video_id}\traw/{source.name}\t{split}\tlab-{video_id}")
+        extra = [values.get(video_id, "") for values in columns.values()]
+        lines.append("\t".join([video_id, f"raw/{source.name}", split, f"lab-{video_id}", *extra]))
     (project / "videos.tsv").write_text("\n".join(lines) + "\n")
     # fixed cameras, no faces by default: these tests are about clips; test_scenes and
     # test_deface cover those stages, and the tests below switch them on where needed
@@ -324,13 +333,8 @@ def test_scene_windows_and_per_video_backend(tmp_path):
         tmp_path,
         {"shots": ("shots/psd_testvideo.mp4", "train"), "rig": ("shots/psd_counter.mp4", "val")},
         config={"scenes": {"backend": "transnetv2"}},
+        columns={"scenes": {"rig": "none"}},
     )
-    sheet = project / "videos.tsv"
-    lines = sheet.read_text().splitlines()
-    lines[0] += "\tscenes"
-    lines[1] += "\t"
-    lines[2] += "\tnone"
-    sheet.write_text("\n".join(lines) + "\n")
     snakemake(REPO, project)
     assert "transnetv2 found 8 shots" in (project / "logs/scenes/shots.log").read_text()
     assert "none found 1 shots" in (project / "logs/scenes/rig.log").read_text()
@@ -365,13 +369,8 @@ def test_stages_read_the_defaced_video(tmp_path):
             "rig": ("shots/psd_counter.mp4", "val"),
         },
         config={"deface": {"enabled": True}},
+        columns={"deface": {"rig": "false"}},
     )
-    sheet = project / "videos.tsv"
-    lines = sheet.read_text().splitlines()
-    lines[0] += "\tdeface"
-    lines[1] += "\t"
-    lines[2] += "\tfalse"
-    sheet.write_text("\n".join(lines) + "\n")
     inputs = resolved_inputs(snakemake(REPO, project, "-n"))
     assert "resources/videos/people.mp4" in inputs[("deface", "people")]
     assert ("deface", "rig") not in inputs
