@@ -50,7 +50,7 @@ def _packet_span(path: str) -> tuple[float, int] | None:
     return times[-1][0] + step - times[0][0], len(times)
 
 
-def check_decodable(path: str, video_id: str, width: int, height: int) -> None:
+def check_decodable(path: str, video_id: str) -> None:
     """Decode the first frame; a container that parses but holds no picture fails here."""
     proc = subprocess.run(
         [
@@ -127,7 +127,7 @@ def probe_video(path: str, video_id: str) -> dict:
     if avg_rate is None and n_frames and duration:
         avg_rate = Fraction(n_frames / duration).limit_denominator(1001000)
 
-    check_decodable(str(path), video_id, width, height)
+    check_decodable(str(path), video_id)
 
     return {
         "video_id": video_id,
