@@ -7,7 +7,10 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
+from glob import escape as glob_escape
 from pathlib import Path
+
+from .runner import raise_if_terminated
 
 # mkstemp/mkdtemp create private (0600/0700) entries; outputs should get the
 # permissions any other file would, so others on a shared cluster can read them
@@ -15,6 +18,20 @@ _UMASK = os.umask(0)
 os.umask(_UMASK)
 FILE_MODE = 0o666 & ~_UMASK
 DIR_MODE = 0o777 & ~_UMASK
+
+
+def _partial_prefix(final: Path) -> str:
+    return f".{final.name}.partial-"
+
+
+def _remove_stale_partials(final: Path) -> None:
+    """Drop what an earlier writer of ``final`` left when it was killed (SIGKILL, node
+    failure): only one job writes a given output at a time, so these are orphans."""
+    for stale in final.parent.glob(glob_escape(_partial_prefix(final)) + "*"):
+        if stale.is_dir() and not stale.is_symlink():
+            shutil.rmtree(stale, ignore_errors=True)
+        else:
+            stale.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager
@@ -26,14 +43,16 @@ def atomic_path(final: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     """
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_partials(final)
     fd, tmp = tempfile.mkstemp(
-        prefix=f".{final.name}.", suffix=suffix or final.suffix, dir=final.parent
+        prefix=_partial_prefix(final), suffix=suffix or final.suffix, dir=final.parent
     )
     os.close(fd)
     tmp_path = Path(tmp)
     tmp_path.chmod(FILE_MODE)
     try:
         yield tmp_path
+        raise_if_terminated()  # a stopped job publishes nothing
         os.replace(tmp_path, final)
     finally:
         if tmp_path.exists():
@@ -45,10 +64,12 @@ def atomic_dir(final: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary directory beside ``final``; rename it into place on success."""
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
+    _remove_stale_partials(final)
+    tmp = Path(tempfile.mkdtemp(prefix=_partial_prefix(final), dir=final.parent))
     tmp.chmod(DIR_MODE)
     try:
         yield tmp
+        raise_if_terminated()
         if final.exists():
             shutil.rmtree(final)
         os.replace(tmp, final)

@@ -27,6 +27,7 @@ import pandas as pd
 from .atomic import atomic_dir, atomic_path
 from .errors import VideoError, ffmpeg_reason
 from .geometry import clip_size
+from .runner import raise_if_terminated
 from .settings import ClipSettings
 from .windows import Window, read_windows, start_frame
 
@@ -185,6 +186,7 @@ def extract_clips(
                 plane = pipe.read()
                 if plane is None:
                     break
+                raise_if_terminated()
                 plane = plane.reshape(height * 3 // 2, width)
                 while next_plan < len(plan) and plan[next_plan][0] <= frame_index:
                     active[next_plan] = []

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import VideoError, ffmpeg_reason
+from .runner import raise_if_terminated
 
 
 def packet_times(path: str) -> list[tuple[float, float]]:
@@ -78,6 +79,7 @@ def rgb_frames(
     frame_bytes = width * height * 3
     try:
         while len(data := proc.stdout.read(frame_bytes)) == frame_bytes:
+            raise_if_terminated()
             yield np.frombuffer(data, np.uint8).reshape(height, width, 3)
     finally:
         proc.stdout.close()
