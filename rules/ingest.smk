@@ -1,3 +1,9 @@
+# On a cluster, ingest runs on the submitting host: compute nodes often have no
+# internet, and linking a local file is not worth a job.
+localrules:
+    ingest,
+
+
 rule ingest:
     input:
         local=get_local_source,
