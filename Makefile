@@ -50,6 +50,7 @@ bench: setup
 	$(BIN)/python bench/clips.py
 	$(BIN)/python bench/scenes.py
 	$(BIN)/python bench/deface.py
+	$(BIN)/python bench/plan.py
 
 clean:
 	rm -rf results resources logs benchmarks .snakemake

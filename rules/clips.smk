@@ -3,7 +3,6 @@ rule extract_clips:
         video=get_stage_video,
         probe="results/probe/{video_id}.json",
         windows="results/windows/{video_id}.tsv",
-        code=library("geometry", "settings", "windows", "clips"),
     output:
         clips=directory("results/clips/{video_id}/clips"),
         keyframes=directory("results/clips/{video_id}/keyframes"),
@@ -18,6 +17,7 @@ rule extract_clips:
     resources:
         mem_mb=2048,
     params:
+        code=library("geometry", "settings", "windows", "clips"),
         clips=config["clips"],
     script:
         "../scripts/extract_clips.py"

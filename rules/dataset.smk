@@ -4,7 +4,6 @@ rule dataset:
         clips=dataset_inputs("results/clips/{video_id}/clips"),
         keyframes=dataset_inputs("results/clips/{video_id}/keyframes"),
         probes=dataset_inputs("results/probe/{video_id}.json"),
-        code=library("dataset"),
     output:
         clips=directory("results/dataset/clips"),
         keyframes=directory("results/dataset/keyframes"),
@@ -16,6 +15,7 @@ rule dataset:
     conda:
         "../envs/dataset.yaml"
     params:
+        code=library("dataset"),
         videos=get_dataset_videos,
         fps=config["clips"]["fps"],
     script:

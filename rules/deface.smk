@@ -2,7 +2,6 @@ rule deface:
     input:
         video=get_ingested_video,
         probe="results/probe/{video_id}.json",
-        code=library("media", "deface"),
     output:
         video=maybe_temp("results/deface/{video_id}.mp4"),
         detections="results/deface/{video_id}.detections.parquet",
@@ -16,6 +15,7 @@ rule deface:
     resources:
         mem_mb=2048,
     params:
+        code=library("media", "deface"),
         deface=config["deface"],
     script:
         "../scripts/deface_faces.py"

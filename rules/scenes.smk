@@ -2,7 +2,6 @@ rule scenes:
     input:
         video=get_stage_video,
         probe="results/probe/{video_id}.json",
-        code=library("media", "scenes"),
     output:
         scenes="results/scenes/{video_id}.tsv",
         flash="results/scenes/{video_id}.flash.tsv",
@@ -14,6 +13,7 @@ rule scenes:
         "../envs/scenes.yaml"
     threads: 2
     params:
+        code=library("media", "scenes"),
         backend=get_scenes_backend,
         scenes=config["scenes"],
         flash=config["flash"],

@@ -3,7 +3,6 @@ rule windows:
         probe="results/probe/{video_id}.json",
         scenes="results/scenes/{video_id}.tsv",
         flash="results/scenes/{video_id}.flash.tsv",
-        code=library("geometry", "settings", "windows"),
     output:
         windows="results/windows/{video_id}.tsv",
     log:
@@ -11,6 +10,7 @@ rule windows:
     conda:
         "../envs/windows.yaml"
     params:
+        code=library("geometry", "settings", "windows"),
         clips=get_window_settings,
         shots=get_shot_settings,
     script:
