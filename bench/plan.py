@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/plan.py [--sizes 1000 10000] [--profiles local slurm] [--quiet all]
 
-Each size gets a project of that many existing (hard-linked, tiny) video files and a sheet
+Each size gets a project of that many existing (symlinked, tiny) video files and a sheet
 listing them; the real workflow then plans every job from scratch. Beside it, the same
 number of videos through a bare chain of 8 trivial rules per video (the issue's reference,
 46 s / 1.2 GB for 10,000 on this machine kind) shows what Snakemake itself costs, so the
@@ -67,7 +67,7 @@ def make_project(root: Path, n_videos: int) -> Path:
     lines = ["video_id\tsource\tsplit"]
     for i in range(n_videos):
         video_id = f"v{i:05d}"
-        os.link(TINY_VIDEO, raw / f"{video_id}.mp4")
+        (raw / f"{video_id}.mp4").symlink_to(TINY_VIDEO)
         lines.append(f"{video_id}\traw/{video_id}.mp4\t{'val' if i % 10 == 0 else 'train'}")
     (root / "videos.tsv").write_text("\n".join(lines) + "\n")
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
