@@ -93,25 +93,25 @@ def maybe_temp(path):
     return path if config["deface"]["keep"] else temp(path)
 
 
-def get_window_settings(wildcards):
-    """Only the clip settings that decide which windows exist, so that e.g. a new
-    crf re-encodes clips without recomputing windows."""
-    keys = ("seconds", "fps", "max_short_side", "min_short_side")
-    return {key: config["clips"][key] for key in keys}
+# Only the clip settings that decide which windows exist, so that e.g. a new crf
+# re-encodes clips without recomputing windows. Plain values, not functions: the
+# same for every video, and a param function costs a call on every job.
+WINDOW_SETTINGS = {
+    key: config["clips"][key]
+    for key in ("seconds", "fps", "max_short_side", "min_short_side")
+}
+# how shots become windows: trimmed ends, shortest kept shot, flash handling
+SHOT_SETTINGS = {
+    "trim_s": config["scenes"]["trim_s"],
+    "min_scene_s": config["scenes"]["min_scene_s"],
+    "flash_record_only": config["flash"]["record_only"],
+}
 
 
 def get_scenes_backend(wildcards):
     """The sheet's `scenes` column overrides config for one video (a lab rig vs a film)."""
     own = ROWS[wildcards.video_id].get("scenes", "")
     return own or config["scenes"]["backend"]
-
-
-def get_shot_settings(wildcards):
-    return {
-        "trim_s": config["scenes"]["trim_s"],
-        "min_scene_s": config["scenes"]["min_scene_s"],
-        "flash_record_only": config["flash"]["record_only"],
-    }
 
 
 def get_dataset_videos(wildcards):

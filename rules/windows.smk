@@ -11,7 +11,7 @@ rule windows:
         "../envs/windows.yaml"
     params:
         code=library("geometry", "settings", "windows"),
-        clips=get_window_settings,
-        shots=get_shot_settings,
+        clips=WINDOW_SETTINGS,
+        shots=SHOT_SETTINGS,
     script:
         "../scripts/windows.py"
