@@ -1,6 +1,7 @@
 """Planning at scale: `snakemake -n` time and peak memory for 1,000 and 10,000 videos.
 
-    .venv/bin/python bench/plan.py [--sizes 1000 10000] [--profiles local slurm] [--quiet all]
+    .venv/bin/python bench/plan.py [--sizes 1000 10000] [--profiles local slurm]
+                                   [--repeat 3] [--quiet all] [--ablate]
 
 Each size gets a project of that many existing (symlinked, tiny) video files and a sheet
 listing them; the real workflow then plans every job from scratch. Beside it, the same
@@ -9,6 +10,15 @@ number of videos through a bare chain of 8 trivial rules per video (the issue's 
 ratio says what our input functions, sheet validation and config add. `slurm` plans with
 `--profile profiles/slurm` (job bundling included). Wall time and peak RSS are those of
 the snakemake process (os.wait4).
+
+Wall times on a shared VM vary by 20% from one run to the next, so the workflows run
+interleaved `--repeat` times and the table shows each one's fastest run (the least
+disturbed), its peak memory, and milliseconds per planned job.
+
+`--ablate` also plans copies of the workflow with one kind of rule directive taken out
+(every `conda:`; every `log:` and `benchmark:`), or with `script:` replaced by a `shell:`
+line that runs the same script: planning only, these copies could not run. The difference
+to the real workflow is what that directive costs Snakemake per job.
 """
 
 from __future__ import annotations
@@ -16,10 +26,13 @@ from __future__ import annotations
 import argparse
 import itertools
 import os
+import re
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -78,7 +91,7 @@ def make_project(root: Path, n_videos: int) -> Path:
 
 
 def timed(cmd: list[str], cwd: Path) -> tuple[float, float, str]:
-    """Wall seconds, peak RSS in MB, and the tail of the output of ``cmd``."""
+    """Wall seconds, peak RSS in MB, and the output of ``cmd``."""
     with tempfile.TemporaryFile("w+") as out:
         start = time.perf_counter()
         proc = subprocess.Popen(cmd, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
@@ -92,50 +105,118 @@ def timed(cmd: list[str], cwd: Path) -> tuple[float, float, str]:
     return wall, usage.ru_maxrss / 1024, text
 
 
-def planned_jobs(text: str) -> str:
+def planned_jobs(text: str) -> int | None:
     for line in text.splitlines():
         if line.startswith("total"):
-            return line.split()[1]
-    return "-"  # --quiet all prints no job table
+            return int(line.split()[1])
+    return None  # --quiet all prints no job table
+
+
+# (name, pattern, replacement) applied to every rules/*.smk of a copy of the workflow
+ABLATIONS = {
+    "no conda:": [(r"\n    conda:\n        \"[^\"]+\"\n", "\n")],
+    "no log:/benchmark:": [
+        (r"\n    log:\n        \"[^\"]+\",\n", "\n"),
+        (r"\n    benchmark:\n        \"[^\"]+\"\n", "\n"),
+    ],
+    "shell: not script:": [
+        (
+            r"\n    script:\n        \"\.\./scripts/(\w+\.py)\"\n",
+            r'\n    shell:\n        "python {workflow.basedir}/scripts/\1 --input {input:q}'
+            r' --output {output:q} --log {log:q} --threads {threads}"\n',
+        )
+    ],
+}
+
+
+def ablated_workflow(root: Path, name: str) -> Path:
+    """A copy of the workflow with one ablation applied to its rules; its Snakefile."""
+    copy = root / re.sub(r"\W+", "_", name).strip("_")
+    copy.mkdir(parents=True)
+    for part in ("Snakefile", "rules", "scripts", "config", "envs", "profiles"):
+        source = REPO / part
+        if source.is_dir():
+            shutil.copytree(source, copy / part, ignore=shutil.ignore_patterns("*.egg-info"))
+        else:
+            shutil.copy2(source, copy / part)
+    changed = 0
+    for rules in (copy / "rules").glob("*.smk"):
+        text = rules.read_text()
+        for pattern, replacement in ABLATIONS[name]:
+            text, count = re.subn(pattern, replacement, text)
+            changed += count
+        rules.write_text(text)
+    if not changed:
+        raise SystemExit(f"ablation {name!r} matched no rule: update bench/plan.py")
+    return copy / "Snakefile"
+
+
+@dataclass
+class Runs:
+    name: str
+    cmd: list[str]
+    walls: list[float] = field(default_factory=list)
+    peak_mb: float = 0.0
+    jobs: int | None = None
+
+    def run(self, cwd: Path) -> None:
+        wall, peak, text = timed(self.cmd, cwd)
+        self.walls.append(wall)
+        self.peak_mb = max(self.peak_mb, peak)
+        self.jobs = planned_jobs(text) or self.jobs
+
+
+def workflows(project: Path, tmp: Path, args: argparse.Namespace) -> list[Runs]:
+    common = ["--configfile", "config.yaml", "-n", "--quiet", args.quiet]
+    runs = [Runs("bare chain, 8 rules", [SNAKEMAKE, "-s", "bare.smk", *common])]
+    ours = [SNAKEMAKE, "-s", str(REPO / "Snakefile"), *common]
+    if "local" in args.profiles:
+        runs.append(Runs("vidcurate", ours))
+    if "slurm" in args.profiles:
+        # no conda here: env-modules replaces the profile's conda (see README)
+        profile = ["--profile", str(REPO / "profiles" / "slurm"), "--sdm", "env-modules"]
+        runs.append(Runs("vidcurate --profile slurm", [*ours, *profile]))
+    if args.ablate:
+        for name in ABLATIONS:
+            snakefile = ablated_workflow(tmp / "ablated", name)
+            runs.append(Runs(f"vidcurate, {name}", [SNAKEMAKE, "-s", str(snakefile), *common]))
+    return runs
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", nargs="*", type=int, default=[1000, 10000])
     parser.add_argument("--profiles", nargs="*", default=["local", "slurm"])
+    parser.add_argument("--repeat", type=int, default=3, help="interleaved runs of each")
     # "rules": the job table is printed, as `snakemake -n` users see it; "all": nothing
-    # is printed, so the figure is planning alone (printing is a third of the bare chain)
+    # is printed, so the figure is planning alone
     parser.add_argument("--quiet", choices=["rules", "all"], default="rules")
+    parser.add_argument("--ablate", action="store_true", help="also plan ablated copies")
     args = parser.parse_args()
     print(
-        f"snakemake -n --quiet {args.quiet}, {os.cpu_count()} cores; "
+        f"snakemake -n --quiet {args.quiet}, {os.cpu_count()} cores, fastest of {args.repeat}; "
         "wall s and peak RSS MB of snakemake"
     )
-    print(f"{'videos':>7} {'workflow':24} {'jobs':>7} {'wall_s':>8} {'peak_MB':>8} {'x bare':>7}")
+    print(
+        f"{'videos':>7} {'workflow':34} {'jobs':>7} {'wall_s':>8} {'ms/job':>7} "
+        f"{'peak_MB':>8} {'x bare':>7}  all runs"
+    )
     for n_videos in args.sizes:
         with tempfile.TemporaryDirectory() as tmp:
-            project = make_project(Path(tmp), n_videos)
-            common = ["--configfile", "config.yaml", "-n", "--quiet", args.quiet]
-            bare = timed([SNAKEMAKE, "-s", "bare.smk", *common], project)
-            runs = [("bare chain, 8 rules", bare)]
-            ours = [SNAKEMAKE, "-s", str(REPO / "Snakefile"), *common]
-            if "local" in args.profiles:
-                runs.append(("vidcurate", timed(ours, project)))
-            if "slurm" in args.profiles:
-                # no conda here: env-modules replaces the profile's conda (see README)
-                slurm = [
-                    *ours,
-                    "--profile",
-                    str(REPO / "profiles" / "slurm"),
-                    "--sdm",
-                    "env-modules",
-                ]
-                runs.append(("vidcurate --profile slurm", timed(slurm, project)))
-            for name, (wall, peak, text) in runs:
-                ratio = wall / bare[0]
+            project = make_project(Path(tmp) / "project", n_videos)
+            runs = workflows(project, Path(tmp), args)
+            for _ in range(args.repeat):
+                for each in runs:
+                    each.run(project)
+            bare = min(runs[0].walls)
+            for each in runs:
+                wall = min(each.walls)
+                jobs = f"{each.jobs:>7}" if each.jobs else f"{'-':>7}"
+                per_job = f"{1000 * wall / each.jobs:>7.2f}" if each.jobs else f"{'-':>7}"
                 print(
-                    f"{n_videos:>7} {name:24} {planned_jobs(text):>7} {wall:>8.1f} {peak:>8.0f} "
-                    f"{ratio:>6.2f}x",
+                    f"{n_videos:>7} {each.name:34} {jobs} {wall:>8.1f} {per_job} "
+                    f"{each.peak_mb:>8.0f} {wall / bare:>6.2f}x  "
+                    + " ".join(f"{w:.1f}" for w in each.walls),
                     flush=True,
                 )
 
