@@ -112,7 +112,7 @@ def planned_jobs(text: str) -> int | None:
     return None  # --quiet all prints no job table
 
 
-# (name, pattern, replacement) applied to every rules/*.smk of a copy of the workflow
+# name -> (pattern, replacement) pairs applied to every rules/*.smk of a workflow copy
 ABLATIONS = {
     "no conda:": [(r"\n    conda:\n        \"[^\"]+\"\n", "\n")],
     "no log:/benchmark:": [
@@ -166,7 +166,7 @@ class Runs:
         self.jobs = planned_jobs(text) or self.jobs
 
 
-def workflows(project: Path, tmp: Path, args: argparse.Namespace) -> list[Runs]:
+def workflows(tmp: Path, args: argparse.Namespace) -> list[Runs]:
     common = ["--configfile", "config.yaml", "-n", "--quiet", args.quiet]
     runs = [Runs("bare chain, 8 rules", [SNAKEMAKE, "-s", "bare.smk", *common])]
     ours = [SNAKEMAKE, "-s", str(REPO / "Snakefile"), *common]
@@ -204,7 +204,7 @@ def main() -> None:
     for n_videos in args.sizes:
         with tempfile.TemporaryDirectory() as tmp:
             project = make_project(Path(tmp) / "project", n_videos)
-            runs = workflows(project, Path(tmp), args)
+            runs = workflows(Path(tmp), args)
             for _ in range(args.repeat):
                 for each in runs:
                     each.run(project)
