@@ -17,8 +17,11 @@ disturbed), its peak memory, and milliseconds per planned job.
 
 `--ablate` also plans copies of the workflow with one kind of rule directive taken out
 (every `conda:`; every `log:` and `benchmark:`), or with `script:` replaced by a `shell:`
-line that runs the same script: planning only, these copies could not run. The difference
-to the real workflow is what that directive costs Snakemake per job.
+line that runs the same script (also with the script as an input, as a tracked `shell:`
+stage would need), and one with all three gone at once: planning only, these copies could
+not run. The difference to the real workflow is what that directive costs Snakemake per
+job; the last copy is the floor of our rules' shape (named inputs and outputs, params,
+resources, input functions) whatever directives they carry.
 """
 
 from __future__ import annotations
@@ -113,19 +116,37 @@ def planned_jobs(text: str) -> int | None:
 
 
 # name -> (pattern, replacement) pairs applied to every rules/*.smk of a workflow copy
+NO_CONDA = [(r"\n    conda:\n        \"[^\"]+\"\n", "\n")]
+NO_LOG_BENCHMARK = [
+    (r"\n    log:\n        \"[^\"]+\",\n", "\n"),
+    (r"\n    benchmark:\n        \"[^\"]+\"\n", "\n"),
+]
+SHELL_NOT_SCRIPT = [
+    (
+        r"\n    script:\n        \"\.\./scripts/(\w+\.py)\"\n",
+        r'\n    shell:\n        "python {workflow.basedir}/scripts/\1 --input {input:q}'
+        r' --output {output:q} --log {log:q} --threads {threads}"\n',
+    )
+]
 ABLATIONS = {
-    "no conda:": [(r"\n    conda:\n        \"[^\"]+\"\n", "\n")],
-    "no log:/benchmark:": [
-        (r"\n    log:\n        \"[^\"]+\",\n", "\n"),
-        (r"\n    benchmark:\n        \"[^\"]+\"\n", "\n"),
-    ],
-    "shell: not script:": [
+    "no conda:": NO_CONDA,
+    "no log:/benchmark:": NO_LOG_BENCHMARK,
+    "shell: not script:": SHELL_NOT_SCRIPT,
+    # the form the developers' guide allows for shell: the script an input, so that
+    # editing it still reruns the stage
+    "shell:, script an input": [
         (
-            r"\n    script:\n        \"\.\./scripts/(\w+\.py)\"\n",
-            r'\n    shell:\n        "python {workflow.basedir}/scripts/\1 --input {input:q}'
+            r"\n    input:\n(?=(?:.*\n)*?    script:\n        \"\.\./scripts/(\w+\.py)\")",
+            r'\n    input:\n        script=workflow.source_path("../scripts/\1"),\n',
+        ),
+        (
+            r"\n    script:\n        \"\.\./scripts/\w+\.py\"\n",
+            r'\n    shell:\n        "python {input.script} --input {input:q}'
             r' --output {output:q} --log {log:q} --threads {threads}"\n',
-        )
+        ),
     ],
+    # the floor of our rules' shape: every directive above gone at once
+    "all three gone": NO_CONDA + NO_LOG_BENCHMARK + SHELL_NOT_SCRIPT,
 }
 
 
