@@ -121,13 +121,18 @@ NO_LOG_BENCHMARK = [
     (r"\n    log:\n        \"[^\"]+\",\n", "\n"),
     (r"\n    benchmark:\n        \"[^\"]+\"\n", "\n"),
 ]
-SHELL_NOT_SCRIPT = [
-    (
-        r"\n    script:\n        \"\.\./scripts/(\w+\.py)\"\n",
-        r'\n    shell:\n        "python {workflow.basedir}/scripts/\1 --input {input:q}'
-        r' --output {output:q} --log {log:q} --threads {threads}"\n',
+SCRIPT = r"\n    script:\n        \"\.\./scripts/(\w+\.py)\"\n"
+
+
+def shell_running(program: str) -> str:
+    """A `shell:` directive that runs `program` (may use the script group \\1)."""
+    return (
+        rf'\n    shell:\n        "python {program} --input {{input:q}}'
+        r' --output {output:q} --log {log:q} --threads {threads}"\n'
     )
-]
+
+
+SHELL_NOT_SCRIPT = [(SCRIPT, shell_running(r"{workflow.basedir}/scripts/\1"))]
 ABLATIONS = {
     "no conda:": NO_CONDA,
     "no log:/benchmark:": NO_LOG_BENCHMARK,
@@ -136,14 +141,10 @@ ABLATIONS = {
     # editing it still reruns the stage
     "shell:, script an input": [
         (
-            r"\n    input:\n(?=(?:.*\n)*?    script:\n        \"\.\./scripts/(\w+\.py)\")",
+            r"\n    input:\n(?=(?:.*\n)*?" + SCRIPT.removeprefix(r"\n") + ")",
             r'\n    input:\n        script=workflow.source_path("../scripts/\1"),\n',
         ),
-        (
-            r"\n    script:\n        \"\.\./scripts/\w+\.py\"\n",
-            r'\n    shell:\n        "python {input.script} --input {input:q}'
-            r' --output {output:q} --log {log:q} --threads {threads}"\n',
-        ),
+        (SCRIPT, shell_running("{input.script}")),
     ],
     # the floor of our rules' shape: every directive above gone at once
     "all three gone": NO_CONDA + NO_LOG_BENCHMARK + SHELL_NOT_SCRIPT,
