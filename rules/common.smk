@@ -9,10 +9,16 @@ from snakemake.utils import validate
 sys.path.insert(0, str(Path(workflow.basedir) / "scripts"))
 
 from vidcurate.errors import SheetError
+from vidcurate.settings import ConfigError, check_config
 from vidcurate.sheet import load_sheet
 from vidcurate.summary import write_run_summary
 
 validate(config, schema="../config/schemas/config.schema.yaml")
+# rules between keys, so a bad value fails here rather than in jobs after hours of work
+try:
+    check_config(config)
+except ConfigError as err:
+    raise WorkflowError(f"bad config: {err}") from None
 
 try:
     samples = load_sheet(

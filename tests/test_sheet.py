@@ -1,11 +1,22 @@
-"""Sample-sheet validation: bad sheets fail before any job, naming line and column."""
+"""Sample sheet: bad sheets fail before any job, naming line and column; reserved column
+names are refused; what build_dataset carries from the sheet (URLs redacted, file size)."""
 
+import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
+from vidcurate.clips import CLIP_COLUMNS
+from vidcurate.dataset import CLIP_METADATA_COLUMNS, VIDEO_COLUMNS, build_dataset, redact_source
 from vidcurate.errors import SheetError
-from vidcurate.sheet import load_sheet, source_extension, source_kind
+from vidcurate.sheet import (
+    DERIVED_COLUMNS,
+    RESERVED_COLUMNS,
+    load_sheet,
+    source_extension,
+    source_kind,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = REPO / "config" / "schemas" / "samples.schema.yaml"
@@ -83,3 +94,162 @@ def test_missing_sheet(tmp_path):
 def test_source_classification(source, kind, ext):
     assert source_kind(source) == kind
     assert source_extension(source, kind) == ext
+
+
+# --- sheet columns the workflow writes itself ----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("column", "where"),
+    [
+        ("clip", "metadata.parquet, windows.parquet"),
+        ("start_s", "metadata.parquet, windows.parquet"),
+        ("status", "videos.parquet, windows.parquet"),
+        ("reason", "videos.parquet, windows.parquet"),
+        ("n_clips", "videos.parquet"),
+        ("size_bytes", "videos.parquet"),
+        ("window", "windows.parquet"),
+        ("fps", "metadata.parquet"),
+        ("source_path", "derived from source"),
+        ("ext", "derived from source"),
+    ],
+)
+def test_reserved_column_is_rejected(tmp_path, column, where):
+    sheet = write_sheet(tmp_path, f"video_id|source|split|{column}\na|videos/a.mp4|train|x\n")
+    with pytest.raises(SheetError) as caught:
+        load_sheet(sheet, SCHEMA)
+    assert str(caught.value) == (
+        f"{sheet}: column(s) {column} are reserved, the workflow writes its own "
+        f"'{column}' ({where}); rename them"
+    )
+
+
+def test_every_reserved_column_is_named(tmp_path):
+    sheet = write_sheet(
+        tmp_path, "video_id|source|split|mouse|clip|n_windows\na|videos/a.mp4|train|m|1|2\n"
+    )
+    with pytest.raises(SheetError) as caught:
+        load_sheet(sheet, SCHEMA)
+    assert str(caught.value) == (
+        f"{sheet}: column(s) clip, n_windows are reserved, the workflow writes its own "
+        "'clip' (metadata.parquet, windows.parquet) and 'n_windows' (videos.parquet); "
+        "rename them"
+    )
+
+
+def test_reserved_columns_are_the_tables_columns():
+    written = {*CLIP_METADATA_COLUMNS, *VIDEO_COLUMNS, *CLIP_COLUMNS, *DERIVED_COLUMNS}
+    assert set(RESERVED_COLUMNS) == written - {"video_id", "split"}
+    # the sheet's own columns stay allowed
+    assert not {"video_id", "source", "split", "scenes", "deface"} & set(RESERVED_COLUMNS)
+
+
+# --- what build_dataset carries from the sheet ----------------------------------
+
+PROBE = {
+    "video_id": "web",
+    "duration_s": 2.04,
+    "width": 640,
+    "height": 360,
+    "avg_frame_rate": "25/1",
+    "codec": "h264",
+    "size_bytes": 123456,
+}
+
+
+def fake_stage_outputs(tmp_path, video_id="web"):
+    """One video's clip table (a clip and a dropped window), clip, keyframe and probe."""
+    clips, keys = tmp_path / "clips", tmp_path / "keyframes"
+    clips.mkdir()
+    keys.mkdir()
+    (clips / "0001.mp4").write_bytes(b"mp4")
+    (keys / "0001.jpg").write_bytes(b"jpg")
+    table = pd.DataFrame(
+        [
+            [video_id, 1, 0.0, 1.0, 0, "clip", "", "0001", 25, 640, 360, "0001.mp4", "0001.jpg"],
+            [video_id, 2, 1.0, 2.0, -1, "dropped", "flash", "", 0, 0, 0, "", ""],
+        ],
+        columns=CLIP_COLUMNS,
+    )
+    table.to_csv(tmp_path / "clips.tsv", sep="\t", index=False)
+    (tmp_path / "probe.json").write_text(json.dumps({**PROBE, "video_id": video_id}))
+    return {
+        "clip_tables": {video_id: str(tmp_path / "clips.tsv")},
+        "clip_dirs": {video_id: str(clips)},
+        "keyframe_dirs": {video_id: str(keys)},
+        "probes": {video_id: str(tmp_path / "probe.json")},
+    }
+
+
+def run_build_dataset(tmp_path, sheet_row):
+    out = tmp_path / "dataset"
+    build_dataset(
+        [sheet_row],
+        **fake_stage_outputs(tmp_path, sheet_row["video_id"]),
+        fps=25,
+        out_clips=str(out / "clips"),
+        out_keyframes=str(out / "keyframes"),
+        out_metadata=str(out / "metadata.parquet"),
+        out_windows=str(out / "windows.parquet"),
+        out_videos=str(out / "videos.parquet"),
+    )
+    return out
+
+
+def test_signed_url_query_never_reaches_the_dataset(tmp_path):
+    row = {
+        "video_id": "web",
+        "source": "https://user:hunter2@host/v.mp4?X-Amz-Signature=secret#t=secret",
+        "split": "train",
+        "lab": "rig1",
+    }
+    out = run_build_dataset(tmp_path, row)
+    tables = sorted(out.glob("*.parquet"))
+    assert [t.name for t in tables] == ["metadata.parquet", "videos.parquet", "windows.parquet"]
+    for path in tables:
+        assert b"secret" not in path.read_bytes() and b"hunter2" not in path.read_bytes()
+        text = pd.read_parquet(path).astype(str).to_csv()
+        assert "secret" not in text and "hunter2" not in text, path.name
+    meta = pd.read_parquet(out / "metadata.parquet")
+    videos = pd.read_parquet(out / "videos.parquet")
+    assert list(meta.source) == ["https://host/v.mp4"]
+    assert list(videos.source) == ["https://host/v.mp4"]
+    assert list(meta.lab) == ["rig1"]
+    assert row["source"].endswith("#t=secret")  # the caller's row is left as it was
+
+
+def test_videos_table_carries_the_probed_file_size(tmp_path):
+    row = {"video_id": "rig", "source": "/data/rig#1.mp4", "split": "val"}
+    out = run_build_dataset(tmp_path, row)
+    videos = pd.read_parquet(out / "videos.parquet")
+    assert list(videos.columns) == ["video_id", "source", "split", *VIDEO_COLUMNS]
+    assert videos.to_dict("records") == [
+        {
+            **row,
+            "n_windows": 2,
+            "n_clips": 1,
+            "status": "ok",
+            "reason": "",
+            **{k: v for k, v in PROBE.items() if k != "video_id"},
+        }
+    ]
+    assert videos.size_bytes.dtype == "int64"
+    meta = pd.read_parquet(out / "metadata.parquet")
+    assert list(meta.source) == ["/data/rig#1.mp4"]  # a local path is not a URL
+    assert (out / "clips" / "val" / "rig" / "0001.mp4").read_bytes() == b"mp4"
+
+
+@pytest.mark.parametrize(
+    ("source", "written"),
+    [
+        ("https://user:pw@host:8443/a/v.mp4?sig=1&e=2#frag", "https://host:8443/a/v.mp4"),
+        ("http://[::1]:8000/v.webm?token=x", "http://[::1]:8000/v.webm"),
+        ("https://www.youtube.com/watch?v=abc", "https://www.youtube.com/watch"),
+        ("file:///data/x.avi?x=1", "file:///data/x.avi"),
+        ("/data/rig1/m3?.mp4", "/data/rig1/m3?.mp4"),
+        ("videos/a#1.mp4", "videos/a#1.mp4"),
+        ("C:\\videos\\a.mp4", "C:\\videos\\a.mp4"),
+    ],
+)
+def test_redact_source(source, written):
+    assert redact_source(source) == written

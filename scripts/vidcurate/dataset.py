@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pandas as pd
 
@@ -30,6 +31,20 @@ CLIP_METADATA_COLUMNS = [
     "clip_path",
     "keyframe_path",
 ]
+# facts of the ingested file, from its probe JSON, in every row of videos.parquet
+PROBE_COLUMNS = ["duration_s", "width", "height", "avg_frame_rate", "codec", "size_bytes"]
+# what videos.parquet adds to the sheet's columns
+VIDEO_COLUMNS = ["n_windows", "n_clips", "status", "reason", *PROBE_COLUMNS]
+
+
+def redact_source(source: str) -> str:
+    """A URL without userinfo, query string or fragment (signed tokens, passwords);
+    a local path as it is ('#' and '?' are file name characters there)."""
+    parts = urlsplit(source)
+    if len(parts.scheme) <= 1:  # no scheme, or a Windows drive letter
+        return source
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
 def place(src: Path, dest: Path) -> None:
@@ -56,11 +71,14 @@ def build_dataset(
     """Lay out clips and keyframes by split and write the three metadata tables.
 
     ``videos`` are the sample-sheet rows (video_id, source, split and any extra
-    columns, which are carried into every clip's metadata row).
+    columns, which are carried into every clip's metadata row). A URL source is
+    written without its query string, fragment and userinfo (signed tokens).
     """
     clip_rows, window_tables, video_rows = [], [], []
     with atomic_dir(out_clips) as tmp_clips, atomic_dir(out_keyframes) as tmp_keys:
         for sheet_row in videos:
+            if "source" in sheet_row:
+                sheet_row = {**sheet_row, "source": redact_source(str(sheet_row["source"]))}
             video_id, split = sheet_row["video_id"], sheet_row["split"]
             table = pd.read_csv(
                 clip_tables[video_id], sep="\t", keep_default_na=False, dtype={"clip": str}
@@ -104,11 +122,7 @@ def build_dataset(
                     "n_clips": len(clips),
                     "status": "ok" if len(clips) else "no_clips",
                     "reason": "" if len(clips) else ",".join(reasons),
-                    "duration_s": probe["duration_s"],
-                    "width": probe["width"],
-                    "height": probe["height"],
-                    "avg_frame_rate": probe["avg_frame_rate"],
-                    "codec": probe["codec"],
+                    **{key: probe[key] for key in PROBE_COLUMNS},
                 }
             )
         columns = [*(videos[0] if videos else {}), *CLIP_METADATA_COLUMNS]

@@ -7,15 +7,64 @@ from dataclasses import dataclass, fields
 from .geometry import clip_size
 
 
+class ConfigError(ValueError):
+    """The config breaks a rule that spans several keys; the message names keys and values."""
+
+
 def frames_per_clip(seconds: float, fps: float) -> int:
-    """Frames in one clip; ``seconds * fps`` must be a whole number."""
+    """Frames in one clip; ``seconds * fps`` must be a whole number, at least 1."""
     n = seconds * fps
-    if n < 1 or abs(n - round(n)) > 1e-6:
+    if abs(n - round(n)) > 1e-6:
         raise ValueError(
             f"clips.seconds * clips.fps must be a whole number of frames, "
             f"got {seconds} * {fps} = {n:g}"
         )
+    if round(n) < 1:
+        raise ValueError(
+            f"clips.seconds * clips.fps must be at least 1 frame, got {seconds} * {fps} = {n:g}"
+        )
     return int(round(n))
+
+
+def check_config(config: dict) -> None:
+    """Rules between config keys that the schema cannot state, checked when the
+    workflow is planned so that a bad value fails before any job rather than in
+    every ``windows`` job after deface and scenes have run.
+
+    ``config`` is validated and defaulted (snakemake's ``validate``). Raises
+    ConfigError listing every broken rule, each with its keys and values.
+    """
+    clips, deface, flash = config["clips"], config["deface"], config["flash"]
+    problems = []
+    try:
+        frames_per_clip(clips["seconds"], clips["fps"])
+    except ValueError as err:
+        problems.append(str(err))
+    # clip sides are even and never above max_short_side (geometry.clip_size)
+    shortest, longest = clips["min_short_side"], clips["max_short_side"]
+    if shortest > longest // 2 * 2:
+        odd = " (rounded down to even, as clip sides are)" if longest % 2 else ""
+        problems.append(
+            f"clips.min_short_side must be at most clips.max_short_side{odd}, got "
+            f"{shortest} > {longest}: every video would give no clips (too_small)"
+        )
+    box = deface["detection_size"]
+    if box:
+        width, height = (int(v) for v in box.lower().split("x"))
+        if min(width, height) < 32:
+            problems.append(
+                f"deface.detection_size sides must be at least 32 pixels (the detector's "
+                f"smallest input), got {box!r}"
+            )
+    # a jump undone within window_s is a flash and its frames drop the windows
+    # holding them; one that lasts a whole clip is a scene, not a flash
+    if flash["both_directions"] and flash["window_s"] >= clips["seconds"]:
+        problems.append(
+            f"flash.window_s must be shorter than clips.seconds when flash.both_directions "
+            f"is on, got {flash['window_s']} >= {clips['seconds']}"
+        )
+    if problems:
+        raise ConfigError("; ".join(problems))
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,32 @@ import pandas as pd
 import yaml
 from jsonschema import Draft202012Validator
 
+from .clips import CLIP_COLUMNS
+from .dataset import CLIP_METADATA_COLUMNS, VIDEO_COLUMNS
 from .errors import SheetError
 
 REQUIRED_COLUMNS = ("video_id", "source", "split")
+# what load_sheet adds to each row
+DERIVED_COLUMNS = ("source_kind", "ext", "source_path")
+
+
+def _reserved_columns() -> dict[str, list[str]]:
+    """Column -> where the workflow writes a column of that name itself; a sheet column
+    of the same name would be overwritten or clash (the sheet's own columns aside)."""
+    reserved: dict[str, list[str]] = {}
+    for where, names in (
+        ("metadata.parquet", CLIP_METADATA_COLUMNS),
+        ("videos.parquet", VIDEO_COLUMNS),
+        ("windows.parquet", [*CLIP_COLUMNS, "split"]),
+        ("derived from source", DERIVED_COLUMNS),
+    ):
+        for name in names:
+            if name not in REQUIRED_COLUMNS:
+                reserved.setdefault(name, []).append(where)
+    return reserved
+
+
+RESERVED_COLUMNS = _reserved_columns()
 # direct downloads: an http(s) URL whose path ends in one of these
 MEDIA_EXTENSIONS = {
     "mp4",
@@ -61,7 +84,8 @@ def load_sheet(path: str | os.PathLike, schema_path: str | os.PathLike) -> pd.Da
 
     Returns the sheet indexed by video_id with three derived columns:
     ``source_kind``, ``ext`` and ``source_path`` (absolute path of a local file,
-    else the URL). Raises SheetError naming the line and column of the first problem.
+    else the URL). Raises SheetError naming the line and column of the first problem,
+    or the columns whose names the workflow reserves for its own (RESERVED_COLUMNS).
     """
     path = Path(path)
     if not path.exists():
@@ -73,6 +97,13 @@ def load_sheet(path: str | os.PathLike, schema_path: str | os.PathLike) -> pd.Da
         raise SheetError(
             f"{path}: missing column(s) {', '.join(missing)}; "
             f"required: {', '.join(REQUIRED_COLUMNS)}"
+        )
+    reserved = [c for c in sheet.columns if c in RESERVED_COLUMNS]
+    if reserved:
+        raise SheetError(
+            f"{path}: column(s) {', '.join(reserved)} are reserved, the workflow writes its own "
+            + " and ".join(f"'{c}' ({', '.join(RESERVED_COLUMNS[c])})" for c in reserved)
+            + "; rename them"
         )
     schema = yaml.safe_load(Path(schema_path).read_text())
     validator = Draft202012Validator(schema)

@@ -1,0 +1,172 @@
+"""Config rules between keys: checked when the workflow is planned, before any job."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import yaml
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
+
+from conftest import REPO
+from vidcurate.settings import ConfigError, check_config
+
+SCHEMA = str(REPO / "config" / "schemas" / "config.schema.yaml")
+
+
+def validated(**sections) -> dict:
+    """A config as the workflow sees it: validated, every default filled in."""
+    config = copy.deepcopy(sections)
+    validate(config, SCHEMA)
+    return config
+
+
+def message(config: dict) -> str:
+    with pytest.raises(ConfigError) as caught:
+        check_config(config)
+    return str(caught.value)
+
+
+def test_defaults_and_repository_config_pass():
+    check_config(validated())
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    validate(config, SCHEMA)
+    check_config(config)
+
+
+def test_config_error_is_a_value_error():
+    assert issubclass(ConfigError, ValueError)
+
+
+@pytest.mark.parametrize(
+    ("seconds", "fps", "expected"),
+    [
+        (
+            1.1,
+            25,
+            "clips.seconds * clips.fps must be a whole number of frames, got 1.1 * 25 = 27.5",
+        ),
+        (
+            0.3,
+            25,
+            "clips.seconds * clips.fps must be a whole number of frames, got 0.3 * 25 = 7.5",
+        ),
+        (
+            1e-9,
+            1,
+            "clips.seconds * clips.fps must be at least 1 frame, got 1e-09 * 1 = 1e-09",
+        ),
+    ],
+)
+def test_clip_frames_must_be_whole_and_at_least_one(seconds, fps, expected):
+    config = validated(clips={"seconds": seconds, "fps": fps}, flash={"both_directions": False})
+    assert message(config) == expected
+
+
+@pytest.mark.parametrize(("seconds", "fps"), [(1.0, 25), (0.04, 25), (2.0, 30), (0.5, 24)])
+def test_whole_clip_frames_pass(seconds, fps):
+    check_config(validated(clips={"seconds": seconds, "fps": fps}, flash={"window_s": 0.01}))
+
+
+@pytest.mark.parametrize(
+    ("min_side", "max_side", "expected"),
+    [
+        (
+            400,
+            360,
+            "clips.min_short_side must be at most clips.max_short_side, got 400 > 360: "
+            "every video would give no clips (too_small)",
+        ),
+        (
+            361,
+            361,
+            "clips.min_short_side must be at most clips.max_short_side (rounded down to even, "
+            "as clip sides are), got 361 > 361: every video would give no clips (too_small)",
+        ),
+    ],
+)
+def test_min_short_side_above_max_short_side(min_side, max_side, expected):
+    config = validated(clips={"min_short_side": min_side, "max_short_side": max_side})
+    assert message(config) == expected
+
+
+@pytest.mark.parametrize(("min_side", "max_side"), [(360, 360), (360, 361), (2, 2), (64, 360)])
+def test_min_short_side_a_clip_can_reach_passes(min_side, max_side):
+    check_config(validated(clips={"min_short_side": min_side, "max_short_side": max_side}))
+
+
+@pytest.mark.parametrize("box", ["16x360", "640x31", "0x0"])
+def test_detection_size_below_32_fails(box):
+    config = validated(deface={"detection_size": box})
+    assert message(config) == (
+        "deface.detection_size sides must be at least 32 pixels (the detector's smallest "
+        f"input), got '{box}'"
+    )
+
+
+@pytest.mark.parametrize("box", ["", "32x32", "1920x1080"])
+def test_detection_size_passes(box):
+    check_config(validated(deface={"detection_size": box}))
+
+
+def test_flash_window_as_long_as_a_clip_fails():
+    config = validated(clips={"seconds": 0.4, "fps": 25}, flash={"window_s": 0.4})
+    assert message(config) == (
+        "flash.window_s must be shorter than clips.seconds when flash.both_directions is on, "
+        "got 0.4 >= 0.4"
+    )
+
+
+def test_flash_window_unused_or_shorter_passes():
+    check_config(validated(clips={"seconds": 0.4}, flash={"window_s": 2, "both_directions": False}))
+    check_config(validated(clips={"seconds": 0.4}, flash={"window_s": 0.36}))
+
+
+def test_every_broken_rule_is_reported():
+    config = validated(
+        clips={"seconds": 0.1, "fps": 25, "min_short_side": 400},
+        deface={"detection_size": "8x8"},
+    )
+    assert message(config).split("; ") == [
+        "clips.seconds * clips.fps must be a whole number of frames, got 0.1 * 25 = 2.5",
+        "clips.min_short_side must be at most clips.max_short_side, got 400 > 360: "
+        "every video would give no clips (too_small)",
+        "deface.detection_size sides must be at least 32 pixels (the detector's smallest "
+        "input), got '8x8'",
+        "flash.window_s must be shorter than clips.seconds when flash.both_directions is on, "
+        "got 0.25 >= 0.1",
+    ]
+
+
+@pytest.mark.parametrize("key", ["threshold", "gradual_threshold"])
+def test_zero_transnet_thresholds_fail_the_schema(key):
+    """0 would make every frame a cut or a transition: no shot, no clip."""
+    with pytest.raises(WorkflowError, match=f"'{key}'"):
+        validated(scenes={key: 0})
+    validated(scenes={key: 0.01})
+
+
+@pytest.mark.workflow
+def test_bad_config_fails_the_dry_run_before_any_job(tmp_path):
+    from test_workflow import GOOD, make_project, planned, snakemake
+
+    project = make_project(
+        tmp_path, {"carphone": GOOD["carphone"]}, config={"clips": {"seconds": 1.1, "fps": 25}}
+    )
+    proc = snakemake(REPO, project, "-n", check=False)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert (
+        "bad config: clips.seconds * clips.fps must be a whole number of frames, "
+        "got 1.1 * 25 = 27.5"
+    ) in output
+    assert planned(proc) == []
+    assert "Job stats" not in output
+    assert not (project / "results").exists()
+    # the same project with a whole number of frames plans its jobs
+    (project / "good.yaml").write_text(
+        yaml.safe_dump({**yaml.safe_load((project / "config.yaml").read_text()), "clips": {}})
+    )
+    jobs = planned(snakemake(REPO, project, "-n", configfile="good.yaml"))
+    assert ("windows", "carphone") in jobs
