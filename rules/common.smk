@@ -11,7 +11,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "scripts"))
 from vidcurate.errors import SheetError
 from vidcurate.settings import ConfigError, check_config
 from vidcurate.sheet import load_sheet
-from vidcurate.summary import write_run_summary
+from vidcurate.summary import mark_run_start, write_run_summary
 
 validate(config, schema="../config/schemas/config.schema.yaml")
 # rules between keys, so a bad value fails here rather than in jobs after hours of work
@@ -130,13 +130,25 @@ def dataset_inputs(pattern):
     return expand(pattern, video_id=VIDEO_IDS)
 
 
+# when this run started, on the file system's clock (set by onstart, which a dry run
+# skips): the summary counts only failures logged since, never an earlier run's
+RUN_STARTED_NS = {}
+
+
 def summarise_run(log):
+    since_ns = RUN_STARTED_NS.get("logs")
+    if since_ns is None:  # hooks without onstart: no job of this run logged anything
+        since_ns = mark_run_start("logs")
     table = write_run_summary(
-        VIDEO_IDS, "logs", "results/clips", "results/run_summary.json"
+        VIDEO_IDS, "logs", "results/clips", "results/run_summary.json", since_ns
     )
     print(
         f"vidcurate run summary (results/run_summary.json):\n{table}", file=sys.stderr
     )
+
+
+onstart:
+    RUN_STARTED_NS["logs"] = mark_run_start("logs")
 
 
 onsuccess:
