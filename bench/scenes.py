@@ -65,7 +65,7 @@ def main() -> None:
                         probe["height"] // settings.downscale // 2 * 2,
                     )
                 start = time.perf_counter()
-                frames = sum(1 for _ in decode_small(str(video), size))
+                frames = sum(1 for _ in decode_small(str(video), probe, size))
                 decode_s = time.perf_counter() - start
                 start = time.perf_counter()
                 scenes_stage(

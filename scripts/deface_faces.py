@@ -11,4 +11,5 @@ with stage_logging(snakemake):
         DefaceSettings.from_config(snakemake.params.deface),
         snakemake.output.video,
         snakemake.output.detections,
+        threads=snakemake.threads,
     )

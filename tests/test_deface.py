@@ -16,14 +16,15 @@ from vidcurate.deface import (
     detection_shape,
     load_detector,
 )
-from vidcurate.probe import probe_stage
+from vidcurate.frames import Frame
+from vidcurate.probe import probe_stage, probe_video
 
 
 def frames_with_face(path, size, threshold=0.2) -> int:
     detector = load_detector(size)
+    probe = probe_video(str(path), "check")
     return sum(
-        len(detect_faces(detector, f, threshold)) > 0
-        for f in decode_full(str(path), *size, "check")
+        len(detect_faces(detector, f.data, threshold)) > 0 for f in decode_full(str(path), probe)
     )
 
 
@@ -44,10 +45,11 @@ def carphone(tmp_path_factory):
 
 def test_carphone_face_gone_after_deface(carphone):
     video, tmp, _ = carphone
-    before = frames_with_face(video, (176, 144))
-    after = frames_with_face(tmp / "d.mp4", (176, 144))
+    # QCIF with 12:11-ish pixels (SAR 128:117): shown, and defaced, at 193x144
+    before = frames_with_face(video, (193, 144))
+    after = frames_with_face(tmp / "d.mp4", (193, 144))
     assert before >= 0.9 * 120
-    assert after < 0.02 * 120
+    assert after == 0  # README: 120/120 frames with a face before, 0/120 after
 
 
 def test_detection_table_one_box_per_frame(carphone):
@@ -57,9 +59,9 @@ def test_detection_table_one_box_per_frame(carphone):
     assert list(stored.columns) == ["frame", "x1", "y1", "x2", "y2", "score"]
     assert stored.frame.tolist() == list(range(120))  # one face, every frame
     assert (stored.score >= 0.2).all()
-    # one face in the upper middle of the 176x144 frame, about a third of its width
+    # one face in the upper middle of the 193x144 frame, about a third of its width
     centre_x, centre_y = (stored.x1 + stored.x2) / 2, (stored.y1 + stored.y2) / 2
-    assert centre_x.between(176 * 0.3, 176 * 0.7).all()
+    assert centre_x.between(193 * 0.3, 193 * 0.7).all()
     assert centre_y.between(144 * 0.25, 144 * 0.6).all()
     assert (stored.x2 - stored.x1).between(30, 90).all()
 
@@ -68,7 +70,9 @@ def test_intermediate_keeps_rate_size_and_frames(carphone):
     _, tmp, _ = carphone
     stream = ffprobe_video(tmp / "d.mp4")["streams"][0]
     assert stream["avg_frame_rate"] == "30000/1001" and int(stream["nb_read_frames"]) == 120
-    assert (stream["width"], stream["height"]) == (176, 144)
+    # square pixels from here on: the anamorphic source's displayed size
+    assert (stream["width"], stream["height"]) == (193, 144)
+    assert stream.get("sample_aspect_ratio", "1:1") in ("1:1", "0:1", "N/A")
     assert stream["codec_name"] == "h264"
 
 
@@ -119,8 +123,7 @@ def test_temporal_hold_covers_a_missed_frame(tmp_path, hold, leaks):
     frames = [rng.integers(0, 256, (128, 128, 3), dtype=np.uint8) for _ in range(10)]
     settings = DefaceSettings(hold=hold, crf=0, mask_scale=1.0, ellipse=False)
     table = deface_video(
-        iter([f.copy() for f in frames]),
-        [i / 25 for i in range(10)],
+        iter([Frame(i, i / 25, f.copy()) for i, f in enumerate(frames)]),
         FakeDetector({5}),
         settings,
         tmp_path / "o.mp4",

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from conftest import REPO, data_file, decode_frames
-from vidcurate.probe import probe_stage
+from vidcurate.probe import probe_stage, probe_video
 from vidcurate.scenes import (
     TRANSNET_SIZE,
     FlashSettings,
@@ -100,7 +100,7 @@ def test_streamed_windows_match_transnet_reference():
 
     video = str(data_file("shots/psd_fades.mp4"))
     model = TransNetV2(device="cpu")
-    frames = list(decode_small(video, TRANSNET_SIZE))
+    frames = [f.data for f in decode_small(video, probe_video(video, "fades"), TRANSNET_SIZE)]
     ours_single, ours_many = transnet_probabilities(
         iter(frames), SceneSettings(batch_windows=3), model=(model, torch)
     )
@@ -111,10 +111,11 @@ def test_streamed_windows_match_transnet_reference():
 
 
 def test_small_decode_is_upright_and_complete():
-    frames = list(decode_small(str(data_file("odd/moviepy_fire2_rotated180_vfr.mp4")), (48, 27)))
+    video = str(data_file("odd/moviepy_fire2_rotated180_vfr.mp4"))
+    frames = list(decode_small(video, probe_video(video, "fire"), (48, 27)))
     assert len(frames) == 25  # VFR: every frame once, none repeated
-    reference = decode_frames(data_file("odd/moviepy_fire2_rotated180_vfr.mp4"), 48, 27)
-    assert np.abs(frames[0].astype(float) - reference[0]).mean() < 8
+    reference = decode_frames(video, 48, 27)
+    assert np.abs(frames[0].data.astype(float) - reference[0]).mean() < 8
 
 
 # --- accuracy on real ground truth ------------------------------------------------------

