@@ -17,7 +17,7 @@ rule extract_clips:
     resources:
         mem_mb=2048,
     params:
-        code=library("geometry", "settings", "windows", "clips"),
-        clips=config["clips"],
+        code=library("frames", "geometry", "settings", "windows", "clips"),
+        clips=CLIP_SETTINGS,
     script:
         "../scripts/extract_clips.py"

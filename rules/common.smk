@@ -95,29 +95,77 @@ def get_stage_video(wildcards):
 
 
 def maybe_temp(path):
-    """The defaced intermediate is deleted once used, unless deface.keep."""
+    """The defaced intermediate is kept (deface.keep, the default): it is the
+    anonymized master later stages reprocess from. Deleted once used otherwise, at
+    the price of redoing deface whenever a later stage reruns."""
     return path if config["deface"]["keep"] else temp(path)
 
 
-# Only the clip settings that decide which windows exist, so that e.g. a new crf
-# re-encodes clips without recomputing windows. Plain values, not functions: the
-# same for every video, and a param function costs a call on every job.
+# Each rule gets only the config keys it reads (plain values where they are the same
+# for every video: a param function costs a call on every job), so changing a key
+# reruns only the stages that use it.
+# which windows exist: a new crf re-encodes clips without recomputing windows
 WINDOW_SETTINGS = {
     key: config["clips"][key]
     for key in ("seconds", "fps", "max_short_side", "min_short_side")
 }
-# how shots become windows: trimmed ends, shortest kept shot, flash handling
+# how clips are cut and encoded (min_short_side only decides windows)
+CLIP_SETTINGS = {
+    key: config["clips"][key]
+    for key in ("seconds", "fps", "max_short_side", "crf", "preset", "jpeg_quality")
+}
+# how shots become windows: trimmed ends, shortest kept shot, flash handling; read
+# by windows only, so they never rerun shot detection
 SHOT_SETTINGS = {
     "trim_s": config["scenes"]["trim_s"],
     "min_scene_s": config["scenes"]["min_scene_s"],
     "flash_record_only": config["flash"]["record_only"],
 }
+# what finds flashes (scenes); whether they drop windows is windows' record_only
+FLASH_SETTINGS = {
+    key: config["flash"][key] for key in ("delta", "both_directions", "window_s")
+}
+# the scenes keys each backend reads: tuning one backend never reruns another's videos
+SCENES_KEYS = {
+    "transnetv2": (
+        "threshold",
+        "gradual_threshold",
+        "batch_windows",
+        "device",
+        "min_change",
+    ),
+    "pyscenedetect": (
+        "detector",
+        "adaptive_threshold",
+        "content_threshold",
+        "min_content_val",
+        "min_scene_len",
+        "downscale",
+        "black_level",
+        "min_change",
+    ),
+    "none": (),
+}
+SCENES_SETTINGS = {
+    backend: {
+        "backend": backend,
+        **{key: config["scenes"][key] for key in keys},
+    }
+    for backend, keys in SCENES_KEYS.items()
+}
+# deface's detector and encoder; enabled/keep decide the DAG, not the pixels
+DEFACE_SETTINGS = {
+    key: value
+    for key, value in config["deface"].items()
+    if key not in ("enabled", "keep")
+}
 
 
-def get_scenes_backend(wildcards):
-    """The sheet's `scenes` column overrides config for one video (a lab rig vs a film)."""
+def get_scenes_settings(wildcards):
+    """The sheet's `scenes` column overrides config for one video (a lab rig vs a
+    film); the job gets that backend's keys only."""
     own = ROWS[wildcards.video_id].get("scenes", "")
-    return own or config["scenes"]["backend"]
+    return SCENES_SETTINGS[own or config["scenes"]["backend"]]
 
 
 def get_dataset_videos(wildcards):

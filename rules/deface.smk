@@ -15,7 +15,7 @@ rule deface:
     resources:
         mem_mb=2048,
     params:
-        code=library("media", "deface"),
-        deface=config["deface"],
+        code=library("frames", "deface"),
+        deface=DEFACE_SETTINGS,
     script:
         "../scripts/deface_faces.py"

