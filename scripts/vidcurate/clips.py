@@ -22,28 +22,13 @@ import numpy as np
 import pandas as pd
 
 from .atomic import atomic_dir, atomic_path
+from .columns import CLIP_COLUMNS
 from .frames import FrameSpec, open_frames
 from .geometry import clip_size
 from .settings import ClipSettings
 from .windows import Window, read_windows, start_frame
 
 log = logging.getLogger(__name__)
-
-CLIP_COLUMNS = [
-    "video_id",
-    "window",
-    "start_s",
-    "end_s",
-    "start_frame",
-    "status",
-    "reason",
-    "clip",
-    "n_frames",
-    "width",
-    "height",
-    "clip_file",
-    "keyframe_file",
-]
 
 
 def encode_clip(

@@ -10,7 +10,7 @@ import pandas as pd
 import yaml
 from jsonschema import Draft202012Validator
 
-from .clips import CLIP_COLUMNS
+from .columns import CLIP_COLUMNS
 from .dataset import CLIP_METADATA_COLUMNS, VIDEO_COLUMNS
 from .errors import SheetError
 
