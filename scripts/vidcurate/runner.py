@@ -1,32 +1,140 @@
-"""Glue between Snakemake's ``snakemake`` object and the library: logging and failures."""
+"""Glue between Snakemake's ``snakemake`` object and the library: logging and failures.
+
+Every way a stage can end badly leaves one line in the rule's log,
+``FAILED [stage] video_id: reason``, which the run summary reads: a VideoError (its
+reason), any other exception (``Type: message``, then the traceback), Ctrl-C, and
+SIGTERM (Slurm's scancel, time limit, preemption).
+
+Importing this module from a stage script (Snakemake puts the ``snakemake`` object in
+the script's globals before the script's first import) installs the SIGTERM handler at
+once, before the stage imports torch or onnxruntime, so no moment of a stage's life is
+left where SIGTERM would end it without its line.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import signal
 import sys
+import threading
+import traceback
+import types
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from .errors import VideoError
 
 FAILED_PREFIX = "FAILED"
 TERMINATED_EXIT = 128 + signal.SIGTERM
+INTERRUPTED_EXIT = 128 + signal.SIGINT
+STOPPED_REASON = "stopped by SIGTERM (job cancelled, out of time or preempted); rerun to retry"
+INTERRUPTED_REASON = "interrupted (KeyboardInterrupt, Ctrl-C); rerun to retry"
+# our loggers (library modules and stages) log at INFO; everyone else's only from WARNING
+LIBRARY_LOGGER = "vidcurate"
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
-class Terminated(BaseException):
+class Terminated(SystemExit):
     """SIGTERM arrived: Slurm cancelled the job, its time ran out, or it was preempted.
 
-    A BaseException, so no ``except Exception`` on the way up swallows it, while
-    ``finally`` blocks (temporary outputs, child processes) still run."""
+    A SystemExit (so a BaseException): no ``except Exception`` on the way up swallows it,
+    ``finally`` blocks (temporary outputs, child processes) still run, and where nothing
+    catches it, e.g. when it is raised among a stage's imports, the interpreter exits
+    quietly with status 143."""
+
+    def __init__(self, signal_name: str = "SIGTERM"):
+        super().__init__(TERMINATED_EXIT)
+        self.signal_name = signal_name
+
+    def __str__(self) -> str:
+        return f"stopped by {self.signal_name}"
 
 
+@dataclass
+class _Job:
+    """The stage job this process runs, as far as the SIGTERM handler needs it."""
+
+    rule: str
+    video_id: str
+    log_path: str | None
+    reported: bool = False  # this attempt's log holds its FAILED line
+    finished: bool = False  # stage_logging is over: only interpreter shutdown is left
+
+
+_job: _Job | None = None
 _terminated_by: str | None = None
+# stage_logging is starting the log: a SIGTERM now is noted, and raised right after
+# (blocking the signal would not do: another thread can take it, and Python runs the
+# handler in the main thread all the same)
+_starting = False
 
 
-def _raise_terminated(signum, _frame):
+def _job_of(snakemake) -> _Job:
+    log = list(getattr(snakemake, "log", None) or [])
+    return _Job(
+        rule=str(snakemake.rule),
+        video_id=str(getattr(getattr(snakemake, "wildcards", None), "video_id", "-")),
+        log_path=str(log[0]) if log else None,
+    )
+
+
+def failure_line(stage: str, video_id: str, reason: str) -> str:
+    """The one line a failed video leaves in its log; the run summary parses it."""
+    return f"{FAILED_PREFIX} [{stage}] {video_id}: {reason}"
+
+
+def describe(err: BaseException) -> str:
+    """``Type: message`` on one line, for a FAILED line."""
+    message = " ".join(str(err).split())
+    name = type(err).__name__
+    return f"{name}: {message}" if message else name
+
+
+def _report(job: _Job, line: str, detail: str = "") -> None:
+    """Append the FAILED line (and ``detail``, e.g. a traceback) to the log and stderr.
+
+    Plain appending writes, no logging: this runs inside the signal handler too, maybe
+    in the middle of a log record, and the log's own handler appends as well, so
+    neither overwrites the other (a handler opened with "w" writes at its own offset,
+    which once put torch's exit-time records over the FAILED line)."""
+    data = (line + "\n" + detail).encode("utf-8", "replace")
+    job.reported = True
+    if job.log_path:
+        with contextlib.suppress(OSError):
+            fd = os.open(job.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+            try:
+                os.write(fd, data)
+            finally:
+                os.close(fd)
+    # no sys.stderr.flush() here: the handler may have interrupted a write to it
+    with contextlib.suppress(OSError):
+        os.write(2, data)
+
+
+def _report_stop(job: _Job) -> None:
+    if not job.reported:
+        _report(job, failure_line(job.rule, job.video_id, STOPPED_REASON))
+
+
+def _on_sigterm(signum, _frame):
+    """Say so at once, in the handler itself: the exception it raises may be swallowed
+    by library code (torch's lazy imports drop it), or come too late to be reported."""
     global _terminated_by
     _terminated_by = signal.Signals(signum).name
+    job = _job
+    if _starting:
+        return  # stage_logging raises it once the log is ready
+    if job is not None:
+        _report_stop(job)
+        if job.finished:
+            # interpreter shutdown (atexit callbacks): an exception raised there is
+            # printed and ignored and the exit status stays 0, so end here
+            with contextlib.suppress(Exception):
+                sys.stdout.flush()
+                sys.stderr.flush()
+            os._exit(TERMINATED_EXIT)
     raise Terminated(_terminated_by)
 
 
@@ -38,48 +146,101 @@ def raise_if_terminated() -> None:
         raise Terminated(_terminated_by)
 
 
-def failure_line(stage: str, video_id: str, reason: str) -> str:
-    """The one line a failed video leaves in its log; the run summary parses it."""
-    return f"{FAILED_PREFIX} [{stage}] {video_id}: {reason}"
+def _install_for_stage_script() -> None:
+    """At import from a stage script, before its heavy imports: ``__main__`` holds the
+    ``snakemake`` object then (Snakemake's preamble puts it there)."""
+    global _job
+    smk = getattr(sys.modules.get("__main__"), "snakemake", None)
+    if (
+        smk is None
+        or isinstance(smk, types.ModuleType)
+        or not hasattr(smk, "rule")
+        or threading.current_thread() is not threading.main_thread()
+    ):
+        return
+    _job = _job_of(smk)
+    signal.signal(signal.SIGTERM, _on_sigterm)
+
+
+class _OursOrWarnings(logging.Filter):
+    """INFO only from our loggers: a third-party logger set to INFO (torch sets some)
+    still reaches the root's handlers whatever the root's level."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return (
+            record.levelno >= logging.WARNING
+            or record.name == LIBRARY_LOGGER
+            or record.name.startswith(LIBRARY_LOGGER + ".")
+        )
+
+
+def _configure_logging(log_path: str | None, truncate: bool) -> list[logging.Handler]:
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if log_path:
+        if truncate:  # each attempt starts its log afresh
+            open(log_path, "w").close()
+        # append mode (O_APPEND): the FAILED lines written beside it land at the end
+        handlers.append(logging.FileHandler(log_path, mode="a"))
+    for handler in handlers:
+        handler.addFilter(_OursOrWarnings())
+    logging.basicConfig(level=logging.WARNING, handlers=handlers, force=True, format=LOG_FORMAT)
+    logging.getLogger(LIBRARY_LOGGER).setLevel(logging.INFO)
+    return handlers
 
 
 @contextlib.contextmanager
 def stage_logging(snakemake) -> Iterator[logging.Logger]:
-    """Log to the rule's log file; turn a VideoError into one line and exit status 1.
+    """Log to the rule's log file; end every failure with its FAILED line and a
+    non-zero exit status: 1 for a VideoError (the line only) or any other exception
+    (the line, then the traceback), 130 for Ctrl-C, 143 for SIGTERM.
 
     SIGTERM becomes an exception, so partial outputs are removed on the way out and
     the log says the job was stopped rather than ending mid-line."""
-    log_path = snakemake.log[0] if snakemake.log else None
-    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
-    if log_path:
-        handlers.append(logging.FileHandler(log_path, mode="w"))
-    logging.basicConfig(
-        level=logging.INFO,
-        handlers=handlers,
-        force=True,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    logger = logging.getLogger(f"vidcurate.{snakemake.rule}")
-    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    global _job, _starting
+    _starting = True  # the handler must not write a line that truncating then erases
     try:
+        job = _job_of(snakemake)
+        if _job is not None and _job.reported and _job.log_path == job.log_path:
+            job.reported = True  # stopped among the imports: keep that line
+        handlers = _configure_logging(job.log_path, truncate=not job.reported)
+        _job = job
+        signal.signal(signal.SIGTERM, _on_sigterm)
+    finally:
+        _starting = False
+    logger = logging.getLogger(f"{LIBRARY_LOGGER}.{job.rule}")
+    try:
+        raise_if_terminated()  # a SIGTERM swallowed before the stage began
         yield logger
         raise_if_terminated()  # finished although told to stop: still a stopped job
-    except VideoError as err:
-        _fail(handlers, log_path, failure_line(snakemake.rule, err.video_id, err.reason))
-        sys.exit(1)
-    except Terminated:
-        video_id = getattr(snakemake.wildcards, "video_id", "-")
-        reason = "stopped by SIGTERM (job cancelled, out of time or preempted); rerun to retry"
-        _fail(handlers, log_path, failure_line(snakemake.rule, video_id, reason))
-        sys.exit(TERMINATED_EXIT)
+    except BaseException as err:
+        _flush(handlers)
+        if _terminated_by or isinstance(err, Terminated):
+            # whatever became of the exception SIGTERM raised (swallowed, or turned
+            # into another by library code), the job was stopped
+            _report_stop(job)
+            sys.exit(TERMINATED_EXIT)
+        if isinstance(err, VideoError):
+            _report(job, failure_line(job.rule, err.video_id, err.reason))
+            sys.exit(1)
+        if isinstance(err, KeyboardInterrupt):
+            _report(job, failure_line(job.rule, job.video_id, INTERRUPTED_REASON))
+            sys.exit(INTERRUPTED_EXIT)
+        if isinstance(err, Exception):
+            detail = "".join(traceback.format_exception(err))
+            _report(job, failure_line(job.rule, job.video_id, describe(err)), detail)
+            sys.exit(1)
+        if isinstance(err, SystemExit) and err.code not in (0, None):
+            _report(job, failure_line(job.rule, job.video_id, describe(err)))
+        raise
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        job.finished = True
+        _flush(handlers)
 
 
-def _fail(handlers: list[logging.Handler], log_path: str | None, line: str) -> None:
+def _flush(handlers: list[logging.Handler]) -> None:
     for handler in handlers:
-        handler.flush()
-    if log_path:
-        with open(log_path, "a") as fh:
-            fh.write(line + "\n")
-    print(line, file=sys.stderr)
+        with contextlib.suppress(Exception):
+            handler.flush()
+
+
+_install_for_stage_script()
