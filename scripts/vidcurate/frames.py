@@ -73,6 +73,9 @@ class FrameSpec:
     # duration would otherwise lose it to the constant-rate resampler
     pad_end: bool = False
     max_decode_errors: int | None = MAX_DECODE_ERRORS  # None: never fail on error count
+    # the arena (vidcurate.arena.ArenaTransform): frames come out in arena pixels,
+    # rectified or masked while decoding, at ``size`` (default: the arena's own size)
+    arena: object | None = None
 
     def frame_bytes(self, size: tuple[int, int]) -> int:
         width, height = size
@@ -94,13 +97,30 @@ def displayed_size(probe: dict) -> tuple[int, int]:
     return int(probe["width"]), int(probe["height"])
 
 
+def delivered_size(probe: dict, spec: FrameSpec) -> tuple[int, int]:
+    if spec.size:
+        return spec.size
+    if spec.arena is not None:
+        return tuple(spec.arena.output_size)
+    return displayed_size(probe)
+
+
 def video_filters(probe: dict, spec: FrameSpec) -> list[str]:
     """The ffmpeg filter chain (after ffmpeg's own autorotation) for ``spec``."""
-    width, height = spec.size or displayed_size(probe)
+    width, height = delivered_size(probe, spec)
     if spec.pix_fmt == "yuv420p" and (width % 2 or height % 2):
         raise ValueError(f"yuv420p frames need even sides, got {width}x{height}")
     chain = ["setpts=PTS-STARTPTS"]
     scale = f"scale={width}:{height}:flags={spec.scaler}"
+    if spec.arena is not None:
+        from .arena import ffmpeg_filters
+
+        geometry = []
+        if str(probe.get("sample_aspect_ratio") or "1") != "1":
+            # arena points are in square displayed pixels
+            shown_w, shown_h = displayed_size(probe)
+            geometry.append(f"scale={shown_w}:{shown_h}:flags={spec.scaler}")
+        scale = ",".join([*geometry, *ffmpeg_filters(spec.arena, (width, height)), scale])
     if spec.fps:
         if spec.pad_end:
             chain.append("tpad=stop_mode=clone:stop=1")
@@ -150,7 +170,8 @@ class FfmpegFrames:
     def __init__(self, path: str, probe: dict, spec: FrameSpec, video_id: str | None = None):
         self.path, self.spec = str(path), spec
         self.video_id = video_id or probe.get("video_id") or Path(path).stem
-        self.size = spec.size or displayed_size(probe)
+        self.size = delivered_size(probe, spec)
+        self._outside = self._mask_planes()
         self.frame_bytes = spec.frame_bytes(self.size)
         self.shape = spec.frame_shape(self.size)
         self.delivered = 0
@@ -187,6 +208,36 @@ class FfmpegFrames:
                     self.stderr_tail.append(line[: level.start()] + line[level.end() :])
         finally:
             self._times.put(None)  # no more times: the reader must not wait
+
+    def _mask_planes(self) -> list[tuple[slice, np.ndarray, int]] | None:
+        """(range of the flat frame, flat mask, value) per plane outside the arena."""
+        if self.spec.arena is None:
+            return None
+        from .arena import mask_for
+
+        outside = mask_for(self.spec.arena, self.size)
+        if outside is None:
+            return None
+        red, green, blue = self.spec.arena.mask_colour
+        if self.spec.pix_fmt == "rgb24":
+            flat = np.repeat(outside.ravel(), 3)
+            colour = np.tile(np.array([red, green, blue], np.uint8), outside.size)[flat]
+            return [(slice(None), flat, colour)]
+        if self.spec.pix_fmt == "gray":
+            grey = round(0.299 * red + 0.587 * green + 0.114 * blue)
+            return [(slice(None), outside.ravel(), grey)]
+        # yuv420p: the Y plane, then U and V at half size (BT.601 limited range, as
+        # ffmpeg converts RGB by default)
+        luma = outside.size
+        chroma = outside[::2, ::2].ravel()
+        y = round(16 + (65.481 * red + 128.553 * green + 24.966 * blue) / 255)
+        u = round(128 + (-37.797 * red - 74.203 * green + 112.0 * blue) / 255)
+        v = round(128 + (112.0 * red - 93.786 * green - 18.214 * blue) / 255)
+        return [
+            (slice(0, luma), outside.ravel(), y),
+            (slice(luma, luma + chroma.size), chroma, u),
+            (slice(luma + chroma.size, None), chroma, v),
+        ]
 
     def reason(self) -> str:
         return ffmpeg_reason(b"".join(self.stderr_tail), self.path)
@@ -237,6 +288,10 @@ class FfmpegFrames:
                 f"damaged video: {self.errors} decode errors by frame {self.delivered}; "
                 f"last: {self.reason()}"
             )
+        if self._outside:
+            flat = data.reshape(-1)
+            for span, outside, value in self._outside:
+                flat[span][outside] = value
         frame = Frame(self.delivered, self._time_of(self.delivered), data)
         self.delivered += 1
         return frame
