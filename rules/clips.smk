@@ -3,6 +3,7 @@ rule extract_clips:
         video=get_stage_video,
         probe="results/probe/{video_id}.json",
         windows="results/windows/{video_id}.tsv",
+        arena=get_clip_arena,
     output:
         clips=directory("results/clips/{video_id}/clips"),
         keyframes=directory("results/clips/{video_id}/keyframes"),
@@ -17,7 +18,9 @@ rule extract_clips:
     resources:
         mem_mb=2048,
     params:
-        code=library("frames", "geometry", "settings", "windows", "columns", "clips"),
+        code=library(
+            "frames", "arena", "geometry", "settings", "windows", "columns", "clips"
+        ),
         clips=CLIP_SETTINGS,
     script:
         "../scripts/extract_clips.py"

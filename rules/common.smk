@@ -8,7 +8,15 @@ from snakemake.utils import validate
 # the stage library lives beside the stage scripts
 sys.path.insert(0, str(Path(workflow.basedir) / "scripts"))
 
+from vidcurate.arena import (
+    ArenaError,
+    check_definition,
+    definition_from_json,
+    parse_points,
+    read_arena_file,
+)
 from vidcurate.dataset import redact_source
+from vidcurate.probe import displayed_frame_size
 from vidcurate.errors import SheetError
 from vidcurate.settings import ConfigError, check_config
 from vidcurate.sheet import load_sheet
@@ -35,6 +43,41 @@ VIDEO_IDS = list(samples.index)
 # video_id -> row as a plain dict: input functions run for every job, and a pandas
 # .loc lookup costs half a millisecond, a dict lookup nothing
 ROWS = samples.to_dict("index")
+
+
+def _arena_of(video_id, row):
+    """Where a video's arena comes from, checked now so a bad polygon fails the plan,
+    not a job: ("sheet", points), ("file", path), ("auto", "auto") or None."""
+    own = row.get("arena", "").strip()
+    path = Path(config["arena"]["folder"]) / f"{video_id}.json"
+    if own.lower() == "auto" or (
+        not own and not path.is_file() and config["arena"]["auto"]
+    ):
+        return ("auto", "auto")
+    if own:
+        where = f"{config['samples']}, column 'arena' of {video_id}"
+        definition = definition_from_json({"polygon": parse_points(own, where)}, where)
+        source = ("sheet", own)
+    elif path.is_file():
+        definition, source = read_arena_file(path), ("file", str(path))
+    else:
+        return None
+    frame_size = definition.frame_size
+    if frame_size is None and row["source_kind"] == "local":
+        # out-of-frame needs the frame size: the stream header, no decoding
+        frame_size = displayed_frame_size(row["source_path"])
+    check_definition(definition, frame_size)
+    return source
+
+
+ARENAS, _arena_problems = {}, []
+for _video_id, _row in ROWS.items():
+    try:
+        ARENAS[_video_id] = _arena_of(_video_id, _row)
+    except ArenaError as err:
+        _arena_problems.append(str(err))
+if _arena_problems:
+    raise WorkflowError("bad arena definition:\n" + "\n".join(_arena_problems))
 
 
 wildcard_constraints:
@@ -160,6 +203,32 @@ DEFACE_SETTINGS = {
     for key, value in config["deface"].items()
     if key not in ("enabled", "keep")
 }
+
+
+# what the arena stage reads (the folder only decides which file is its input)
+ARENA_SETTINGS = {
+    key: config["arena"][key]
+    for key in ("longest_side", "mask_colour", "median_samples")
+}
+
+
+def get_arena_file(wildcards):
+    """The video's arena JSON as an input (editing it reruns arena and clips)."""
+    source = ARENAS[wildcards.video_id]
+    return [source[1]] if source and source[0] == "file" else []
+
+
+def get_arena_polygon(wildcards):
+    """The sheet's polygon text, "auto", or "file" (the input file holds it)."""
+    source = ARENAS[wildcards.video_id]
+    return source[1] if source[0] != "file" else "file"
+
+
+def get_clip_arena(wildcards):
+    """Clips are cut in arena pixels when the video has an arena."""
+    if ARENAS[wildcards.video_id]:
+        return [f"results/arena/{wildcards.video_id}.json"]
+    return []
 
 
 def get_scenes_settings(wildcards):

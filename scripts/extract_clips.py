@@ -15,4 +15,5 @@ with stage_logging(snakemake):
         snakemake.output.table,
         # one more encoder than cores: the ffmpeg decoder runs beside them
         workers=snakemake.threads + 1,
+        arena_json=snakemake.input.arena[0] if snakemake.input.arena else None,
     )

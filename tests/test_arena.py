@@ -96,6 +96,7 @@ def test_checkerboard_is_rectified_within_a_pixel(filmed_board, pix_fmt):
     if np.linalg.norm(found[0] - expected[0]) > np.linalg.norm(found[0] - expected[-1]):
         found = found[::-1]
     error = np.linalg.norm(found - expected, axis=1)
+    print(f"max corner error {error.max():.3f} px")
     assert error.max() < 1.0, f"corner errors up to {error.max():.2f} px"
 
 
@@ -207,3 +208,66 @@ def test_median_frame_removes_the_mouse():
     # the mouse is a dark blob in any one frame; the median has none that dark inside
     inner = (slice(80, 440), slice(40, 600))
     assert first[inner].min() < 60 and background[inner].min() > 80
+
+
+# --- in the workflow ---------------------------------------------------------------------
+
+
+@pytest.mark.workflow
+def test_mouse_video_with_an_arena_gives_arena_clips(tmp_path):
+    from test_workflow import make_project, snakemake
+
+    from conftest import REPO, check_clip
+
+    project = make_project(tmp_path, {"mouse": (MOUSE, "train")})
+    arena = read_arena_file(data_file("mouse/dlc_openfield_m3v1.arena.json"))
+    (project / "config" / "arenas").mkdir(parents=True)
+    (project / "config" / "arenas" / "mouse.json").write_text(
+        json.dumps({"polygon": arena.polygon, "output_px": [400, 280], "size_cm": [50, 35]})
+    )
+    snakemake(REPO, project)
+    results = project / "results"
+    record = json.loads((results / "arena" / "mouse.json").read_text())
+    assert record["kind"] == "perspective" and record["output_size"] == [400, 280]
+    assert record["px_per_cm"] == pytest.approx(8.0)
+    np.testing.assert_allclose(
+        np.asarray(record["inverse"]) @ record["homography"], np.eye(3), atol=1e-9
+    )
+    picture = cv2.imread(str(results / "arena" / "mouse.png"))
+    assert picture.shape == (280, 400, 3)
+    meta = __import__("pandas").read_parquet(results / "dataset" / "metadata.parquet")
+    assert len(meta) == 77  # 77.7 s: every whole second, as without an arena
+    dataset = results / "dataset"
+    for row in meta.iloc[[0, 38, 76]].itertuples():
+        check_clip(dataset / row.clip_path, dataset / row.keyframe_path, 400, 280)
+    # a box in clip pixels goes to source pixels and back within half a pixel
+    to_source = np.asarray(json.loads(meta.to_source.iloc[0]))
+    box = np.array([(100.0, 50.0), (180.0, 50.0), (180.0, 120.0), (100.0, 120.0)])
+    in_source = apply(to_source, box)
+    assert np.abs(apply(np.linalg.inv(to_source), in_source) - box).max() < 0.5
+    # the clip's corners are the arena's corners in the source
+    corners = apply(to_source, [(0, 0), (400, 0), (400, 280), (0, 280)])
+    np.testing.assert_allclose(corners, arena.polygon, atol=1e-6)
+
+
+@pytest.mark.workflow
+def test_bad_arena_fails_the_plan_naming_the_file(tmp_path):
+    from test_workflow import make_project, snakemake
+
+    from conftest import REPO
+
+    project = make_project(
+        tmp_path,
+        {"mouse": (MOUSE, "train"), "rig": ("shots/psd_counter.mp4", "val")},
+        columns={"arena": {"rig": "10,10;600,10;10,400;600,400"}},
+    )
+    (project / "config" / "arenas").mkdir(parents=True)
+    (project / "config" / "arenas" / "mouse.json").write_text(
+        '{"polygon": [[10, 10], [700, 10], [600, 400], [10, 400]]}'
+    )
+    proc = snakemake(REPO, project, "-n", check=False)
+    text = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "config/arenas/mouse.json: point(s) 2 lie outside the 640x480 frame" in text
+    assert "column 'arena' of rig: self-intersecting polygon: side 2-3 crosses side 4-1" in text
+    assert not (project / "results").exists()

@@ -348,26 +348,37 @@ def arena_transform(
     )
 
 
-def ffmpeg_filters(transform: ArenaTransform, size: tuple[int, int]) -> list[str]:
+def source_crop(transform: ArenaTransform) -> tuple[int, int, int, int]:
+    """Whole-pixel bounding box (x, y, w, h) of the arena in the source frame."""
+    pts = np.asarray(transform.polygon, float)
+    x0, y0 = np.floor(pts.min(axis=0)).astype(int).clip(0)
+    x1 = min(int(np.ceil(pts[:, 0].max())), transform.source_size[0])
+    y1 = min(int(np.ceil(pts[:, 1].max())), transform.source_size[1])
+    return int(x0), int(y0), int(x1 - x0), int(y1 - y0)
+
+
+def ffmpeg_filters(transform: ArenaTransform, size: tuple[int, int], scaler: str) -> list[str]:
     """ffmpeg filters that deliver the arena at ``size`` from the displayed-size frame.
 
-    4 points: ffmpeg's perspective filter at source resolution (it maps output pixel
-    index (0, 0) to its first point and (W, 0) to its second), then one scale to
-    ``size``: the output keeps the source's detail and is anti-aliased once.
-    Other N: crop the bounding box, scale; the mask is drawn on the delivered frames.
+    Crop the arena's bounding box (free), scale it to ``size`` (the one anti-aliased
+    resample, as for plain clips), then for 4 points ffmpeg's perspective filter at
+    the delivered size, which costs a fraction of warping the full frame. The
+    perspective filter maps output pixel index (0, 0) to its first point and (W, 0)
+    to its second; our coordinates put pixel centres at +0.5, hence the shifts.
+    Other N: crop and scale only; the mask is painted on the delivered frames.
     """
-    if transform.kind == "perspective":
-        width, height = transform.source_size
-        # the full-size rectified frame, in our continuous coordinates
-        full = np.diag([width / transform.output_size[0], height / transform.output_size[1], 1])
-        inverse = np.linalg.inv(full @ transform.matrix)
-        # perspective works on pixel indices (centre = index); ours put centres at +0.5
-        corners = [(0.5, 0.5), (width + 0.5, 0.5), (0.5, height + 0.5), (width + 0.5, height + 0.5)]
-        src = apply(inverse, corners) - 0.5
-        args = ":".join(f"x{i}={x:.4f}:y{i}={y:.4f}" for i, (x, y) in enumerate(src))
-        return [f"perspective={args}:sense=source:interpolation=linear"]
-    x, y, w, h = transform.crop
-    return [f"crop={w}:{h}:{x}:{y}"]
+    x, y, w, h = transform.crop or source_crop(transform)
+    width, height = size
+    chain = [f"crop={w}:{h}:{x}:{y}", f"scale={width}:{height}:flags={scaler}"]
+    if transform.kind != "perspective":
+        return chain
+    # source -> the scaled bounding box, and source -> the delivered arena
+    to_box = np.array([[width / w, 0, -x * width / w], [0, height / h, -y * height / h], [0, 0, 1]])
+    box_to_arena = transform.scaled_to(size) @ np.linalg.inv(to_box)
+    corners = [(0.5, 0.5), (width + 0.5, 0.5), (0.5, height + 0.5), (width + 0.5, height + 0.5)]
+    points = apply(np.linalg.inv(box_to_arena), corners) - 0.5
+    args = ":".join(f"x{i}={px:.4f}:y{i}={py:.4f}" for i, (px, py) in enumerate(points))
+    return [*chain, f"perspective={args}:sense=source:interpolation=linear"]
 
 
 def mask_for(transform: ArenaTransform, size: tuple[int, int]) -> np.ndarray | None:
@@ -504,15 +515,102 @@ def clockwise_from_top_left(points) -> tuple[tuple[float, float], ...]:
 
 def median_frame(path: str, probe: dict, samples: int = 25, video_id: str | None = None):
     """The per-pixel median of ``samples`` frames spread over the video (RGB): the
-    empty arena, whatever moved through it."""
+    empty arena, whatever moved through it.
+
+    Keyframes only are decoded (the first one at or after each of ``samples`` evenly
+    spaced times), so a long recording costs a fraction of a decode pass; a video
+    with too few keyframes for that is sampled from every frame instead."""
     from .frames import FrameSpec, open_frames
 
+    video_id = video_id or probe.get("video_id", "?")
     duration = max(float(probe["duration_s"]), 1e-3)
-    rate = min(max(samples / duration, 1e-3), float(probe.get("avg_fps") or 25))
-    frames = []
-    spec = FrameSpec(fps=Fraction(rate).limit_denominator(100000), max_frames=samples)
-    with open_frames(path, probe, spec, video_id) as source:
-        frames = [frame.data for frame in source]
-    if not frames:
-        raise VideoError(video_id or probe.get("video_id", "?"), "no frame for the median")
-    return np.median(np.stack(frames), axis=0).astype(np.uint8)
+    targets = [(k + 0.5) * duration / samples for k in range(samples)]
+    picked: list[np.ndarray] = []
+    with open_frames(path, probe, FrameSpec(keyframes_only=True), video_id) as source:
+        for frame in source:
+            while targets and frame.time_s >= targets[0] - 0.5 * duration / samples:
+                targets.pop(0)
+                if not picked or picked[-1] is not frame.data:
+                    picked.append(frame.data)
+            if not targets:
+                break
+    if len(picked) < min(samples, 5):
+        rate = min(max(samples / duration, 1e-3), float(probe.get("avg_fps") or 25))
+        spec = FrameSpec(fps=Fraction(rate).limit_denominator(100000), max_frames=samples)
+        with open_frames(path, probe, spec, video_id) as source:
+            picked = [frame.data for frame in source]
+    if not picked:
+        raise VideoError(video_id, "no frame decoded for the arena's median frame")
+    return np.median(np.stack(picked), axis=0).astype(np.uint8)
+
+
+def rectified_image(image: np.ndarray, transform: ArenaTransform, folder: Path) -> np.ndarray:
+    """``image`` (source pixels, RGB) as the frame source delivers it in arena pixels:
+    the same ffmpeg filters and mask clips get, run on a still picture."""
+    from PIL import Image
+
+    from .frames import FrameSpec, open_frames
+
+    still = Path(folder) / ".arena-source.png"
+    Image.fromarray(image).save(still)
+    height, width = image.shape[:2]
+    probe = {"video_id": "arena", "width": width, "height": height, "duration_s": 1.0}
+    try:
+        with open_frames(str(still), probe, FrameSpec(arena=transform)) as source:
+            return next(source).data
+    finally:
+        still.unlink(missing_ok=True)
+
+
+def arena_stage(
+    video: str,
+    probe_json: str,
+    definition: ArenaDefinition | None,
+    out_json: str,
+    out_png: str,
+    longest_side: int = DEFAULT_LONGEST_SIDE,
+    mask_colour=(0, 0, 0),
+    samples: int = 25,
+) -> ArenaTransform:
+    """Write the video's arena transform (JSON) and its rectified median frame (PNG).
+
+    ``definition`` None: suggest the arena from the median frame (``auto``)."""
+    import logging
+
+    from PIL import Image
+
+    from .atomic import atomic_path
+
+    log = logging.getLogger(__name__)
+    probe = json.loads(Path(probe_json).read_text())
+    video_id = probe["video_id"]
+    frame_size = (probe["width"], probe["height"])
+    background = median_frame(video, probe, samples, video_id)
+    if definition is None:
+        try:
+            polygon = suggest_polygon(background)
+        except ArenaError as err:
+            raise VideoError(video_id, f"arena auto: {err}") from None
+        definition = ArenaDefinition(polygon, f"{video_id} (auto)")
+        log.info("%s: suggested arena %s", video_id, polygon)
+    try:
+        transform = arena_transform(definition, frame_size, mask_colour, longest_side)
+    except ArenaError as err:
+        raise VideoError(video_id, str(err)) from None
+    picture = rectified_image(background, transform, Path(out_png).parent)
+    with atomic_path(out_png, suffix=".png") as tmp:
+        Image.fromarray(picture).save(tmp, format="PNG")
+    record = {"video_id": video_id, "definition": definition.where, **transform.to_json()}
+    write_text(out_json, json.dumps(record, indent=2) + "\n")
+    log.info(
+        "%s: %s arena %dx%d from %s",
+        video_id,
+        transform.kind,
+        *transform.output_size,
+        definition.where,
+    )
+    return transform
+
+
+def read_transform(path: str | os.PathLike) -> ArenaTransform:
+    return ArenaTransform.from_json(json.loads(Path(path).read_text()))

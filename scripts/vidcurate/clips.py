@@ -21,6 +21,7 @@ import av
 import numpy as np
 import pandas as pd
 
+from .arena import read_transform
 from .atomic import atomic_dir, atomic_path
 from .columns import CLIP_COLUMNS
 from .frames import FrameSpec, open_frames
@@ -65,14 +66,20 @@ def extract_clips(
     clips_dir: Path,
     keyframes_dir: Path,
     workers: int = 2,
+    arena=None,
 ) -> list[dict]:
     """Encode every window in ``windows`` (objects with window/start_s/end_s) to a clip.
 
     Returns one row per window: status 'clip' with the clip's name ("0001", ...),
     or 'dropped' with a reason. Files go to ``clips_dir``/NNNN.mp4 and
-    ``keyframes_dir``/NNNN.jpg; the caller makes those directories atomic.
+    ``keyframes_dir``/NNNN.jpg; the caller makes those directories atomic. With an
+    ``arena`` (ArenaTransform) the frame source rectifies while decoding and clips
+    are in arena pixels; each row then records ``to_source``, the 3x3 map from clip
+    pixels back to displayed source pixels.
     """
-    size = clip_size(probe["width"], probe["height"], settings.max_short_side)
+    shown = arena.output_size if arena is not None else (probe["width"], probe["height"])
+    size = clip_size(*shown, settings.max_short_side)
+    to_source = json.dumps(np.linalg.inv(arena.scaled_to(size)).round(10).tolist()) if arena else ""
     n_frames = settings.n_frames
     plan = sorted(((start_frame(w.start_s, settings.fps), w) for w in windows), key=lambda p: p[0])
     rows: dict[int, dict] = {}
@@ -87,6 +94,7 @@ def extract_clips(
         max_frames=last_frame,
         # windows end within the probed duration, so the padding copy is never used
         pad_end=True,
+        arena=arena,
     )
     pending: deque[tuple[Future, int]] = deque()
     clip_number = 0
@@ -112,7 +120,7 @@ def extract_clips(
                     clip_number += 1
                     name = f"{clip_number:04d}"
                     rows[window.window] = _row(
-                        video_id, window, first, "clip", "", name, n_frames, size
+                        video_id, window, first, "clip", "", name, n_frames, size, to_source
                     )
                     future = pool.submit(
                         encode_clip,
@@ -143,7 +151,9 @@ def extract_clips(
     return [rows[w.window] for _, w in plan]
 
 
-def _row(video_id, window, first, status, reason="", name="", n_frames=0, size=(0, 0)):
+def _row(
+    video_id, window, first, status, reason="", name="", n_frames=0, size=(0, 0), to_source=""
+):
     """One line of the per-video clip table: a clip, or a dropped window and why."""
     return {
         "video_id": video_id,
@@ -159,6 +169,7 @@ def _row(video_id, window, first, status, reason="", name="", n_frames=0, size=(
         "height": size[1],
         "clip_file": f"{name}.mp4" if name else "",
         "keyframe_file": f"{name}.jpg" if name else "",
+        "to_source": to_source,
     }
 
 
@@ -171,9 +182,12 @@ def clips_stage(
     keyframes_dir: str,
     out_tsv: str,
     workers: int = 2,
+    arena_json: str | None = None,
 ) -> pd.DataFrame:
-    """Encode the kept windows; record every window, kept or dropped, in ``out_tsv``."""
+    """Encode the kept windows; record every window, kept or dropped, in ``out_tsv``.
+    ``arena_json`` (the arena stage's output) puts the clips in arena pixels."""
     probe = json.loads(Path(probe_json).read_text())
+    arena = read_transform(arena_json) if arena_json else None
     video_id = probe["video_id"]
     table = read_windows(windows_tsv)
     kept = [
@@ -183,7 +197,7 @@ def clips_stage(
     ]
     with atomic_dir(clips_dir) as tmp_clips, atomic_dir(keyframes_dir) as tmp_keys:
         rows = extract_clips(
-            video, video_id, probe, kept, settings, tmp_clips, tmp_keys, workers=workers
+            video, video_id, probe, kept, settings, tmp_clips, tmp_keys, workers, arena
         )
     dropped = [
         _row(

@@ -16,4 +16,6 @@ CLIP_COLUMNS = [
     "height",
     "clip_file",
     "keyframe_file",
+    # arena videos: JSON 3x3 homography from clip pixels to displayed source pixels
+    "to_source",
 ]

@@ -30,6 +30,7 @@ CLIP_METADATA_COLUMNS = [
     "height",
     "clip_path",
     "keyframe_path",
+    "to_source",
 ]
 # facts of the ingested file, from its probe JSON, in every row of videos.parquet
 PROBE_COLUMNS = ["duration_s", "width", "height", "avg_frame_rate", "codec", "size_bytes"]
@@ -112,6 +113,7 @@ def build_dataset(
                         "height": clip.height,
                         "clip_path": str(clip_rel),
                         "keyframe_path": str(key_rel),
+                        "to_source": clip.to_source,
                     }
                 )
             reasons = sorted(set(table.loc[table["status"] != "clip", "reason"]) - {""})

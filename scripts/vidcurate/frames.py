@@ -76,6 +76,8 @@ class FrameSpec:
     # the arena (vidcurate.arena.ArenaTransform): frames come out in arena pixels,
     # rectified or masked while decoding, at ``size`` (default: the arena's own size)
     arena: object | None = None
+    # decode keyframes only (cheap samples spread over a long video)
+    keyframes_only: bool = False
 
     def frame_bytes(self, size: tuple[int, int]) -> int:
         width, height = size
@@ -120,7 +122,7 @@ def video_filters(probe: dict, spec: FrameSpec) -> list[str]:
             # arena points are in square displayed pixels
             shown_w, shown_h = displayed_size(probe)
             geometry.append(f"scale={shown_w}:{shown_h}:flags={spec.scaler}")
-        scale = ",".join([*geometry, *ffmpeg_filters(spec.arena, (width, height)), scale])
+        scale = ",".join([*geometry, *ffmpeg_filters(spec.arena, (width, height), spec.scaler)])
     if spec.fps:
         if spec.pad_end:
             chain.append("tpad=stop_mode=clone:stop=1")
@@ -144,6 +146,7 @@ def ffmpeg_command(path: str, probe: dict, spec: FrameSpec) -> list[str]:
         # info for showinfo's per-frame times; the level tag tells errors apart
         "-loglevel",
         "level+info",
+        *(["-skip_frame", "nokey"] if spec.keyframes_only else []),
         "-i",
         str(path),
         "-map",

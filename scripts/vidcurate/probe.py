@@ -63,6 +63,22 @@ def check_decodable(path: str, video_id: str, probe: dict) -> None:
         raise VideoError(video_id, "no decodable video frame: decoder gave no frame")
 
 
+def displayed_frame_size(path: str) -> tuple[int, int] | None:
+    """Upright, square-pixel frame size from the stream header alone (no packet count,
+    no decoding): cheap enough to check arena polygons while planning. None when
+    ffprobe finds no video stream (the probe job then reports why)."""
+    try:
+        info = ffmpeg.probe(str(path), v="error", select_streams="v:0")
+    except ffmpeg.Error:
+        return None
+    for stream in info.get("streams", []):
+        width, height = int(stream.get("width") or 0), int(stream.get("height") or 0)
+        if width > 0 and height > 0:
+            aspect = _rate(str(stream.get("sample_aspect_ratio", "")).replace(":", "/"))
+            return displayed_size(width, height, _rotation(stream), aspect or Fraction(1))
+    return None
+
+
 def probe_video(path: str, video_id: str) -> dict:
     """Facts about the first video stream of ``path`` that later stages rely on.
 

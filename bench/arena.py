@@ -1,0 +1,102 @@
+"""Arena cost: clips with and without an arena, and decode + warp alone.
+
+    .venv/bin/python bench/arena.py [--repeat N] [--video PATH --arena JSON]
+
+In one run, interleaved, best of --repeat each:
+  clips             vidcurate.clips.clips_stage, no arena (clips of the whole frame)
+  clips + arena     the same windows, the frame source rectifying while decoding
+  decode            the frame source alone at the source's size, every frame (RGB)
+  decode + warp     the frame source alone, rectified to the arena's output size (RGB)
+The target (issue 12): clips with an arena <= 1.15x clips without, on the mouse video.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "scripts"))
+
+from vidcurate.arena import arena_transform, read_arena_file  # noqa: E402
+from vidcurate.clips import clips_stage  # noqa: E402
+from vidcurate.frames import FrameSpec, open_frames  # noqa: E402
+from vidcurate.probe import probe_stage  # noqa: E402
+from vidcurate.settings import ClipSettings  # noqa: E402
+from vidcurate.windows import windows_stage  # noqa: E402
+
+DATA = REPO / "tests" / "data"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--video", type=Path, default=DATA / "mouse" / "dlc_openfield_m3v1.mp4")
+    parser.add_argument(
+        "--arena", type=Path, default=DATA / "mouse" / "dlc_openfield_m3v1.arena.json"
+    )
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        probe = probe_stage(str(args.video), "bench", str(tmp / "probe.json"))
+        settings = ClipSettings()
+        windows_stage(str(tmp / "probe.json"), settings, str(tmp / "windows.tsv"))
+        transform = arena_transform(read_arena_file(args.arena), (probe["width"], probe["height"]))
+        (tmp / "arena.json").write_text(json.dumps(transform.to_json()))
+
+        def clips(arena: bool) -> int:
+            out = tmp / ("arena" if arena else "plain")
+            table = clips_stage(
+                str(args.video),
+                str(tmp / "probe.json"),
+                str(tmp / "windows.tsv"),
+                settings,
+                str(out / "clips"),
+                str(out / "keyframes"),
+                str(out / "clips.tsv"),
+                workers=3,
+                arena_json=str(tmp / "arena.json") if arena else None,
+            )
+            return int((table.status == "clip").sum())
+
+        def decode(arena: bool) -> int:
+            spec = FrameSpec(arena=transform) if arena else FrameSpec()
+            with open_frames(str(args.video), probe, spec) as source:
+                return sum(1 for _ in source)
+
+        methods = {
+            "clips": lambda: clips(False),
+            "clips + arena": lambda: clips(True),
+            "decode": lambda: decode(False),
+            "decode + warp": lambda: decode(True),
+        }
+        best = {name: float("inf") for name in methods}
+        counts = {}
+        for _ in range(args.repeat):
+            for name, run in methods.items():
+                start = time.perf_counter()
+                counts[name] = run()
+                best[name] = min(best[name], time.perf_counter() - start)
+
+    size = f"{probe['width']}x{probe['height']}"
+    out_w, out_h = transform.output_size
+    print(f"{args.video.name} ({size}, {probe['n_frames']} frames), arena {out_w}x{out_h}")
+    print(f"best of {args.repeat}, interleaved\n")
+    print("| method | items | seconds | per second | ratio |")
+    print("|---|---:|---:|---:|---:|")
+    for name in methods:
+        base = "clips" if name.startswith("clips") else "decode"
+        unit = "clips" if base == "clips" else "frames"
+        print(
+            f"| {name} | {counts[name]} {unit} | {best[name]:.2f} | "
+            f"{counts[name] / best[name]:.0f} | {best[name] / best[base]:.2f}x |"
+        )
+
+
+if __name__ == "__main__":
+    main()
