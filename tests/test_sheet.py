@@ -166,8 +166,23 @@ def fake_stage_outputs(tmp_path, video_id="web"):
     (keys / "0001.jpg").write_bytes(b"jpg")
     table = pd.DataFrame(
         [
-            [video_id, 1, 0.0, 1.0, 0, "clip", "", "0001", 25, 640, 360, "0001.mp4", "0001.jpg"],
-            [video_id, 2, 1.0, 2.0, -1, "dropped", "flash", "", 0, 0, 0, "", ""],
+            [
+                video_id,
+                1,
+                0.0,
+                1.0,
+                0,
+                "clip",
+                "",
+                "0001",
+                25,
+                640,
+                360,
+                "0001.mp4",
+                "0001.jpg",
+                "",
+            ],
+            [video_id, 2, 1.0, 2.0, -1, "dropped", "flash", "", 0, 0, 0, "", "", ""],
         ],
         columns=CLIP_COLUMNS,
     )
