@@ -271,3 +271,19 @@ def test_bad_arena_fails_the_plan_naming_the_file(tmp_path):
     assert "config/arenas/mouse.json: point(s) 2 lie outside the 640x480 frame" in text
     assert "column 'arena' of rig: self-intersecting polygon: side 2-3 crosses side 4-1" in text
     assert not (project / "results").exists()
+
+
+@pytest.mark.workflow
+def test_sheet_value_auto_suggests_the_arena_in_the_job(tmp_path):
+    from test_workflow import make_project, snakemake
+
+    from conftest import REPO
+
+    project = make_project(
+        tmp_path, {"mouse": (MOUSE, "train")}, columns={"arena": {"mouse": "auto"}}
+    )
+    snakemake(REPO, project, "--until", "arena")
+    record = json.loads((project / "results" / "arena" / "mouse.json").read_text())
+    assert record["definition"] == "mouse (auto)" and record["kind"] == "perspective"
+    truth = read_arena_file(data_file("mouse/dlc_openfield_m3v1.arena.json"))
+    assert polygon_iou(record["polygon"], truth.polygon) >= 0.9
