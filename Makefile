@@ -8,10 +8,11 @@ STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 CORES ?= all
 
-# ffmpeg/ffprobe, and the GL/GLib libraries OpenCV (scenedetect, deface) loads
-APT_PACKAGES := ffmpeg libgl1 libglib2.0-0
+# ffmpeg/ffprobe, and the GL/GLib libraries OpenCV (scenedetect, deface) loads;
+# chromium + its driver for the annotation page's browser test (tests/test_annotate.py)
+APT_PACKAGES := ffmpeg libgl1 libglib2.0-0 chromium chromium-driver
 
-.PHONY: demo test lint format setup system bench clean
+.PHONY: demo test lint format setup system bench clean annotate
 
 setup: $(STAMP) system
 
@@ -51,6 +52,11 @@ bench: setup
 	$(BIN)/python bench/scenes.py
 	$(BIN)/python bench/deface.py
 	$(BIN)/python bench/plan.py
+
+# the arena annotation page on http://127.0.0.1:8765/ (README: Arena annotation page);
+# e.g. make annotate ANNOTATE_ARGS="--directory myproject --config config.yaml --port 9000"
+annotate: setup
+	$(BIN)/vidcurate-annotate $(ANNOTATE_ARGS)
 
 clean:
 	rm -rf results resources logs benchmarks .snakemake
