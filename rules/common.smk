@@ -224,6 +224,36 @@ def get_arena_polygon(wildcards):
     return source[1] if source[0] != "file" else "file"
 
 
+# what the motion stage reads; min_window_covered is the windows stage's
+MOTION_SETTINGS = {
+    key: value for key, value in config["motion"].items() if key != "min_window_covered"
+}
+
+
+def get_motion_settings(wildcards):
+    """The sheet's `motion` column overrides the backend for one video."""
+    own = ROWS[wildcards.video_id].get("motion", "")
+    return {**MOTION_SETTINGS, "backend": own} if own else MOTION_SETTINGS
+
+
+def require_motion(video_id):
+    """Drop static windows? The sheet's `require_motion` column, else clips.require_motion
+    (auto: for videos with an arena, where the animal sitting still is the usual case).
+    """
+    own = str(ROWS[video_id].get("require_motion", "")).strip().lower()
+    if own:
+        return own in ("true", "yes", "1")
+    setting = config["clips"]["require_motion"]
+    return bool(ARENAS[video_id]) if setting == "auto" else bool(setting)
+
+
+MOTION_WINDOW = {"min_covered": config["motion"]["min_window_covered"]}
+
+
+def get_window_motion(wildcards):
+    return {"require": require_motion(wildcards.video_id), **MOTION_WINDOW}
+
+
 def get_clip_arena(wildcards):
     """Clips are cut in arena pixels when the video has an arena."""
     if ARENAS[wildcards.video_id]:

@@ -3,6 +3,8 @@ rule windows:
         probe="results/probe/{video_id}.json",
         scenes="results/scenes/{video_id}.tsv",
         flash="results/scenes/{video_id}.flash.tsv",
+        motion="results/motion/{video_id}.parquet",
+        segments="results/motion/{video_id}.segments.tsv",
     output:
         windows="results/windows/{video_id}.tsv",
     log:
@@ -10,8 +12,9 @@ rule windows:
     conda:
         "../envs/windows.yaml"
     params:
-        code=library("geometry", "settings", "windows"),
+        code=library("geometry", "settings", "columns", "motion", "windows"),
         clips=WINDOW_SETTINGS,
         shots=SHOT_SETTINGS,
+        motion=get_window_motion,
     script:
         "../scripts/windows.py"

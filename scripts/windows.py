@@ -16,4 +16,8 @@ with stage_logging(snakemake):
         trim_s=shots["trim_s"],
         min_scene_s=shots["min_scene_s"],
         flash_record_only=shots["flash_record_only"],
+        motion_parquet=snakemake.input.motion,
+        segments_tsv=snakemake.input.segments,
+        require_motion=snakemake.params.motion["require"],
+        min_motion_covered=snakemake.params.motion["min_covered"],
     )

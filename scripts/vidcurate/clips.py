@@ -23,7 +23,7 @@ import pandas as pd
 
 from .arena import read_transform
 from .atomic import atomic_dir, atomic_path
-from .columns import CLIP_COLUMNS
+from .columns import CLIP_COLUMNS, MOTION_COLUMNS
 from .frames import FrameSpec, open_frames
 from .geometry import clip_size
 from .settings import ClipSettings
@@ -195,6 +195,11 @@ def clips_stage(
         for r in table.itertuples()
         if r.keep
     ]
+    motion = {
+        int(r["window"]): {c: r[c] for c in MOTION_COLUMNS}
+        for r in table.to_dict("records")
+        if MOTION_COLUMNS[0] in r
+    }
     with atomic_dir(clips_dir) as tmp_clips, atomic_dir(keyframes_dir) as tmp_keys:
         rows = extract_clips(
             video, video_id, probe, kept, settings, tmp_clips, tmp_keys, workers, arena
@@ -210,6 +215,8 @@ def clips_stage(
         for r in table.itertuples()
         if not r.keep
     ]
+    for row in rows + dropped:
+        row.update(motion.get(row["window"], {}))
     result = pd.DataFrame(rows + dropped, columns=CLIP_COLUMNS).sort_values("window")
     with atomic_path(out_tsv) as tmp:
         result.to_csv(tmp, sep="\t", index=False)

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 import pandas as pd
 
 from .atomic import atomic_dir, atomic_path
+from .columns import MOTION_COLUMNS
 
 CLIP_METADATA_COLUMNS = [
     "video_id",
@@ -31,6 +32,7 @@ CLIP_METADATA_COLUMNS = [
     "clip_path",
     "keyframe_path",
     "to_source",
+    *MOTION_COLUMNS,
 ]
 # facts of the ingested file, from its probe JSON, in every row of videos.parquet
 PROBE_COLUMNS = ["duration_s", "width", "height", "avg_frame_rate", "codec", "size_bytes"]
@@ -84,6 +86,8 @@ def build_dataset(
             table = pd.read_csv(
                 clip_tables[video_id], sep="\t", keep_default_na=False, dtype={"clip": str}
             )
+            for column in MOTION_COLUMNS:  # blank = not measured
+                table[column] = pd.to_numeric(table.get(column, ""), errors="coerce")
             probe = json.loads(Path(probes[video_id]).read_text())
             window_tables.append(table.assign(split=split))
             clips = table[table["status"] == "clip"]
@@ -114,6 +118,7 @@ def build_dataset(
                         "clip_path": str(clip_rel),
                         "keyframe_path": str(key_rel),
                         "to_source": clip.to_source,
+                        **{c: getattr(clip, c) for c in MOTION_COLUMNS},
                     }
                 )
             reasons = sorted(set(table.loc[table["status"] != "clip", "reason"]) - {""})

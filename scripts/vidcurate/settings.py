@@ -63,6 +63,12 @@ def check_config(config: dict) -> None:
             f"flash.window_s must be shorter than clips.seconds when flash.both_directions "
             f"is on, got {flash['window_s']} >= {clips['seconds']}"
         )
+    motion = config.get("motion")
+    if motion and motion["exit_px_s"] > motion["enter_px_s"]:
+        problems.append(
+            f"motion.exit_px_s must be at most motion.enter_px_s (hysteresis), got "
+            f"{motion['exit_px_s']} > {motion['enter_px_s']}"
+        )
     if problems:
         raise ConfigError("; ".join(problems))
 

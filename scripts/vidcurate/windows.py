@@ -124,9 +124,16 @@ def windows_stage(
     trim_s: float = 0.2,
     min_scene_s: float = 1.5,
     flash_record_only: bool = False,
+    motion_parquet: str | None = None,
+    segments_tsv: str | None = None,
+    require_motion: bool = False,
+    min_motion_covered: float = 0.5,
 ) -> pd.DataFrame:
     """Candidate windows: back-to-back ``settings.seconds`` windows over the whole video,
-    narrowed to shots (and away from flashes) when a scenes table is given.
+    narrowed to shots (and away from flashes) when a scenes table is given. With the
+    motion stage's tables every window gets its motion scores, and with
+    ``require_motion`` a window moving segments cover less than ``min_motion_covered``
+    of is dropped as ``static``.
 
     Every window stays in the table with keep/reason, so every drop is accounted
     for. A video that cannot give a single clip gets one dropped window spanning
@@ -151,6 +158,15 @@ def windows_stage(
                 flash_excludes=not flash_record_only,
             )
         table = windows_frame(windows, dropped)
+    if motion_parquet:
+        from .motion import window_motion
+
+        segments = pd.read_csv(segments_tsv, sep="\t")
+        motion = window_motion(table, pd.read_parquet(motion_parquet), segments)
+        table = pd.concat([table, motion], axis=1)
+        if require_motion and not reason:
+            static = table["keep"] & (table["motion_covered"] < min_motion_covered - EPS)
+            table.loc[static, ["keep", "reason"]] = [False, "static"]
     with atomic_path(out_tsv) as tmp:
         table.to_csv(tmp, sep="\t", index=False)
     log.info(

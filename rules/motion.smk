@@ -1,0 +1,20 @@
+rule motion:
+    input:
+        video=get_stage_video,
+        probe="results/probe/{video_id}.json",
+        arena=get_clip_arena,
+    output:
+        table="results/motion/{video_id}.parquet",
+        segments="results/motion/{video_id}.segments.tsv",
+    log:
+        "logs/motion/{video_id}.log",
+    benchmark:
+        "benchmarks/motion/{video_id}.tsv"
+    conda:
+        "../envs/motion.yaml"
+    threads: 2
+    params:
+        code=library("frames", "arena", "columns", "motion"),
+        motion=get_motion_settings,
+    script:
+        "../scripts/motion.py"
