@@ -30,6 +30,7 @@ from vidcurate.arena import (
     read_arena_file,
     suggest_polygon,
 )
+from vidcurate.atomic import FILE_MODE
 from vidcurate.errors import SheetError, VideoError
 from vidcurate.probe import probe_video
 from vidcurate.sheet import load_sheet
@@ -147,6 +148,7 @@ def test_upload_adds_a_sheet_row_with_a_safe_unique_id(server, project):
     uploads = project.root / "data" / "videos"
     assert sorted(p.name for p in uploads.iterdir()) == ["my_mouse_1.mp4", "my_mouse_1_2.mp4"]
     assert (uploads / "my_mouse_1.mp4").read_bytes() == video
+    assert (uploads / "my_mouse_1.mp4").stat().st_mode & 0o777 == FILE_MODE  # not mkstemp's
     sheet = sheet_rows(project)  # the workflow's own check accepts the new sheet
     assert list(sheet["video_id"]) == ["m3", "my_mouse_1", "my_mouse_1_2"]
     row = sheet.loc["my_mouse_1"]

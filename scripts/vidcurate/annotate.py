@@ -19,7 +19,9 @@ API (JSON unless said otherwise; errors are ``{"error": message}`` with a 4xx st
 - ``GET  /api/videos/{id}/frame.png``     the median frame (PNG), cached on disk per video
 - ``GET  /api/videos/{id}/suggestion``    ``{"polygon": [[x, y], ...]}`` found in the frame
 - ``POST /api/upload?name=FILE``          body: the video's bytes; adds a sheet row
-- ``POST /api/videos/{id}/save``          ``{"polygon", "size_cm"?, "fields"}``
+- ``POST /api/videos/{id}/save``          ``{"polygon", "size_cm"?, "fields"}``: fields are
+  ``[[name, value], ...]`` (or an object); a new name becomes a column (empty for the other
+  videos), columns not named keep their value
 """
 
 from __future__ import annotations
@@ -56,7 +58,7 @@ from .arena import (
     suggest_polygon,
     write_arena_file,
 )
-from .atomic import atomic_path, write_text
+from .atomic import FILE_MODE, atomic_path, write_text
 from .errors import SheetError, VideoError
 from .probe import probe_video
 from .sheet import REQUIRED_COLUMNS, RESERVED_COLUMNS, load_sheet
@@ -418,6 +420,7 @@ class Project:
         self.upload_dir.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(prefix=".upload-", suffix=suffix, dir=self.upload_dir)
         tmp = Path(tmp_name)
+        tmp.chmod(FILE_MODE)  # mkstemp's 0600 would hide the video from the rest of the lab
         try:
             with os.fdopen(fd, "wb") as out:
                 remaining = length
