@@ -127,8 +127,17 @@ with stage_logging(snakemake) as log:
             ["RuntimeError: encoder failed:", "  x264 [error]: bad   crf"],
         ),
         ("raise AssertionError", "AssertionError", ["AssertionError"]),
+        (
+            "import json; json.loads('{')",
+            "json.decoder.JSONDecodeError: Expecting property name enclosed in double quotes:"
+            " line 1 column 2 (char 1)",
+            [
+                "json.decoder.JSONDecodeError: Expecting property name enclosed in double"
+                " quotes: line 1 column 2 (char 1)"
+            ],
+        ),
     ],
-    ids=["index", "disk_full", "multiline", "no_message"],
+    ids=["index", "disk_full", "multiline", "no_message", "module_type"],
 )
 def test_any_exception_leaves_its_failed_line_and_traceback(tmp_path, raise_, reason, tail):
     script, out, log = stage_script(tmp_path, FAILING.format(raise_=raise_))

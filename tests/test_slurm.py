@@ -256,8 +256,15 @@ def test_user_profile_install_and_scancel_then_rerun(tmp_path, slurm_env):
     assert not (results / "scenes" / "armwrestling.flash.tsv").exists()
     leftovers = [p for p in results.rglob(".*") if p.name != ".snakemake_timestamp"]
     assert leftovers == []
-    log = (project / "logs" / "scenes" / "armwrestling.log").read_text()
-    assert "stopped by SIGTERM" in log
+    log = (project / "logs" / "scenes" / "armwrestling.log").read_text().splitlines()
+    # whatever the stage was doing when the signal came (importing torch, decoding,
+    # writing, exiting), its one FAILED line, and no third-party INFO records
+    failed = [line for line in log if line.startswith("FAILED")]
+    assert failed == [
+        "FAILED [scenes] armwrestling: stopped by SIGTERM (job cancelled, out of time or"
+        " preempted); rerun to retry"
+    ], log
+    assert not [line for line in log if " INFO " in line and " vidcurate." not in line], log
     summary = json.loads((results / "run_summary.json").read_text())
     (video,) = summary["videos"]
     assert (video["status"], video["stage"]) == ("failed", "scenes")

@@ -86,9 +86,13 @@ def failure_line(stage: str, video_id: str, reason: str) -> str:
 
 
 def describe(err: BaseException) -> str:
-    """``Type: message`` on one line, for a FAILED line."""
+    """``Type: message`` on one line, for a FAILED line; the type as tracebacks name it,
+    with its module unless built in (``cv2.error``, not a bare ``error``)."""
     message = " ".join(str(err).split())
-    name = type(err).__name__
+    kind = type(err)
+    name = kind.__qualname__
+    if kind.__module__ not in ("builtins", "__main__"):
+        name = f"{kind.__module__}.{name}"
     return f"{name}: {message}" if message else name
 
 
