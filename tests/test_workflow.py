@@ -211,8 +211,11 @@ def changed_plan(workflow: Path, project: Path, section: str, values: dict) -> s
         (
             "deface",
             {"threshold": 0.3},
-            {"deface", "scenes", "windows", "extract_clips", "dataset", "all"},
+            {"deface", "scenes", "motion", "windows", "extract_clips", "dataset", "all"},
         ),
+        # motion: the flow reruns motion and what reads it; the window share only windows
+        ("motion", {"fps": 5}, {"motion", "windows", "extract_clips", "dataset", "all"}),
+        ("motion", {"min_window_covered": 0.8}, {"windows", "extract_clips", "dataset", "all"}),
     ],
 )
 def test_each_setting_reruns_only_what_reads_it(finished, section, values, rules):

@@ -5,3 +5,7 @@ functions here, so unit tests exercise the same code the workflow runs.
 """
 
 __version__ = "0.1.0"
+
+# first, before any stage module pulls in av, numpy, pandas or torch: in a stage script
+# this installs the SIGTERM handler, so a job cancelled while importing still says why
+from . import runner as _runner  # noqa: F401

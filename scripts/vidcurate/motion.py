@@ -35,6 +35,7 @@ from .columns import MOTION_COLUMNS
 log = logging.getLogger(__name__)
 
 BACKENDS = ("dis", "farneback", "ilk", "codec")
+MIN_FLOW_SIDE = 16  # DIS needs 12; such videos give no clips anyway (too_small)
 SEGMENT_COLUMNS = ["segment", "start_s", "end_s", "mean_px_s", "peak_px_s"]
 
 
@@ -342,7 +343,10 @@ def motion_table(
         outside = mask_for(arena, size)
         inside = None if outside is None else ~outside
     scores = PairScores(size, settings, inside)
-    if settings.backend == "codec":
+    if min(size) < MIN_FLOW_SIDE:
+        log.warning("%s: %dx%d frames are too small for flow; no motion", video_id, *size)
+        rows = []
+    elif settings.backend == "codec":
         speeds = codec_speeds(video, probe, settings, size, arena)
         rows = [{"frame": f, "t_s": round(t, 6), **scores(v)} for f, t, v in speeds]
     else:
