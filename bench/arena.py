@@ -4,7 +4,10 @@
 
 In one run, interleaved, best of --repeat each:
   clips             vidcurate.clips.clips_stage, no arena (clips of the whole frame)
-  clips + arena     the same windows, the frame source rectifying while decoding
+  clips + arena     the same windows, the frame source rectifying while decoding (the
+                    arena at its default size, longest side 512: clips 512x348)
+  clips + arena, plain size   the arena at 480 wide, so its clips are no larger than
+                    the plain clips (480x360): the cost of the arena alone
   decode            the frame source alone at the source's size, every frame (RGB)
   decode + warp     the frame source alone, rectified to the arena's output size (RGB)
 The target (issue 12): clips with an arena <= 1.15x clips without, on the mouse video.
@@ -17,6 +20,7 @@ import json
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -46,11 +50,16 @@ def main() -> None:
         probe = probe_stage(str(args.video), "bench", str(tmp / "probe.json"))
         settings = ClipSettings()
         windows_stage(str(tmp / "probe.json"), settings, str(tmp / "windows.tsv"))
-        transform = arena_transform(read_arena_file(args.arena), (probe["width"], probe["height"]))
+        definition = read_arena_file(args.arena)
+        transform = arena_transform(definition, (probe["width"], probe["height"]))
         (tmp / "arena.json").write_text(json.dumps(transform.to_json()))
+        aspect = transform.output_size[1] / transform.output_size[0]
+        narrow = replace(definition, output_px=(480, round(480 * aspect / 2) * 2))
+        plain_size = arena_transform(narrow, (probe["width"], probe["height"]))
+        (tmp / "arena-480.json").write_text(json.dumps(plain_size.to_json()))
 
-        def clips(arena: bool) -> int:
-            out = tmp / ("arena" if arena else "plain")
+        def clips(arena: str) -> int:
+            out = tmp / (arena or "plain")
             table = clips_stage(
                 str(args.video),
                 str(tmp / "probe.json"),
@@ -60,7 +69,7 @@ def main() -> None:
                 str(out / "keyframes"),
                 str(out / "clips.tsv"),
                 workers=3,
-                arena_json=str(tmp / "arena.json") if arena else None,
+                arena_json=str(tmp / f"{arena}.json") if arena else None,
             )
             return int((table.status == "clip").sum())
 
@@ -70,8 +79,9 @@ def main() -> None:
                 return sum(1 for _ in source)
 
         methods = {
-            "clips": lambda: clips(False),
-            "clips + arena": lambda: clips(True),
+            "clips": lambda: clips(""),
+            "clips + arena": lambda: clips("arena"),
+            "clips + arena, plain size": lambda: clips("arena-480"),
             "decode": lambda: decode(False),
             "decode + warp": lambda: decode(True),
         }

@@ -175,6 +175,11 @@ class FfmpegFrames:
         self.video_id = video_id or probe.get("video_id") or Path(path).stem
         self.size = delivered_size(probe, spec)
         self._outside = self._mask_planes()
+        self._warp = None
+        if spec.arena is not None and spec.arena.kind == "perspective":
+            from .arena import PerspectiveWarp
+
+            self._warp = PerspectiveWarp(spec.arena, self.size, spec.pix_fmt)
         self.frame_bytes = spec.frame_bytes(self.size)
         self.shape = spec.frame_shape(self.size)
         self.delivered = 0
@@ -291,6 +296,8 @@ class FfmpegFrames:
                 f"damaged video: {self.errors} decode errors by frame {self.delivered}; "
                 f"last: {self.reason()}"
             )
+        if self._warp is not None:
+            data = self._warp(data)
         if self._outside:
             flat = data.reshape(-1)
             for span, outside, value in self._outside:
