@@ -58,6 +58,9 @@ def detection_shape(width: int, height: int, box: str) -> tuple[int, int]:
     return max(32, round(width * scale)), max(32, round(height * scale))
 
 
+X264_THREADS = 4
+
+
 def load_detector(shape: tuple[int, int], threads: int | None = None):
     """CenterFace on onnxruntime; ``threads`` caps its CPU threads to the rule's own
     (onnxruntime otherwise starts one per core of the node, beside other jobs)."""
@@ -141,6 +144,9 @@ def deface_video(
         stream.time_base = TIME_BASE
         stream.codec_context.time_base = TIME_BASE
         stream.options = {"crf": str(settings.crf), "preset": settings.preset}
+        # x264's bytes depend on its thread count, which by default follows the CPUs the
+        # process sees: fixed, the master is the same on a laptop and on any cluster node
+        stream.codec_context.thread_count = X264_THREADS
 
         def write(frame: Frame) -> None:
             # boxes from index-hold .. index+hold are in the window now
