@@ -184,8 +184,8 @@ def fake_stage_outputs(tmp_path, video_id="web"):
             ],
             [video_id, 2, 1.0, 2.0, -1, "dropped", "flash", "", 0, 0, 0, "", "", ""],
         ],
-        columns=CLIP_COLUMNS,
-    )
+        columns=CLIP_COLUMNS[:14],
+    ).reindex(columns=CLIP_COLUMNS)  # no motion scores: a video without motion analysis
     table.to_csv(tmp_path / "clips.tsv", sep="\t", index=False)
     (tmp_path / "probe.json").write_text(json.dumps({**PROBE, "video_id": video_id}))
     return {
