@@ -550,9 +550,12 @@ def clockwise_from_top_left(points) -> tuple[tuple[float, float], ...]:
     return tuple((round(float(x), 1), round(float(y), 1)) for x, y in pts)
 
 
-def median_frame(path: str, probe: dict, samples: int = 25, video_id: str | None = None):
-    """The per-pixel median of ``samples`` frames spread over the video (RGB): the
-    empty arena, whatever moved through it.
+def median_frame(
+    path: str, probe: dict, samples: int = 25, video_id: str | None = None, **spec_fields
+):
+    """The per-pixel median of ``samples`` frames spread over the video (RGB, or as
+    ``spec_fields`` of FrameSpec ask: size, pix_fmt, arena): the empty arena, whatever
+    moved through it.
 
     Keyframes only are decoded (the first one at or after each of ``samples`` evenly
     spaced times), so a long recording costs a fraction of a decode pass; a video
@@ -563,7 +566,8 @@ def median_frame(path: str, probe: dict, samples: int = 25, video_id: str | None
     duration = max(float(probe["duration_s"]), 1e-3)
     targets = [(k + 0.5) * duration / samples for k in range(samples)]
     picked: list[np.ndarray] = []
-    with open_frames(path, probe, FrameSpec(keyframes_only=True), video_id) as source:
+    keyframes = FrameSpec(keyframes_only=True, **spec_fields)
+    with open_frames(path, probe, keyframes, video_id) as source:
         for frame in source:
             while targets and frame.time_s >= targets[0] - 0.5 * duration / samples:
                 targets.pop(0)
@@ -573,7 +577,9 @@ def median_frame(path: str, probe: dict, samples: int = 25, video_id: str | None
                 break
     if len(picked) < min(samples, 5):
         rate = min(max(samples / duration, 1e-3), float(probe.get("avg_fps") or 25))
-        spec = FrameSpec(fps=Fraction(rate).limit_denominator(100000), max_frames=samples)
+        spec = FrameSpec(
+            fps=Fraction(rate).limit_denominator(100000), max_frames=samples, **spec_fields
+        )
         with open_frames(path, probe, spec, video_id) as source:
             picked = [frame.data for frame in source]
     if not picked:

@@ -29,6 +29,7 @@ import re
 import subprocess
 import threading
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -342,6 +343,18 @@ class FfmpegFrames:
 
 
 BACKENDS = {"ffmpeg": FfmpegFrames}
+
+
+def every(frames: Iterator, step_s: float) -> Iterator:
+    """The first frame at or after each multiple of ``step_s`` (half a frame's slack):
+    source frames with their own times, so a 25 fps video sampled at 10 fps gives
+    pairs 0.12 and 0.08 s apart, each measured as such."""
+    next_time = 0.0
+    for frame in frames:
+        if frame.time_s >= next_time - 1e-3:
+            yield frame
+            while next_time <= frame.time_s + 1e-3:
+                next_time += step_s
 
 
 def open_frames(

@@ -31,6 +31,7 @@ import pandas as pd
 
 from .atomic import atomic_path
 from .columns import MOTION_COLUMNS
+from .frames import every
 
 log = logging.getLogger(__name__)
 
@@ -170,18 +171,6 @@ def dense_speeds(frames: Iterator, flow) -> Iterator[tuple[int, float, np.ndarra
             speed = np.hypot(displacement[..., 0], displacement[..., 1]) / elapsed
             yield frame.index, frame.time_s, speed
         previous = frame
-
-
-def every(frames: Iterator, step_s: float) -> Iterator:
-    """The first frame at or after each multiple of ``step_s`` (half a frame's slack):
-    source frames with their own times, so a 25 fps video sampled at 10 fps gives
-    pairs 0.12 and 0.08 s apart, each measured as such."""
-    next_time = 0.0
-    for frame in frames:
-        if frame.time_s >= next_time - 1e-3:
-            yield frame
-            while next_time <= frame.time_s + 1e-3:
-                next_time += step_s
 
 
 def codec_speeds(
