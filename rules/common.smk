@@ -101,6 +101,11 @@ def get_final_outputs():
         "results/dataset/metadata.parquet",
         "results/dataset/windows.parquet",
         "results/dataset/videos.parquet",
+        *[
+            f"results/tracks/{video_id}.parquet"
+            for video_id in VIDEO_IDS
+            if tracks_detector(video_id) != "none"
+        ],
     ]
 
 
@@ -252,6 +257,59 @@ MOTION_WINDOW = {"min_covered": config["motion"]["min_window_covered"]}
 
 def get_window_motion(wildcards):
     return {"require": require_motion(wildcards.video_id), **MOTION_WINDOW}
+
+
+# tracks: the detector's own keys (tuning hog never reruns background videos) and
+# the tracker's; per-track clips are an output of every tracks job when switched on
+TRACKS_COMMON = {
+    key: config["tracks"][key] for key in ("classes", "min_track_s", "export_clips")
+}
+TRACK_CLIP_OUTPUT = (
+    {"clips": directory("results/tracks/{video_id}")}
+    if config["tracks"]["export_clips"]
+    else {}
+)
+FASTERRCNN_WEIGHTS = "resources/weights/fasterrcnn_resnet50_fpn_coco.pth"
+
+
+def tracks_detector(video_id):
+    """The sheet's `tracks` column, else tracks.detector (auto: background for arena
+    videos, hog otherwise; none: no tracks)."""
+    own = ROWS[video_id].get("tracks", "")
+    chosen = own or config["tracks"]["detector"]
+    if chosen == "auto":
+        return "background" if ARENAS[video_id] else "hog"
+    return chosen
+
+
+def single_track(video_id, detector):
+    setting = config["tracks"]["single_track"]
+    if setting == "auto":
+        return detector == "background" and bool(ARENAS[video_id])
+    return bool(setting)
+
+
+def get_tracks_settings(wildcards):
+    detector = tracks_detector(wildcards.video_id)
+    single = single_track(wildcards.video_id, detector)
+    settings = {
+        "detector": detector,
+        "settings": config["tracks"][detector],
+        "single_track": single,
+        **TRACKS_COMMON,
+    }
+    if not single:
+        settings["bytetrack"] = config["tracks"]["bytetrack"]
+    if config["tracks"]["export_clips"]:
+        settings["clip"] = config["tracks"]["clip"]
+    return settings
+
+
+def get_tracks_weights(wildcards):
+    """Faster R-CNN's weights: the configured file, else the localrule's download."""
+    if tracks_detector(wildcards.video_id) != "fasterrcnn":
+        return []
+    return [config["tracks"]["fasterrcnn"]["weights"] or FASTERRCNN_WEIGHTS]
 
 
 def get_clip_arena(wildcards):

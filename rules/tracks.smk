@@ -1,0 +1,41 @@
+# Faster R-CNN's weights are fetched once on the submitting host (compute nodes often
+# have no internet); the tracks jobs only read the file.
+localrules:
+    fasterrcnn_weights,
+
+
+rule fasterrcnn_weights:
+    output:
+        weights=FASTERRCNN_WEIGHTS,
+    log:
+        "logs/tracks/fasterrcnn_weights.log",
+    conda:
+        "../envs/tracks.yaml"
+    params:
+        code=library("weights"),
+    script:
+        "../scripts/fasterrcnn_weights.py"
+
+
+rule tracks:
+    input:
+        video=get_stage_video,
+        probe="results/probe/{video_id}.json",
+        arena=get_clip_arena,
+        weights=get_tracks_weights,
+    output:
+        **TRACK_CLIP_OUTPUT,
+        table="results/tracks/{video_id}.parquet",
+        meta="results/tracks/{video_id}.tracks.jsonl.gz",
+    log:
+        "logs/tracks/{video_id}.log",
+    benchmark:
+        "benchmarks/tracks/{video_id}.tsv"
+    conda:
+        "../envs/tracks.yaml"
+    threads: 2
+    params:
+        code=library("frames", "arena", "tracks"),
+        tracks=get_tracks_settings,
+    script:
+        "../scripts/tracks.py"
