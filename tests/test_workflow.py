@@ -211,11 +211,15 @@ def changed_plan(workflow: Path, project: Path, section: str, values: dict) -> s
         (
             "deface",
             {"threshold": 0.3},
-            {"deface", "scenes", "motion", "windows", "extract_clips", "dataset", "all"},
+            {"deface", "scenes", "motion", "tracks", "windows", "extract_clips", "dataset", "all"},
         ),
         # motion: the flow reruns motion and what reads it; the window share only windows
         ("motion", {"fps": 5}, {"motion", "windows", "extract_clips", "dataset", "all"}),
         ("motion", {"min_window_covered": 0.8}, {"windows", "extract_clips", "dataset", "all"}),
+        # tracks: the detector in use reruns tracks only; another detector's knob nothing
+        ("tracks", {"hog": {"scale": 1.1}}, {"tracks", "all"}),
+        ("tracks", {"background": {"threshold": 40}}, set()),
+        ("tracks", {"min_track_s": 1.0}, {"tracks", "all"}),
     ],
 )
 def test_each_setting_reruns_only_what_reads_it(finished, section, values, rules):
