@@ -52,6 +52,9 @@ bench: setup
 	$(BIN)/python bench/scenes.py
 	$(BIN)/python bench/deface.py
 	$(BIN)/python bench/plan.py
+	$(BIN)/python bench/arena.py
+	$(BIN)/python bench/motion.py
+	$(BIN)/python bench/tracks.py
 
 # the arena annotation page on http://127.0.0.1:8765/ (README: Arena annotation page);
 # e.g. make annotate ANNOTATE_ARGS="--directory myproject --config config.yaml --port 9000"
