@@ -17,6 +17,7 @@ include: "rules/tracks.smk"
 include: "rules/windows.smk"
 include: "rules/clips.smk"
 include: "rules/dataset.smk"
+include: "rules/annotations.smk"
 
 
 rule all:

@@ -98,6 +98,7 @@ def library(*modules):
 
 def get_final_outputs():
     return [
+        "results/dataset/validation.json",
         "results/dataset/metadata.parquet",
         "results/dataset/windows.parquet",
         "results/dataset/videos.parquet",
@@ -310,6 +311,42 @@ def get_tracks_weights(wildcards):
     if tracks_detector(wildcards.video_id) != "fasterrcnn":
         return []
     return [config["tracks"]["fasterrcnn"]["weights"] or FASTERRCNN_WEIGHTS]
+
+
+# keyframe annotations (per video) and the dataset's annotation files; SPLITS: every
+# split gets its files, empty ones too (seed 001's trainer config names val and test)
+SPLITS = ["train", "val", "test"]
+ANNOTATION_SETTINGS = {
+    **{
+        key: config["annotations"][key]
+        for key in (
+            "max_gap_s",
+            "locomotion",
+            "speed_step_s",
+            "still_below",
+            "running_above",
+            "still_below_px",
+            "running_above_px",
+        )
+    },
+    "label_time_tolerance_s": config["labels"]["time_tolerance_s"],
+    "label_min_iou": config["labels"]["min_iou"],
+}
+COCO_SETTINGS = {
+    key: config["annotations"][key]
+    for key in ("categories", "actor_classes", "dataset_name", "data_root")
+}
+
+
+def get_annotation_tracks(wildcards):
+    if tracks_detector(wildcards.video_id) == "none":
+        return []
+    return [f"results/tracks/{wildcards.video_id}.parquet"]
+
+
+def get_label_file(wildcards):
+    """The user's label file (labels.file), read by every video's annotation job."""
+    return [config["labels"]["file"]] if config["labels"]["file"] else []
 
 
 def get_clip_arena(wildcards):

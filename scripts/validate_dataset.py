@@ -1,0 +1,11 @@
+"""Stage: seed 001's validate_dataset: every file a trainer reads, checked."""
+
+import json
+
+from vidcurate.annotations import validate_dataset
+from vidcurate.atomic import write_text
+from vidcurate.runner import stage_logging
+
+with stage_logging(snakemake):
+    report = validate_dataset("results/dataset")
+    write_text(snakemake.output.report, json.dumps(report, indent=2) + "\n")
