@@ -182,8 +182,21 @@ def test_changing_clip_settings_reruns_only_clips(finished):
     (project / "changed.yaml").write_text(yaml.safe_dump(config))
     jobs = planned(snakemake(workflow, project, "-n", configfile="changed.yaml"))
     assert sorted(jobs) == sorted(
-        [("extract_clips", "carphone"), ("extract_clips", "counter"), ("dataset", ""), ("all", "")]
+        [
+            ("extract_clips", "carphone"),
+            ("extract_clips", "counter"),
+            ("keyframe_annotations", "carphone"),
+            ("keyframe_annotations", "counter"),
+            ("dataset", ""),
+            ("coco", ""),
+            ("validate_dataset", ""),
+            ("all", ""),
+        ]
     )
+
+
+# what reruns after new clips: their keyframe annotations, the dataset, COCO, validation
+AFTER_CLIPS = ("keyframe_annotations", "dataset", "coco", "validate_dataset", "all")
 
 
 def changed_plan(workflow: Path, project: Path, section: str, values: dict) -> set:
@@ -199,11 +212,11 @@ def changed_plan(workflow: Path, project: Path, section: str, values: dict) -> s
     ("section", "values", "rules"),
     [
         # how shots become windows: never shot detection or deface again
-        ("scenes", {"trim_s": 0.4}, {"windows", "extract_clips", "dataset", "all"}),
-        ("scenes", {"min_scene_s": 2.0}, {"windows", "extract_clips", "dataset", "all"}),
-        ("flash", {"record_only": True}, {"windows", "extract_clips", "dataset", "all"}),
+        ("scenes", {"trim_s": 0.4}, {"windows", "extract_clips", *AFTER_CLIPS}),
+        ("scenes", {"min_scene_s": 2.0}, {"windows", "extract_clips", *AFTER_CLIPS}),
+        ("flash", {"record_only": True}, {"windows", "extract_clips", *AFTER_CLIPS}),
         # what finds flashes is read by scenes (and all after it), not by deface
-        ("flash", {"delta": 30.0}, {"scenes", "windows", "extract_clips", "dataset", "all"}),
+        ("flash", {"delta": 30.0}, {"scenes", "windows", "extract_clips", *AFTER_CLIPS}),
         # another backend's knob, or what deface does with its output: nothing to do
         ("scenes", {"adaptive_threshold": 2.0}, set()),
         ("deface", {"keep": False}, set()),
@@ -211,15 +224,23 @@ def changed_plan(workflow: Path, project: Path, section: str, values: dict) -> s
         (
             "deface",
             {"threshold": 0.3},
-            {"deface", "scenes", "motion", "tracks", "windows", "extract_clips", "dataset", "all"},
+            {"deface", "scenes", "motion", "tracks", "windows", "extract_clips", *AFTER_CLIPS},
         ),
         # motion: the flow reruns motion and what reads it; the window share only windows
-        ("motion", {"fps": 5}, {"motion", "windows", "extract_clips", "dataset", "all"}),
-        ("motion", {"min_window_covered": 0.8}, {"windows", "extract_clips", "dataset", "all"}),
+        ("motion", {"fps": 5}, {"motion", "windows", "extract_clips", *AFTER_CLIPS}),
+        ("motion", {"min_window_covered": 0.8}, {"windows", "extract_clips", *AFTER_CLIPS}),
         # tracks: the detector in use reruns tracks only; another detector's knob nothing
-        ("tracks", {"hog": {"scale": 1.1}}, {"tracks", "all"}),
+        (
+            "tracks",
+            {"hog": {"scale": 1.1}},
+            {"tracks", "keyframe_annotations", "coco", "validate_dataset", "all"},
+        ),
         ("tracks", {"background": {"threshold": 40}}, set()),
-        ("tracks", {"min_track_s": 1.0}, {"tracks", "all"}),
+        (
+            "tracks",
+            {"min_track_s": 1.0},
+            {"tracks", "keyframe_annotations", "coco", "validate_dataset", "all"},
+        ),
     ],
 )
 def test_each_setting_reruns_only_what_reads_it(finished, section, values, rules):
@@ -235,7 +256,7 @@ def test_changing_window_length_reruns_windows_and_clips(finished):
     rules = {
         rule for rule, _ in planned(snakemake(workflow, project, "-n", configfile="changed.yaml"))
     }
-    assert rules == {"windows", "extract_clips", "dataset", "all"}
+    assert rules == {"windows", "extract_clips", *AFTER_CLIPS}
 
 
 def test_editing_a_stage_script_reruns_that_stage(finished):
@@ -252,7 +273,7 @@ def test_editing_the_library_reruns_its_stages(finished):
     workflow, project = finished
     with edited(workflow / "scripts" / "vidcurate" / "clips.py"):
         rules = {rule for rule, _ in planned(snakemake(workflow, project, "-n"))}
-    assert rules == {"extract_clips", "dataset", "all"}
+    assert rules == {"extract_clips", *AFTER_CLIPS}
 
 
 def test_changing_one_video_reruns_only_its_jobs(finished):

@@ -14,6 +14,7 @@ import json
 import logging
 from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -136,7 +137,25 @@ def deface_video(
     detections = []
     window: deque[np.ndarray] = deque(maxlen=2 * settings.hold + 1)
     waiting: deque[Frame] = deque()  # frames whose future boxes are pending
-    with av.open(str(out_path), "w", format="mp4", options={"movflags": "+faststart"}) as out:
+    # x264 runs on a thread of its own: onnxruntime leaves the floating-point state of
+    # the thread it computes on changed (denormals flushed), and x264's rate control,
+    # run there, gave different bytes from run to run. Its own thread also encodes frame
+    # k while the detector looks at frame k + 1 (one frame in flight).
+    encoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="x264")
+    in_flight: list = []
+
+    def encode(picture) -> None:
+        out.mux(stream.encode(picture))
+
+    def submit(picture) -> None:
+        if in_flight:
+            in_flight.pop().result()
+        in_flight.append(encoder.submit(encode, picture))
+
+    with (
+        encoder,
+        av.open(str(out_path), "w", format="mp4", options={"movflags": "+faststart"}) as out,
+    ):
         stream = out.add_stream("libx264", rate=rate)
         # 4:2:0 needs even sides; an odd-sized video keeps its size in 4:4:4
         pix_fmt = "yuv420p" if width % 2 == 0 and height % 2 == 0 else "yuv444p"
@@ -156,7 +175,7 @@ def deface_video(
             # the source's own times, from its first frame: VFR stays exact
             picture.pts = int(round(frame.time_s / TIME_BASE))
             picture.time_base = TIME_BASE
-            out.mux(stream.encode(picture))
+            submit(picture)
 
         for frame in frames:
             boxes = detect_faces(detector, frame.data, settings.threshold)
@@ -168,7 +187,8 @@ def deface_video(
         while waiting:
             window.append(np.empty((0, 5), np.float32))  # no future frames: nothing to add
             write(waiting.popleft())
-        out.mux(stream.encode(None))
+        submit(None)  # flush
+        in_flight.pop().result()
     return pd.DataFrame(detections, columns=DETECTION_COLUMNS).astype(
         {
             "frame": "int64",

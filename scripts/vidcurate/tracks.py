@@ -25,6 +25,7 @@ import gzip
 import json
 import logging
 from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -551,6 +552,11 @@ class TrackClipWriter:
         self.pushed = 0
         self.emitted = 0  # frames written so far (sequence numbers below this)
         self.encoders: dict[int, list] = {}  # track -> [container, stream, frames written]
+        # libx264 on a thread of its own: a detector (onnxruntime, torch) changes the
+        # floating-point state of the thread it computes on, and x264's rate control run
+        # there gives different bytes from run to run (see deface)
+        self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="x264")
+        self.in_flight: deque = deque()
 
     def push(self, rgb: np.ndarray, boxes: dict[int, np.ndarray]) -> None:
         self.pending.append((rgb, boxes))
@@ -596,6 +602,11 @@ class TrackClipWriter:
         )
 
     def _write(self, track: int, crop: np.ndarray) -> None:
+        while len(self.in_flight) >= 8:  # a few crops in flight, never a backlog
+            self.in_flight.popleft().result()
+        self.in_flight.append(self.worker.submit(self._encode, track, crop))
+
+    def _encode(self, track: int, crop: np.ndarray) -> None:
         import av
 
         if track not in self.encoders:
@@ -626,8 +637,16 @@ class TrackClipWriter:
     def close(self, keep_tracks: set[int]) -> dict[int, int]:
         """Write the frames still waiting, finish every encoder; clips of tracks not in
         ``keep_tracks`` (too short, not the animal) are removed. Returns frames per clip."""
-        while self.emitted < self.pushed:
-            self._emit(self.emitted)
+        try:
+            while self.emitted < self.pushed:
+                self._emit(self.emitted)
+            while self.in_flight:
+                self.in_flight.popleft().result()
+            return self.worker.submit(self._finish, keep_tracks).result()
+        finally:
+            self.worker.shutdown()
+
+    def _finish(self, keep_tracks: set[int]) -> dict[int, int]:
         counts = {}
         for track, (container, stream, written) in self.encoders.items():
             container.mux(stream.encode(None))
