@@ -18,6 +18,7 @@ include: "rules/windows.smk"
 include: "rules/clips.smk"
 include: "rules/dataset.smk"
 include: "rules/annotations.smk"
+include: "rules/score.smk"
 
 
 rule all:

@@ -100,6 +100,7 @@ def get_final_outputs():
     return [
         "results/dataset/validation.json",
         "results/dataset/metadata.parquet",
+        *expand("results/scores/{video_id}.parquet", video_id=VIDEO_IDS),
         "results/dataset/windows.parquet",
         "results/dataset/videos.parquet",
         *[
@@ -336,6 +337,17 @@ COCO_SETTINGS = {
     key: config["annotations"][key]
     for key in ("categories", "actor_classes", "dataset_name", "data_root")
 }
+
+
+# what the score stage reads (the curation thresholds are the curation rule's)
+SCORE_SETTINGS = dict(config["score"])
+
+
+def get_face_detections(wildcards):
+    """Deface's detections, when the video was defaced."""
+    if deface_enabled(wildcards.video_id):
+        return [f"results/deface/{wildcards.video_id}.detections.parquet"]
+    return []
 
 
 def get_annotation_tracks(wildcards):
