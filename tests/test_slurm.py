@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import REPO, SNAKEMAKE
+from conftest import REPO, SNAKEMAKE, decode_frames, psnr
 
 pytestmark = [pytest.mark.workflow, pytest.mark.slurm]
 
@@ -161,11 +161,21 @@ def test_slurm_run_gives_the_local_dataset(local_and_slurm):
         "armwrestling": 9,
         "carphone": 4,
     }
-    # one x264 thread per clip whatever the job's CPUs (4 there, 2 here): the same bytes
-    for name in ("clips", "keyframes"):
-        assert digest_tree(cluster / "results" / "dataset" / name) == digest_tree(
-            local / "results" / "dataset" / name
-        )
+    # keyframes (the frame source's pixels as JPEG) are the same bytes
+    assert digest_tree(cluster / "results" / "dataset" / "keyframes") == digest_tree(
+        local / "results" / "dataset" / "keyframes"
+    )
+    # Clips: the same files with the same frames. Not always the same bytes: libx264
+    # (PyAV, one thread per clip) gave some 426x256 clips different bytes from run to run
+    # even on this machine, while the input frames were identical (README, noticed and
+    # left open); the decoded pictures agree within x264's noise.
+    ours = digest_tree(cluster / "results" / "dataset" / "clips")
+    theirs = digest_tree(local / "results" / "dataset" / "clips")
+    assert ours.keys() == theirs.keys()
+    for name in ours:
+        a = decode_frames(cluster / "results" / "dataset" / "clips" / name)
+        b = decode_frames(local / "results" / "dataset" / "clips" / name)
+        assert a.shape == b.shape and psnr(a, b) >= 40, name
     summary = json.loads((cluster / "results" / "run_summary.json").read_text())
     assert summary["counts"] == {"ok": 3}
 
@@ -198,20 +208,44 @@ def test_threads_and_memory_reached_sbatch(local_and_slurm, slurm_env):
 def test_grouping_bundles_small_jobs_into_fewer_slurm_jobs(local_and_slurm, slurm_env):
     _, cluster, _ = local_and_slurm
     jobs = sacct_jobs(cluster, slurm_env)
-    videos, remote_rules = 3, ("probe", "scenes", "windows", "extract_clips")
-    # 3 x 4 per-video jobs + 2 deface jobs + 1 dataset job would be 15 sbatch calls
-    n_rule_jobs = videos * len(remote_rules) + 2 + 1
+    videos = 3
+    # the jobs the workflow has for the examples, from a dry run of everything: one
+    # sbatch call each, were nothing bundled (localrules run on the submit host)
+    dry = subprocess.run(
+        [
+            SNAKEMAKE,
+            "-n",
+            "--forceall",
+            "--cores",
+            "1",
+            "--configfile",
+            str(cluster / "config.yaml"),
+            "--directory",
+            str(cluster),
+            "-s",
+            str(REPO / "Snakefile"),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=slurm_env,
+    )
+    stats = re.search(r"Job stats:\n.*?\n-+\s+-+\n(.*?)\ntotal", dry.stdout + dry.stderr, re.S)
+    planned = {row.split()[0]: int(row.split()[1]) for row in stats.group(1).splitlines()}
+    n_rule_jobs = sum(n for rule, n in planned.items() if rule not in ("ingest", "all"))
     assert len(jobs) < n_rule_jobs
     counts = jobs.rule.value_counts().to_dict()
-    # all 3 probes in one job, all 3 window plans in another, never one job per video
+    # all 3 probes in one job, all 3 window plans in another, all 3 keyframe
+    # annotations in a third: never one job per video
     assert counts.get("probes") == 1 and counts.get("window_plans") == 1
-    assert "probe" not in counts and "windows" not in counts
+    assert counts.get("keyframe_boxes") == 1
+    assert not {"probe", "windows", "keyframe_annotations"} & set(counts)
     slots = PROFILE["resources"]["bundle_slots"]
     probes = jobs[jobs.rule == "probes"].iloc[0]
     # a bundle asks for the members that run at once, not for all of them
     assert int(probes.ReqCPUS) == min(videos, slots)
     assert probes.ReqMem == f"{min(videos, slots) * profile_resource('probe', 'mem_mb')}M"
-    assert len(jobs) == n_rule_jobs - 2 * (videos - 1)
+    assert len(jobs) == n_rule_jobs - 3 * (videos - 1)
 
 
 def test_user_profile_install_and_scancel_then_rerun(tmp_path, slurm_env):
