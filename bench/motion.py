@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/motion.py [--repeat N] [--backends dis farneback ...]
                                      [--sides 180 360] [--videos PATH ...]
+    .venv/bin/python bench/motion.py --backends dis:medium dis:fast dis:ultrafast --sides 180
 
 For each video and analysis short side, interleaved, best of --repeat:
   decode      the frame source alone: every frame at the analysis size (grey), thinned
@@ -58,7 +59,11 @@ def main() -> None:
 
             methods = {"decode": decode}
             for backend in args.backends:
-                chosen = MotionSettings(analysis_short_side=side, backend=backend)
+                # "dis:fast": the dis backend with another OpenCV preset (the ablation)
+                name, _, preset = backend.partition(":")
+                chosen = MotionSettings(
+                    analysis_short_side=side, backend=name, dis_preset=preset or "medium"
+                )
                 methods[backend] = lambda chosen=chosen, video=video, probe=probe: len(
                     motion_table(str(video), probe, chosen)
                 )
