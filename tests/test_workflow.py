@@ -187,6 +187,8 @@ def test_changing_clip_settings_reruns_only_clips(finished):
             ("extract_clips", "counter"),
             ("keyframe_annotations", "carphone"),
             ("keyframe_annotations", "counter"),
+            ("score", "carphone"),
+            ("score", "counter"),
             ("dataset", ""),
             ("coco", ""),
             ("validate_dataset", ""),
@@ -195,8 +197,9 @@ def test_changing_clip_settings_reruns_only_clips(finished):
     )
 
 
-# what reruns after new clips: their keyframe annotations, the dataset, COCO, validation
-AFTER_CLIPS = ("keyframe_annotations", "dataset", "coco", "validate_dataset", "all")
+# what reruns after new clips: their keyframe annotations and scores, the dataset, COCO,
+# validation
+AFTER_CLIPS = ("keyframe_annotations", "score", "dataset", "coco", "validate_dataset", "all")
 
 
 def changed_plan(workflow: Path, project: Path, section: str, values: dict) -> set:
@@ -233,13 +236,13 @@ def changed_plan(workflow: Path, project: Path, section: str, values: dict) -> s
         (
             "tracks",
             {"hog": {"scale": 1.1}},
-            {"tracks", "keyframe_annotations", "coco", "validate_dataset", "all"},
+            {"tracks", "keyframe_annotations", "score", "coco", "validate_dataset", "all"},
         ),
         ("tracks", {"background": {"threshold": 40}}, set()),
         (
             "tracks",
             {"min_track_s": 1.0},
-            {"tracks", "keyframe_annotations", "coco", "validate_dataset", "all"},
+            {"tracks", "keyframe_annotations", "score", "coco", "validate_dataset", "all"},
         ),
     ],
 )
