@@ -13,7 +13,7 @@ rule keyframe_annotations:
     conda:
         "../envs/annotations.yaml"
     params:
-        code=library("arena", "annotations"),
+        code=library("arena", "tracks", "annotations"),
         settings=ANNOTATION_SETTINGS,
     script:
         "../scripts/keyframe_annotations.py"
@@ -38,7 +38,7 @@ rule coco:
     conda:
         "../envs/annotations.yaml"
     params:
-        code=library("arena", "annotations"),
+        code=library("arena", "tracks", "annotations"),
         video_ids=VIDEO_IDS,
         files=COCO_SETTINGS,
     script:
@@ -57,6 +57,6 @@ rule validate_dataset:
     conda:
         "../envs/annotations.yaml"
     params:
-        code=library("arena", "annotations"),
+        code=library("arena", "tracks", "annotations"),
     script:
         "../scripts/validate_dataset.py"

@@ -59,12 +59,13 @@ def test_box_at_a_keyframe_is_interpolated_between_detections():
             (50, 2.0, 1, "person", 0.9, 0, 0, 5, 5),
         ]
     )
-    [(track, _, box, score)] = boxes_at(tracks, 0.05, max_gap_s=0.5, tolerance_s=0.02)
+    by_track = dict(tuple(tracks.groupby("track_id")))
+    [(track, _, box, score)] = boxes_at(by_track, 0.05, max_gap_s=0.5, tolerance_s=0.02)
     assert track == 1
     np.testing.assert_allclose(box, [12.5, 10, 32.5, 50])
     assert score == pytest.approx(0.75)
     # detections 1.8 s apart: no box in between
-    assert list(boxes_at(tracks, 1.0, max_gap_s=0.5, tolerance_s=0.02)) == []
+    assert list(boxes_at(by_track, 1.0, max_gap_s=0.5, tolerance_s=0.02)) == []
 
 
 def test_centre_speed_measures_the_path_between_points_a_step_apart():

@@ -26,11 +26,11 @@ from vidcurate.tracks import (
     OnnxDetector,
     SingleTrack,
     TrackSettings,
-    boxes_to_source,
     coverage,
     decode_onnx_output,
     drop_short_tracks,
     iou,
+    map_boxes,
     nms_per_class,
     track_video,
     tracks_stage,
@@ -83,7 +83,7 @@ def test_background_boxes_hold_the_labelled_mouse():
     for rgb, points in frames:
         found = detector(rgb)
         assert len(found) == 1  # one mouse, nothing else on the floor
-        x1, y1, x2, y2 = boxes_to_source(found.xyxy, arena.inverse, (640, 480))[0]
+        x1, y1, x2, y2 = map_boxes(found.xyxy, arena.inverse, (640, 480))[0]
         snout, tailbase = points.loc["snout"].to_numpy(), points.loc["tailbase"].to_numpy()
         contains += all(x1 <= x <= x2 and y1 <= y <= y2 for x, y in (snout, tailbase))
         centre = np.array([(x1 + x2) / 2, (y1 + y2) / 2])
@@ -107,14 +107,14 @@ def test_background_boxes_hold_the_labelled_mouse():
 def test_boxes_map_back_through_a_perspective_arena_exactly():
     arena = mouse_arena()
     # the arena's corners, as a box covering all of arena pixels, give the polygon's bbox
-    whole = boxes_to_source(np.array([[0, 0, *arena.output_size]]), arena.inverse, (640, 480))
+    whole = map_boxes(np.array([[0, 0, *arena.output_size]]), arena.inverse, (640, 480))
     polygon = np.asarray(arena.polygon)
     np.testing.assert_allclose(whole[0, :2], polygon.min(axis=0), atol=1e-6)
     np.testing.assert_allclose(whole[0, 2:], polygon.max(axis=0), atol=1e-6)
     # a plain downscale: boxes scale back exactly
     half = np.diag([2.0, 2.0, 1.0])
     np.testing.assert_allclose(
-        boxes_to_source(np.array([[10, 20, 30, 40]]), half, (640, 480)), [[20, 40, 60, 80]]
+        map_boxes(np.array([[10, 20, 30, 40]]), half, (640, 480)), [[20, 40, 60, 80]]
     )
 
 
@@ -420,7 +420,7 @@ def test_decoding_drops_candidates_below_the_threshold():
     assert score.tolist() == [0.9, 0.8, 0.7] and cls.tolist() == [0, 0, 1]
 
 
-def test_onnx_track_on_a_video_maps_boxes_to_source_pixels(tmp_path):
+def test_onnx_track_on_a_video_maps_map_boxes_pixels(tmp_path):
     """End to end through the frame source and ByteTrack: a 320x240 video at 10 fps and
     a model that always sees person A: one track, every frame, the known source box."""
     video = tmp_path / "plain.mp4"
@@ -478,7 +478,7 @@ def rcnn_checkpoint(tmp_path_factory):
     return path, model.eval()
 
 
-def test_fasterrcnn_loads_the_file_and_maps_boxes_to_source(tmp_path, rcnn_checkpoint):
+def test_fasterrcnn_loads_the_file_and_maps_map_boxes(tmp_path, rcnn_checkpoint):
     import torch
 
     path, model = rcnn_checkpoint

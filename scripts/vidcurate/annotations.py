@@ -25,7 +25,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .arena import apply
 from .atomic import atomic_path, write_text
+from .tracks import iou, map_boxes
 
 log = logging.getLogger(__name__)
 
@@ -76,12 +78,6 @@ class AnnotationSettings:
 # --- geometry ------------------------------------------------------------------------------
 
 
-def _apply(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
-    points = np.asarray(points, float).reshape(-1, 2)
-    flat = np.c_[points, np.ones(len(points))] @ np.asarray(matrix, float).T
-    return flat[:, :2] / flat[:, 2:3]
-
-
 def source_to_keyframe(clip: dict, probe: dict) -> np.ndarray:
     """3x3 map from displayed source pixels to the clip's (keyframe's) pixels."""
     to_source = clip.get("to_source")
@@ -93,33 +89,22 @@ def source_to_keyframe(clip: dict, probe: dict) -> np.ndarray:
 def map_box(box, matrix: np.ndarray, size) -> tuple[float, float, float, float] | None:
     """xyxy box through ``matrix`` (bounding box of its four corners), clipped to the
     image of ``size`` (w, h); None when less than a pixel of it is left inside."""
-    x1, y1, x2, y2 = box
-    corners = _apply(matrix, [(x1, y1), (x2, y1), (x2, y2), (x1, y2)])
-    width, height = size
-    left, top = max(0.0, corners[:, 0].min()), max(0.0, corners[:, 1].min())
-    right, bottom = min(float(width), corners[:, 0].max()), min(float(height), corners[:, 1].max())
+    left, top, right, bottom = map_boxes(np.array([box], float), matrix, size)[0]
     if right - left < 1.0 or bottom - top < 1.0:
         return None
-    return left, top, right, bottom
-
-
-def iou_xyxy(a, b) -> float:
-    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = w * h
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
+    return float(left), float(top), float(right), float(bottom)
 
 
 # --- boxes at keyframes ----------------------------------------------------------------------
 
 
-def boxes_at(tracks: pd.DataFrame, time_s: float, max_gap_s: float, tolerance_s: float):
-    """Each track's source-pixel box at ``time_s``: its detection there (within
+def boxes_at(by_track: dict, time_s: float, max_gap_s: float, tolerance_s: float):
+    """Each track's (``by_track``: track id -> its rows of the tracks table, in time
+    order) source-pixel box at ``time_s``: its detection there (within
     ``tolerance_s``), else interpolated linearly between the detections before and after
     when they are at most ``max_gap_s`` apart. Yields (track_id, row, xyxy, score)."""
     coords = ["x1", "y1", "x2", "y2"]
-    for track, rows in tracks.groupby("track_id", sort=True):
+    for track, rows in sorted(by_track.items()):
         times = rows["t_s"].to_numpy()
         nearest = int(np.argmin(np.abs(times - time_s)))
         if abs(times[nearest] - time_s) <= tolerance_s:
@@ -147,7 +132,7 @@ def centre_speed(
     inside = rows[(rows.t_s >= start_s - 1e-6) & (rows.t_s <= end_s + 1e-6)].sort_values("t_s")
     if len(inside) < 2:
         return None
-    centres = _apply(to_floor, np.c_[(inside.x1 + inside.x2) / 2, (inside.y1 + inside.y2) / 2])
+    centres = apply(to_floor, np.c_[(inside.x1 + inside.x2) / 2, (inside.y1 + inside.y2) / 2])
     times = inside.t_s.to_numpy()
     kept = [0]
     for i in range(1, len(times)):
@@ -238,7 +223,7 @@ def keyframe_annotations(
         start = float(clip["start_s"])
         to_key = source_to_keyframe(clip, probe)
         size = (int(clip["width"]), int(clip["height"]))
-        found = list(boxes_at(tracks, start, settings.max_gap_s, tolerance)) if len(tracks) else []
+        found = list(boxes_at(by_track, start, settings.max_gap_s, tolerance))
         keyframe_boxes[clip["clip"]] = (clip, to_key, size, found)
         if len(label_rows):
             continue  # the user's labels replace the track boxes of this video
@@ -331,7 +316,7 @@ def _label_row(label: dict, keyframe_boxes: dict, probe: dict, settings: Annotat
     mapped = map_box(box, to_key, size)
     if mapped is None:
         return "the box lies outside the clip (arena)"
-    overlaps = [(iou_xyxy(box, tbox), track, score) for track, _, tbox, score in found]
+    overlaps = [(float(iou([box], [tbox])[0, 0]), track, score) for track, _, tbox, score in found]
     best = max(overlaps, default=(0.0, -1, 1.0))
     track, score, problem = best[1], best[2], ""
     if best[0] < settings.label_min_iou:

@@ -109,20 +109,21 @@ def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return inter / np.maximum(area_a + area_b - inter, 1e-12)
 
 
-def boxes_to_source(xyxy: np.ndarray, to_source: np.ndarray, source_size) -> np.ndarray:
-    """Boxes in delivered pixels -> displayed source pixels through the 3x3 map
-    ``to_source``: the four corners mapped, their bounding box taken (exact for a
+def map_boxes(xyxy: np.ndarray, matrix: np.ndarray, size) -> np.ndarray:
+    """(n, 4) xyxy boxes through the 3x3 map ``matrix`` (e.g. delivered -> displayed
+    source pixels): the four corners mapped, their bounding box taken (exact for a
     scale or crop; the enclosing box of the quadrilateral for a perspective warp),
-    clipped to the frame."""
+    clipped to an image of ``size`` (w, h)."""
+    from .arena import apply
+
     if len(xyxy) == 0:
         return np.zeros((0, 4))
     x1, y1, x2, y2 = (np.asarray(xyxy, float)[:, i] for i in range(4))
     corners = np.stack(
         [np.c_[x1, y1], np.c_[x2, y1], np.c_[x2, y2], np.c_[x1, y2]], axis=1
     )  # (n, 4, 2)
-    flat = np.c_[corners.reshape(-1, 2), np.ones(len(xyxy) * 4)] @ np.asarray(to_source).T
-    mapped = (flat[:, :2] / flat[:, 2:3]).reshape(-1, 4, 2)
-    width, height = source_size
+    mapped = apply(matrix, corners.reshape(-1, 2)).reshape(-1, 4, 2)
+    width, height = size
     out = np.c_[mapped.min(axis=1), mapped.max(axis=1)]
     out[:, [0, 2]] = out[:, [0, 2]].clip(0, width)
     out[:, [1, 3]] = out[:, [1, 3]].clip(0, height)
@@ -523,7 +524,7 @@ class SingleTrack:
 
 
 @dataclass(frozen=True)
-class ClipSettings:
+class TrackClipSettings:
     size: int = 224
     margin: float = 0.15  # of the box's long side, added around it
     smooth_frames: int = 9  # centred moving average of box centre and side
@@ -532,7 +533,7 @@ class ClipSettings:
     preset: str = "veryfast"
 
     @classmethod
-    def from_config(cls, clip: dict) -> ClipSettings:
+    def from_config(cls, clip: dict) -> TrackClipSettings:
         return cls(**{k: v for k, v in clip.items() if k in cls.__dataclass_fields__})
 
 
@@ -542,7 +543,7 @@ class TrackClipWriter:
     in a short buffer (``smooth_frames`` // 2 frames) until their future boxes are known.
     One in-process H.264 encoder per track, opened at the track's first frame."""
 
-    def __init__(self, folder: Path, settings: ClipSettings, fps: float):
+    def __init__(self, folder: Path, settings: TrackClipSettings, fps: float):
         self.folder, self.settings = Path(folder), settings
         self.rate = Fraction(fps).limit_denominator(100000)
         self.half = max(0, settings.smooth_frames // 2)
@@ -749,7 +750,7 @@ def track_video(
     tracker = SingleTrack() if settings.single_track else ByteTracker(settings.bytetrack, rate)
     writer = None
     if clips_dir is not None:
-        writer = TrackClipWriter(clips_dir, ClipSettings.from_config(settings.clip), rate)
+        writer = TrackClipWriter(clips_dir, TrackClipSettings.from_config(settings.clip), rate)
     rows = []
     # the last few frames' (index, time, detections): tracks named late reach back
     recent: deque = deque(maxlen=8)
@@ -771,7 +772,7 @@ def track_video(
                     writer.push(frame.data, {t: found.xyxy[i] for b, t, i in matched if not b})
                 for back, track, i in matched:
                     index, time_s, where = recent[-1 - back]
-                    box = boxes_to_source(where.xyxy[i : i + 1], to_source, source_size)[0]
+                    box = map_boxes(where.xyxy[i : i + 1], to_source, source_size)[0]
                     score = round(float(where.score[i]), 4)
                     rows.append((index, time_s, track, where.label[i], score, *np.round(box, 2)))
     except BaseException:
