@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import tempfile
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -594,7 +595,10 @@ def rectified_image(image: np.ndarray, transform: ArenaTransform, folder: Path) 
 
     from .frames import FrameSpec, open_frames
 
-    still = Path(folder) / ".arena-source.png"
+    # a name of its own: arena jobs of several videos share the folder and run at once
+    handle, name = tempfile.mkstemp(prefix=".arena-source-", suffix=".png", dir=folder)
+    os.close(handle)
+    still = Path(name)
     Image.fromarray(image).save(still)
     height, width = image.shape[:2]
     probe = {"video_id": "arena", "width": width, "height": height, "duration_s": 1.0}
