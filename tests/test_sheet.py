@@ -13,6 +13,8 @@ from vidcurate.errors import SheetError
 from vidcurate.sheet import (
     DERIVED_COLUMNS,
     RESERVED_COLUMNS,
+    assign_split,
+    fill_splits,
     load_sheet,
     source_extension,
     source_kind,
@@ -48,10 +50,21 @@ def test_good_sheet(tmp_path):
     assert table.loc["a1", "mouse"] == "m3" and table.loc["b.2", "dose"] == ""
 
 
+def test_sheet_without_split_column_gets_splits_by_video(tmp_path):
+    sheet = write_sheet(tmp_path, "video_id|source\na1|videos/a.mp4\nb2|videos/b.MOV\n")
+    table = fill_splits(load_sheet(sheet, SCHEMA), 0, {"train": 0.8, "val": 0.1, "test": 0.1})
+    assert list(table["split"]) == [
+        assign_split("a1", 0, {"train": 0.8, "val": 0.1, "test": 0.1}),
+        assign_split("b2", 0, {"train": 0.8, "val": 0.1, "test": 0.1}),
+    ]
+    assert set(table["split"]) <= {"train", "val", "test"}
+    assert list(table["split_source"]) == ["assigned", "assigned"]
+
+
 @pytest.mark.parametrize(
     ("rows", "message"),
     [
-        ("video_id|source\na|videos/a.mp4\n", r"missing column\(s\) split"),
+        ("video_id|split\na|train\n", r"missing column\(s\) source"),
         (
             "video_id|source|split\na|videos/a.mp4|train\na|videos/b.MOV|val\n",
             r"line 3, column 'video_id': 'a' repeats line 2",
@@ -105,10 +118,10 @@ def test_source_classification(source, kind, ext):
         ("clip", "metadata.parquet, windows.parquet"),
         ("start_s", "metadata.parquet, windows.parquet"),
         ("status", "videos.parquet, windows.parquet"),
-        ("reason", "videos.parquet, windows.parquet"),
+        ("reason", "metadata.parquet, videos.parquet, windows.parquet"),
         ("n_clips", "videos.parquet"),
         ("size_bytes", "videos.parquet"),
-        ("window", "windows.parquet"),
+        ("window", "metadata.parquet, windows.parquet"),
         ("fps", "metadata.parquet"),
         ("source_path", "derived from source"),
         ("ext", "derived from source"),
@@ -188,7 +201,12 @@ def fake_stage_outputs(tmp_path, video_id="web"):
     ).reindex(columns=CLIP_COLUMNS)  # no motion scores: a video without motion analysis
     table.to_csv(tmp_path / "clips.tsv", sep="\t", index=False)
     (tmp_path / "probe.json").write_text(json.dumps({**PROBE, "video_id": video_id}))
+    curated = pd.DataFrame(
+        [{"video_id": video_id, "clip": "0001", "start_s": 0.0, "end_s": 1.0, "split": "x"}]
+    ).assign(keep=True, reason="", duplicate_of="", sharpness=50.0, phash_key="0" * 16)
+    curated.to_parquet(tmp_path / "curated.parquet")
     return {
+        "curated_parquet": str(tmp_path / "curated.parquet"),
         "clip_tables": {video_id: str(tmp_path / "clips.tsv")},
         "clip_dirs": {video_id: str(clips)},
         "keyframe_dirs": {video_id: str(keys)},
@@ -242,6 +260,7 @@ def test_videos_table_carries_the_probed_file_size(tmp_path):
         {
             **row,
             "n_windows": 2,
+            "n_scored": 1,
             "n_clips": 1,
             "status": "ok",
             "reason": "",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 from urllib.parse import urlparse
@@ -14,9 +15,11 @@ from .columns import CLIP_COLUMNS
 from .dataset import CLIP_METADATA_COLUMNS, VIDEO_COLUMNS
 from .errors import SheetError
 
-REQUIRED_COLUMNS = ("video_id", "source", "split")
+REQUIRED_COLUMNS = ("video_id", "source")
+# split may be left out, or blank on some rows: those videos get one by assign_split
+SPLITS = ("train", "val", "test")
 # what load_sheet adds to each row
-DERIVED_COLUMNS = ("source_kind", "ext", "source_path")
+DERIVED_COLUMNS = ("source_kind", "ext", "source_path", "split_source")
 
 
 def _reserved_columns() -> dict[str, list[str]]:
@@ -30,7 +33,7 @@ def _reserved_columns() -> dict[str, list[str]]:
         ("derived from source", DERIVED_COLUMNS),
     ):
         for name in names:
-            if name not in REQUIRED_COLUMNS:
+            if name not in (*REQUIRED_COLUMNS, "split"):
                 reserved.setdefault(name, []).append(where)
     return reserved
 
@@ -77,6 +80,38 @@ def source_extension(source: str, kind: str) -> str:
     path = urlparse(source).path if kind == "http" else source
     ext = Path(path).suffix.lower().lstrip(".")
     return ext if ext.isalnum() else "mp4"
+
+
+def assign_split(video_id: str, seed: int, fractions: dict[str, float]) -> str:
+    """The split of a video the sheet leaves without one: a hash of (seed, video_id) read
+    as a number in [0, 1), cut at the cumulative fractions of ``fractions`` (train, val,
+    test order). It depends on nothing else, so adding or removing videos never moves
+    another video between splits, and every clip of a video lands in the same split."""
+    total = sum(fractions.get(name, 0.0) for name in SPLITS)
+    if total <= 0:
+        raise ValueError("splits: the fractions add up to 0")
+    digest = hashlib.sha256(f"{seed}:{video_id}".encode()).digest()
+    point = int.from_bytes(digest[:8], "big") / 2**64 * total
+    edge = 0.0
+    for name in SPLITS:
+        edge += fractions.get(name, 0.0)
+        if point < edge:
+            return name
+    return next(name for name in reversed(SPLITS) if fractions.get(name, 0.0) > 0)
+
+
+def fill_splits(sheet: pd.DataFrame, seed: int, fractions: dict[str, float]) -> pd.DataFrame:
+    """``sheet`` with every blank or missing split assigned by :func:`assign_split`; the
+    column ``split_source`` says which came from the sheet and which were assigned."""
+    sheet = sheet.copy()
+    given = sheet["split"] if "split" in sheet.columns else pd.Series("", index=sheet.index)
+    given = given.fillna("").astype(str).str.strip()
+    sheet["split"] = [
+        split or assign_split(video_id, seed, fractions)
+        for video_id, split in zip(sheet["video_id"], given, strict=True)
+    ]
+    sheet["split_source"] = ["sheet" if split else "assigned" for split in given]
+    return sheet
 
 
 def load_sheet(path: str | os.PathLike, schema_path: str | os.PathLike) -> pd.DataFrame:
