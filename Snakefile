@@ -6,6 +6,9 @@ min_version("9.0")
 configfile: "config/config.yaml"
 
 
+report: "rules/report/workflow.rst"
+
+
 include: "rules/common.smk"
 include: "rules/ingest.smk"
 include: "rules/probe.smk"
@@ -19,6 +22,8 @@ include: "rules/clips.smk"
 include: "rules/dataset.smk"
 include: "rules/annotations.smk"
 include: "rules/score.smk"
+include: "rules/curation.smk"
+include: "rules/report.smk"
 
 
 rule all:

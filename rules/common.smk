@@ -19,9 +19,20 @@ from vidcurate.dataset import redact_source
 from vidcurate.probe import displayed_frame_size
 from vidcurate.errors import SheetError
 from vidcurate.settings import ConfigError, check_config
-from vidcurate.sheet import load_sheet
+from vidcurate.sheet import fill_splits, load_sheet
 from vidcurate.summary import mark_run_start, write_run_summary
 
+# `--config calibration=true` arrives as the string "true"
+_SWITCH_WORDS = {
+    "true": True,
+    "yes": True,
+    "1": True,
+    "false": False,
+    "no": False,
+    "0": False,
+}
+if str(config.get("calibration", "")).lower() in _SWITCH_WORDS:
+    config["calibration"] = _SWITCH_WORDS[str(config["calibration"]).lower()]
 validate(config, schema="../config/schemas/config.schema.yaml")
 # rules between keys, so a bad value fails here rather than in jobs after hours of work
 try:
@@ -36,6 +47,12 @@ try:
     )
 except SheetError as err:
     raise WorkflowError(f"bad sample sheet: {err}") from None
+# videos without a split get one by video (seeded hash: stable when videos are added)
+samples = fill_splits(
+    samples,
+    config["splits"]["seed"],
+    {name: config["splits"][name] for name in ("train", "val", "test")},
+)
 
 # columns the workflow adds to the sheet; the rest is the user's experiment metadata
 DERIVED_COLUMNS = ["source_kind", "ext", "source_path"]
@@ -97,7 +114,12 @@ def library(*modules):
 
 
 def get_final_outputs():
+    if config["calibration"]:
+        # seed 002's calibration: score everything, describe the scores, stop there
+        return ["results/calibration.tsv", "results/calibration.png"]
     return [
+        *(["results/subsets"] if config["subsets"] else []),
+        *REPORT_FIGURES,
         "results/dataset/validation.json",
         "results/dataset/metadata.parquet",
         *expand("results/scores/{video_id}.parquet", video_id=VIDEO_IDS),
@@ -341,6 +363,25 @@ COCO_SETTINGS = {
 
 # what the score stage reads (the curation thresholds are the curation rule's)
 SCORE_SETTINGS = dict(config["score"])
+
+
+# curation's thresholds: read by curate only, so changing one reruns curate and what
+# reads its table (dataset, annotation files, subsets, figures), never a decoding stage
+CURATION_SETTINGS = dict(config["curation"])
+
+
+# the report's figures (snakemake --report report.html); made by every full run
+REPORT_FIGURES = [
+    *expand("results/report/videos/{video_id}.png", video_id=VIDEO_IDS),
+    "results/report/scores.png",
+    "results/report/reasons.png",
+    "results/report/classes.png",
+]
+
+
+def get_split_rows(wildcards):
+    """video_id and split of every video, in sheet order: what curate reads of the sheet."""
+    return samples[["video_id", "split"]].to_dict("records")
 
 
 def get_face_detections(wildcards):

@@ -1,5 +1,6 @@
 rule dataset:
     input:
+        curated="results/curation/clips.parquet",
         tables=dataset_inputs("results/clips/{video_id}.tsv"),
         clips=dataset_inputs("results/clips/{video_id}/clips"),
         keyframes=dataset_inputs("results/clips/{video_id}/keyframes"),
@@ -15,7 +16,7 @@ rule dataset:
     conda:
         "../envs/dataset.yaml"
     params:
-        code=library("dataset"),
+        code=library("columns", "dataset"),
         videos=get_dataset_videos,
         fps=config["clips"]["fps"],
     script:

@@ -7,6 +7,7 @@ with stage_logging(snakemake):
     ids = [row["video_id"] for row in snakemake.params.videos]
     build_dataset(
         snakemake.params.videos,
+        curated_parquet=snakemake.input.curated,
         clip_tables=dict(zip(ids, snakemake.input.tables, strict=True)),
         clip_dirs=dict(zip(ids, snakemake.input.clips, strict=True)),
         keyframe_dirs=dict(zip(ids, snakemake.input.keyframes, strict=True)),

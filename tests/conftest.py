@@ -97,3 +97,40 @@ def check_clip(clip, keyframe, width, height, fps=25, n_frames=25) -> None:
     key = read_jpeg(keyframe)
     assert key.shape == first.shape, f"{keyframe}: size differs from the clip"
     assert psnr(key, first) >= 35, f"{keyframe}: PSNR {psnr(key, first):.1f} dB vs clip frame 0"
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--window-size=1280,800",
+]
+
+
+def chromium(tmp_path: Path):
+    """Debian's headless Chromium through its chromedriver; never a downloaded browser."""
+    missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.exists()]
+    if missing:
+        pytest.fail(
+            f"{', '.join(missing)} missing: apt-get install -y chromium chromium-driver "
+            "(make test installs them)"
+        )
+    try:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+    except ImportError:
+        pytest.fail("selenium is missing: pip install -e '.[dev]'")
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in [*CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'chromium-profile'}"]:
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    service = Service(str(CHROMEDRIVER), log_output=str(tmp_path / "chromedriver.log"))
+    return webdriver.Chrome(options=options, service=service)

@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from conftest import REPO, data_file
+from conftest import REPO, chromium, data_file
 from vidcurate import annotate
 from vidcurate.annotate import AnnotateServer, Project, safe_video_id
 from vidcurate.arena import (
@@ -38,19 +38,6 @@ from vidcurate.sheet import load_sheet
 MOUSE = "mouse/dlc_openfield_m3v1.mp4"
 MOUSE_ARENA = "mouse/dlc_openfield_m3v1.arena.json"
 SCHEMA = REPO / "config" / "schemas" / "samples.schema.yaml"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--window-size=1280,800",
-]
 SCREENSHOT_COPY = Path("/tmp/annotate_screenshot.png")
 # a clockwise quadrilateral well inside the 640x480 frame
 GOOD_POLYGON = [[20.0, 50.0], [610.0, 60.0], [600.0, 455.0], [18.0, 462.0]]
@@ -430,28 +417,6 @@ def start_cli(root: Path, log: Path) -> tuple[subprocess.Popen, str]:
             break
     proc.kill()
     pytest.fail(f"vidcurate-annotate did not start: {log.read_text()}")
-
-
-def chromium(tmp_path: Path):
-    """Debian's headless Chromium through its chromedriver; never a downloaded browser."""
-    missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.exists()]
-    if missing:
-        pytest.fail(
-            f"{', '.join(missing)} missing: apt-get install -y chromium chromium-driver "
-            "(make test installs them)"
-        )
-    try:
-        from selenium import webdriver
-        from selenium.webdriver.chrome.service import Service
-    except ImportError:
-        pytest.fail("selenium is missing: pip install -e '.[dev]'")
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for flag in [*CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'chromium-profile'}"]:
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    service = Service(str(CHROMEDRIVER), log_output=str(tmp_path / "chromedriver.log"))
-    return webdriver.Chrome(options=options, service=service)
 
 
 def test_browser_uploads_clicks_the_arena_and_saves(tmp_path, monkeypatch):

@@ -45,10 +45,13 @@ def make_project(
     (project / "videos.tsv").write_text("\n".join(lines) + "\n")
     # fixed cameras, no faces by default: these tests are about clips; test_scenes and
     # test_deface cover those stages, and the tests below switch them on where needed
+    # no text filter: the counter shows a burned-in number on every frame, which
+    # test_curation_workflow drops for `text`; here its clips are what is tested
     config = {
         "samples": "videos.tsv",
         "scenes": {"backend": "none"},
         "deface": {"enabled": False},
+        "curation": {"max_text_area": None},
         **(config or {}),
     }
     (project / "config.yaml").write_text(yaml.safe_dump(config))
@@ -189,17 +192,30 @@ def test_changing_clip_settings_reruns_only_clips(finished):
             ("keyframe_annotations", "counter"),
             ("score", "carphone"),
             ("score", "counter"),
+            ("curate", ""),
             ("dataset", ""),
             ("coco", ""),
             ("validate_dataset", ""),
+            ("dataset_figures", ""),
+            ("video_figure", "carphone"),
+            ("video_figure", "counter"),
             ("all", ""),
         ]
     )
 
 
-# what reruns after new clips: their keyframe annotations and scores, the dataset, COCO,
-# validation
-AFTER_CLIPS = ("keyframe_annotations", "score", "dataset", "coco", "validate_dataset", "all")
+# what reruns after new clips: their keyframe annotations and scores, curation, the
+# dataset, COCO, validation and the report's figures
+AFTER_SCORES = (
+    "curate",
+    "dataset",
+    "coco",
+    "validate_dataset",
+    "dataset_figures",
+    "video_figure",
+    "all",
+)
+AFTER_CLIPS = ("keyframe_annotations", "score", *AFTER_SCORES)
 
 
 def changed_plan(workflow: Path, project: Path, section: str, values: dict) -> set:
@@ -236,13 +252,13 @@ def changed_plan(workflow: Path, project: Path, section: str, values: dict) -> s
         (
             "tracks",
             {"hog": {"scale": 1.1}},
-            {"tracks", "keyframe_annotations", "score", "coco", "validate_dataset", "all"},
+            {"tracks", "keyframe_annotations", "score", *AFTER_SCORES},
         ),
         ("tracks", {"background": {"threshold": 40}}, set()),
         (
             "tracks",
             {"min_track_s": 1.0},
-            {"tracks", "keyframe_annotations", "score", "coco", "validate_dataset", "all"},
+            {"tracks", "keyframe_annotations", "score", *AFTER_SCORES},
         ),
     ],
 )

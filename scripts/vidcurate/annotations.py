@@ -421,6 +421,7 @@ def write_annotation_files(
     AVA label map, the unmatched labels and the paths_catalog entry under ``root``."""
     root = Path(root)
     metadata = pd.read_parquet(metadata_parquet)
+    metadata = metadata[metadata["keep"]]  # curation's dropped clips have no files
     per_video = {v: pd.read_parquet(p) for v, p in tables.items()}
     names = category_names(list(per_video.values()), list(categories))
     category_id = {name: i for i, name in enumerate(names, start=1)}
@@ -442,7 +443,8 @@ def write_annotation_files(
                 }
             )
             table = per_video.get(clip.video_id)
-            here = table[table["clip"] == clip.clip] if table is not None else None
+            # annotations name the clip of the video's clip table, the dataset renumbers
+            here = table[table["clip"] == clip.source_clip] if table is not None else None
             second = int(round(float(clip.start_s)))
             key = f"{clip.video_id},{second:04d}"
             for box in here.itertuples() if here is not None else ():

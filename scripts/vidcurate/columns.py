@@ -31,3 +31,20 @@ CLIP_COLUMNS = [
     "to_source",
     *MOTION_COLUMNS,
 ]
+
+# what the score stage measures beyond the window's motion (vidcurate.scores), carried
+# into every row of metadata.parquet
+SCORE_ONLY_COLUMNS = [
+    "flash_frames",
+    "faces",
+    "faces_max",
+    "tracks",
+    "track_speed",
+    "action",
+    "sharpness",
+    "luma_mean",
+    "luma_clipped",
+    "text_area",
+    "phash_key",
+    "phash_mid",
+]

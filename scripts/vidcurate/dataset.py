@@ -17,12 +17,20 @@ from urllib.parse import urlsplit, urlunsplit
 import pandas as pd
 
 from .atomic import atomic_dir, atomic_path
-from .columns import MOTION_COLUMNS
+from .columns import MOTION_COLUMNS, SCORE_ONLY_COLUMNS
 
+# every clip scored, kept or not; the kept ones are numbered 0001.. per video in time
+# order (clip), the others have an empty clip and no files; source_clip and window name
+# the clip in the video's clip table (results/clips/{video_id}.tsv)
 CLIP_METADATA_COLUMNS = [
     "video_id",
     "split",
     "clip",
+    "keep",
+    "reason",
+    "duplicate_of",
+    "source_clip",
+    "window",
     "start_s",
     "end_s",
     "n_frames",
@@ -33,11 +41,12 @@ CLIP_METADATA_COLUMNS = [
     "keyframe_path",
     "to_source",
     *MOTION_COLUMNS,
+    *SCORE_ONLY_COLUMNS,
 ]
 # facts of the ingested file, from its probe JSON, in every row of videos.parquet
 PROBE_COLUMNS = ["duration_s", "width", "height", "avg_frame_rate", "codec", "size_bytes"]
 # what videos.parquet adds to the sheet's columns
-VIDEO_COLUMNS = ["n_windows", "n_clips", "status", "reason", *PROBE_COLUMNS]
+VIDEO_COLUMNS = ["n_windows", "n_scored", "n_clips", "status", "reason", *PROBE_COLUMNS]
 
 
 def redact_source(source: str) -> str:
@@ -58,8 +67,20 @@ def place(src: Path, dest: Path) -> None:
         shutil.copy2(src, dest)
 
 
+def dataset_numbers(curated: pd.DataFrame) -> dict[tuple[str, str], str]:
+    """(video_id, source clip) -> dataset clip number 0001.. of every kept clip, per
+    video in time order."""
+    numbers = {}
+    kept = curated[curated["keep"]].sort_values(["video_id", "start_s"])
+    for video_id, group in kept.groupby("video_id", sort=False):
+        for n, clip in enumerate(group["clip"], start=1):
+            numbers[(video_id, clip)] = f"{n:04d}"
+    return numbers
+
+
 def build_dataset(
     videos: list[dict],
+    curated_parquet: str,
     clip_tables: dict[str, str],
     clip_dirs: dict[str, str],
     keyframe_dirs: dict[str, str],
@@ -71,12 +92,16 @@ def build_dataset(
     out_windows: str,
     out_videos: str,
 ) -> pd.DataFrame:
-    """Lay out clips and keyframes by split and write the three metadata tables.
+    """Lay out the kept clips and keyframes by split and write the three metadata tables.
 
     ``videos`` are the sample-sheet rows (video_id, source, split and any extra
-    columns, which are carried into every clip's metadata row). A URL source is
-    written without its query string, fragment and userinfo (signed tokens).
+    columns, which are carried into every clip's metadata row). ``curated_parquet`` is
+    the curation table (vidcurate.curation): every scored clip with keep and reason.
+    A URL source is written without its query string, fragment and userinfo.
     """
+    curated = pd.read_parquet(curated_parquet)
+    numbers = dataset_numbers(curated)
+    by_video = dict(tuple(curated.groupby("video_id", sort=False)))
     clip_rows, window_tables, video_rows = [], [], []
     with atomic_dir(out_clips) as tmp_clips, atomic_dir(out_keyframes) as tmp_keys:
         for sheet_row in videos:
@@ -90,25 +115,51 @@ def build_dataset(
                 table[column] = pd.to_numeric(table.get(column, ""), errors="coerce")
             probe = json.loads(Path(probes[video_id]).read_text())
             window_tables.append(table.assign(split=split))
-            clips = table[table["status"] == "clip"]
-            if len(clips):
-                (tmp_clips / split / video_id).mkdir(parents=True)
-                (tmp_keys / split / video_id).mkdir(parents=True)
-            for clip in clips.itertuples():
-                clip_rel = Path("clips", split, video_id, clip.clip_file)
-                key_rel = Path("keyframes", split, video_id, clip.keyframe_file)
-                place(
-                    Path(clip_dirs[video_id]) / clip.clip_file,
-                    tmp_clips / clip_rel.relative_to("clips"),
+            clips = table[table["status"] == "clip"].set_index("clip", drop=False)
+            scored = by_video.get(video_id, curated.iloc[:0])
+            unscored = sorted(set(clips.index) - set(scored["clip"]))
+            if unscored:
+                raise ValueError(
+                    f"{video_id}: clips {', '.join(unscored)} of {clip_tables[video_id]} are "
+                    "not in the curation table (scores older than the clips?)"
                 )
-                place(
-                    Path(keyframe_dirs[video_id]) / clip.keyframe_file,
-                    tmp_keys / key_rel.relative_to("keyframes"),
-                )
+            kept = 0
+            for row in scored.sort_values("start_s").to_dict("records"):
+                clip = clips.loc[row["clip"]]
+                number = numbers.get((video_id, row["clip"]), "")
+                clip_rel = key_rel = ""
+                if number:
+                    kept += 1
+                    clip_rel = Path("clips", split, video_id, f"{number}.mp4")
+                    key_rel = Path("keyframes", split, video_id, f"{number}.jpg")
+                    for tmp_root, rel, src in (
+                        (tmp_clips, clip_rel, Path(clip_dirs[video_id]) / clip.clip_file),
+                        (tmp_keys, key_rel, Path(keyframe_dirs[video_id]) / clip.keyframe_file),
+                    ):
+                        dest = tmp_root / Path(*rel.parts[1:])
+                        dest.parent.mkdir(parents=True, exist_ok=True)
+                        place(src, dest)
+                duplicate_of = ""
+                if row["duplicate_of"]:
+                    other_video, other_clip = row["duplicate_of"].rsplit("/", 1)
+                    other = curated_split(curated, other_video)
+                    duplicate_of = str(
+                        Path(
+                            "clips",
+                            other,
+                            other_video,
+                            f"{numbers[(other_video, other_clip)]}.mp4",
+                        )
+                    )
                 clip_rows.append(
                     {
                         **sheet_row,
-                        "clip": clip.clip,
+                        "clip": number,
+                        "keep": bool(row["keep"]),
+                        "reason": row["reason"],
+                        "duplicate_of": duplicate_of,
+                        "source_clip": row["clip"],
+                        "window": int(clip.window),
                         "start_s": clip.start_s,
                         "end_s": clip.end_s,
                         "n_frames": clip.n_frames,
@@ -118,17 +169,23 @@ def build_dataset(
                         "clip_path": str(clip_rel),
                         "keyframe_path": str(key_rel),
                         "to_source": clip.to_source,
-                        **{c: getattr(clip, c) for c in MOTION_COLUMNS},
+                        **{c: clip[c] for c in MOTION_COLUMNS},
+                        **{c: row.get(c) for c in SCORE_ONLY_COLUMNS},
                     }
                 )
-            reasons = sorted(set(table.loc[table["status"] != "clip", "reason"]) - {""})
+            dropped = table.loc[table["status"] != "clip", "reason"]
+            if not len(clips):
+                why = ",".join(sorted(set(dropped) - {""}))
+            else:
+                why = ",".join(sorted({r for rs in scored["reason"] for r in rs.split(",") if r}))
             video_rows.append(
                 {
                     **sheet_row,
                     "n_windows": len(table),
-                    "n_clips": len(clips),
-                    "status": "ok" if len(clips) else "no_clips",
-                    "reason": "" if len(clips) else ",".join(reasons),
+                    "n_scored": len(scored),
+                    "n_clips": kept,
+                    "status": "ok" if kept else "no_clips",
+                    "reason": "" if kept else why,
                     **{key: probe[key] for key in PROBE_COLUMNS},
                 }
             )
@@ -141,6 +198,10 @@ def build_dataset(
         )
         _write_parquet(pd.DataFrame(video_rows), out_videos)
     return metadata
+
+
+def curated_split(curated: pd.DataFrame, video_id: str) -> str:
+    return str(curated.loc[curated["video_id"] == video_id, "split"].iloc[0])
 
 
 def _write_parquet(table: pd.DataFrame, path: str) -> None:

@@ -4,7 +4,8 @@ For every clip of a video (its clip table row, its MP4 and keyframe JPEG):
 - motion: the window's motion scores, carried from the motion stage;
 - flash: flash frames inside the window (scenes stage);
 - faces: face detections deface made inside the window, and the most in one frame;
-- tracks: boxes on the keyframe and their mean locomotion speed (keyframe annotations);
+- tracks: boxes on the keyframe, their mean locomotion speed and the action most of them
+  have (keyframe annotations);
 - sharpness: variance of the Laplacian of the grey keyframe (low = blurry);
 - exposure: mean luma of the keyframe, and the share of its pixels at <= 5 or >= 250;
 - text: share of the keyframe and the clip's middle frame covered by text that RapidOCR
@@ -27,28 +28,11 @@ import numpy as np
 import pandas as pd
 
 from .atomic import atomic_path
-from .columns import MOTION_COLUMNS
+from .columns import MOTION_COLUMNS, SCORE_ONLY_COLUMNS
 
 log = logging.getLogger(__name__)
 
-SCORE_COLUMNS = [
-    "video_id",
-    "clip",
-    "start_s",
-    "end_s",
-    *MOTION_COLUMNS,
-    "flash_frames",
-    "faces",
-    "faces_max",
-    "tracks",
-    "track_speed",
-    "sharpness",
-    "luma_mean",
-    "luma_clipped",
-    "text_area",
-    "phash_key",
-    "phash_mid",
-]
+SCORE_COLUMNS = ["video_id", "clip", "start_s", "end_s", *MOTION_COLUMNS, *SCORE_ONLY_COLUMNS]
 
 
 @dataclass(frozen=True)
@@ -186,6 +170,7 @@ def score_video(
             "faces_max": 0,
             "tracks": 0,
             "track_speed": float("nan"),
+            "action": "",
             "sharpness": round(sharpness(grey), 3),
             "luma_mean": round(luma, 3),
             "luma_clipped": round(clipped, 5),
@@ -203,12 +188,22 @@ def score_video(
         if annotations is not None and len(annotations):
             here = annotations[annotations["clip"] == clip["clip"]]
             row["tracks"] = len(here)
+            row["action"] = dominant_action(here)
             if len(here) and here["speed"].notna().any():
                 row["track_speed"] = round(float(here["speed"].mean()), 3)
         if text_area is not None:
             row["text_area"] = round(max(text_area(key_rgb), text_area(mid_rgb)), 5)
         rows.append(row)
     return pd.DataFrame(rows, columns=SCORE_COLUMNS)
+
+
+def dominant_action(boxes: pd.DataFrame) -> str:
+    """The action most boxes on the keyframe have (ties: the first by name), the class a
+    class-balanced subset counts the clip under; "" without boxes."""
+    if not len(boxes):
+        return ""
+    counts = boxes["action"].astype(str).value_counts()
+    return sorted(counts[counts == counts.max()].index)[0]
 
 
 def score_stage(

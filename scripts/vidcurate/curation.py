@@ -1,0 +1,227 @@
+"""Curation: keep or drop every scored clip, each filter naming its own reason, and
+drop near-duplicates across the whole dataset (seeds 002 and 004).
+
+A clip fails a filter when its score is on the wrong side of the configured threshold
+(``None`` switches the filter off; a score that was not measured, NaN, never fails).
+``reason`` lists every filter a clip fails, comma-separated, in FILTERS order. Clips that
+pass every filter are then compared by perceptual hash: a clip whose keyframe hash and
+middle-frame hash are both within ``dedup_max_hamming`` bits of a clip kept before it is
+a ``duplicate`` of that clip. "Before" is (video_id, start_s) order, so which copy stays
+depends on nothing but the clips themselves: not on the sheet's row order.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .atomic import atomic_path
+from .columns import MOTION_COLUMNS, SCORE_ONLY_COLUMNS
+
+log = logging.getLogger(__name__)
+
+# reason, score column, config key, which side fails
+FILTERS = [
+    ("static", "motion_mean_px_s", "min_motion_px_s", "below"),
+    ("blurry", "sharpness", "min_sharpness", "below"),
+    ("dark", "luma_mean", "min_luma", "below"),
+    ("bright", "luma_mean", "max_luma", "above"),
+    ("clipped", "luma_clipped", "max_clipped", "above"),
+    ("text", "text_area", "max_text_area", "above"),
+    ("faces", "faces_max", "max_faces", "above"),
+    ("flash", "flash_frames", "max_flash_frames", "above"),
+    ("no_tracks", "tracks", "min_tracks", "below"),
+]
+REASONS = [reason for reason, *_ in FILTERS] + ["duplicate"]
+# what curate adds to the score columns
+CURATION_COLUMNS = ["split", "keep", "reason", "duplicate_of"]
+
+
+@dataclass(frozen=True)
+class CurationSettings:
+    min_motion_px_s: float | None = None
+    min_sharpness: float | None = None
+    min_luma: float | None = None
+    max_luma: float | None = None
+    max_clipped: float | None = None
+    max_text_area: float | None = None
+    max_faces: int | None = None
+    max_flash_frames: int | None = None
+    min_tracks: int | None = None
+    dedup_max_hamming: int | None = None
+
+    @classmethod
+    def from_config(cls, config: dict) -> CurationSettings:
+        return cls(**{k: v for k, v in config.items() if k in cls.__dataclass_fields__})
+
+    def thresholds(self) -> dict[str, tuple[str, str, float, str]]:
+        """Config key -> (reason, score column, threshold, failing side) of every
+        filter switched on."""
+        return {
+            key: (reason, column, getattr(self, key), side)
+            for reason, column, key, side in FILTERS
+            if getattr(self, key) is not None
+        }
+
+
+def filter_reasons(scores: pd.DataFrame, settings: CurationSettings) -> pd.Series:
+    """Comma-joined reasons each clip fails (empty: passes every filter)."""
+    failed = []
+    for _key, (reason, column, threshold, side) in settings.thresholds().items():
+        values = pd.to_numeric(scores[column], errors="coerce")
+        fails = values < threshold if side == "below" else values > threshold
+        failed.append(np.where(fails.fillna(False).to_numpy(bool), reason, ""))
+    if not failed:
+        return pd.Series("", index=scores.index)
+    joined = [",".join(r for r in row if r) for row in zip(*failed, strict=True)]
+    return pd.Series(joined, index=scores.index)
+
+
+def _popcount(values: np.ndarray) -> np.ndarray:
+    """Set bits of each uint64."""
+    as_bytes = values.astype(">u8").view(np.uint8).reshape(-1, 8)
+    return np.unpackbits(as_bytes, axis=1).sum(axis=1)
+
+
+class HashIndex:
+    """Kept (key hash, mid hash) pairs, found again within ``max_bits`` of a query.
+
+    Pigeonhole: split the 64-bit key hash into max_bits + 1 blocks; two hashes that
+    differ in at most max_bits bits agree exactly on at least one block, so only the
+    kept hashes sharing a block with the query are compared, not all of them."""
+
+    def __init__(self, max_bits: int):
+        self.max_bits = max_bits
+        n_blocks = max_bits + 1
+        edges = np.linspace(0, 64, n_blocks + 1).round().astype(int)
+        self.blocks = [(int(lo), int(hi)) for lo, hi in zip(edges[:-1], edges[1:], strict=True)]
+        self.buckets: list[dict[int, list[int]]] = [{} for _ in self.blocks]
+        self.keys: list[int] = []
+        self.mids: list[int] = []
+        self.names: list[str] = []
+
+    def _parts(self, value: int):
+        for index, (lo, hi) in enumerate(self.blocks):
+            yield index, (value >> lo) & ((1 << (hi - lo)) - 1)
+
+    def find(self, key: int, mid: int) -> str | None:
+        """The first-added kept entry within max_bits on both hashes, or None."""
+        candidates = set()
+        for index, part in self._parts(key):
+            candidates.update(self.buckets[index].get(part, ()))
+        for entry in sorted(candidates):
+            if (
+                bin(self.keys[entry] ^ key).count("1") <= self.max_bits
+                and bin(self.mids[entry] ^ mid).count("1") <= self.max_bits
+            ):
+                return self.names[entry]
+        return None
+
+    def add(self, key: int, mid: int, name: str) -> None:
+        entry = len(self.keys)
+        self.keys.append(key)
+        self.mids.append(mid)
+        self.names.append(name)
+        for index, part in self._parts(key):
+            self.buckets[index].setdefault(part, []).append(entry)
+
+
+def mark_duplicates(table: pd.DataFrame, max_bits: int) -> pd.Series:
+    """For each row, the "video_id/clip" of the earlier kept row it duplicates, or "".
+
+    Only rows with an empty ``reason`` take part; rows are visited in (video_id,
+    start_s) order and a row that duplicates none is kept and indexed."""
+    duplicate_of = pd.Series("", index=table.index, dtype=object)
+    index = HashIndex(max_bits)
+    candidates = table[table["reason"] == ""].sort_values(["video_id", "start_s", "clip"])
+    for row in candidates[["video_id", "clip", "phash_key", "phash_mid"]].itertuples():
+        key, mid = int(row.phash_key, 16), int(row.phash_mid, 16)
+        match = index.find(key, mid)
+        if match is None:
+            index.add(key, mid, f"{row.video_id}/{row.clip}")
+        else:
+            duplicate_of[row.Index] = match
+    return duplicate_of
+
+
+def curate(
+    videos: list[dict], scores: dict[str, pd.DataFrame], settings: CurationSettings
+) -> pd.DataFrame:
+    """Every clip's scores with ``split``, ``keep``, ``reason`` and ``duplicate_of``.
+
+    ``videos``: sheet rows in sheet order (video_id, split); ``scores``: each video's
+    score table (vidcurate.scores)."""
+    tables = []
+    for row in videos:
+        table = scores[row["video_id"]].copy()
+        table.insert(1, "split", row["split"])
+        tables.append(table)
+    if not tables:
+        raise ValueError("curate: the sheet has no videos")
+    table = pd.concat(tables, ignore_index=True)
+    table["reason"] = filter_reasons(table, settings)
+    table["duplicate_of"] = ""
+    if settings.dedup_max_hamming is not None and len(table):
+        table["duplicate_of"] = mark_duplicates(table, settings.dedup_max_hamming)
+        is_duplicate = table["duplicate_of"] != ""
+        table.loc[is_duplicate, "reason"] = "duplicate"
+    table["keep"] = table["reason"] == ""
+    counts = reason_counts(table)
+    log.info(
+        "curation: %d of %d clips kept; dropped: %s",
+        int(table["keep"].sum()),
+        len(table),
+        ", ".join(f"{k} {v}" for k, v in counts.items()) or "none",
+    )
+    return table
+
+
+def reason_counts(table: pd.DataFrame) -> dict[str, int]:
+    """Clips failing each reason (a clip failing two counts under both)."""
+    counts = {}
+    for reason in REASONS:
+        hits = int(table["reason"].str.split(",").map(lambda rs, r=reason: r in rs).sum())
+        if hits:
+            counts[reason] = hits
+    return counts
+
+
+def curate_stage(
+    videos: list[dict], score_files: dict[str, str], settings: CurationSettings, out: str
+) -> pd.DataFrame:
+    scores = {video_id: pd.read_parquet(path) for video_id, path in score_files.items()}
+    table = curate(videos, scores, settings)
+    with atomic_path(out, suffix=".parquet") as tmp:
+        table.to_parquet(tmp, index=False)
+    return table
+
+
+# --- calibration (seed 002) ------------------------------------------------------------------
+
+
+def numeric_scores(table: pd.DataFrame) -> list[str]:
+    """The score columns of ``table`` that are numbers (not the hashes or the action)."""
+    return [
+        c
+        for c in (*MOTION_COLUMNS, *SCORE_ONLY_COLUMNS)
+        if c in table.columns
+        and pd.api.types.is_numeric_dtype(table[c])
+        and not pd.api.types.is_bool_dtype(table[c])
+    ]
+
+
+def calibration_table(table: pd.DataFrame, quantiles: list[float]) -> pd.DataFrame:
+    """One row per numeric score: clips measured, missing, mean and the quantiles."""
+    rows = []
+    for column in numeric_scores(table):
+        values = pd.to_numeric(table[column], errors="coerce").dropna()
+        row = {"score": column, "n": len(values), "missing": int(len(table) - len(values))}
+        row["mean"] = float(values.mean()) if len(values) else math.nan
+        for q in quantiles:
+            row[f"q{q:g}"] = float(values.quantile(q)) if len(values) else math.nan
+        rows.append(row)
+    return pd.DataFrame(rows)

@@ -1,0 +1,293 @@
+"""Curation: thresholds and their reasons, dedup across the dataset, splits by video,
+class-balanced subsets, calibration; exact values on small score tables."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from vidcurate.curation import (
+    CurationSettings,
+    HashIndex,
+    calibration_table,
+    curate,
+    filter_reasons,
+    mark_duplicates,
+)
+from vidcurate.scores import hamming
+from vidcurate.sheet import assign_split, fill_splits
+from vidcurate.subsets import count_label, read_subset, select, subset_name, write_subsets
+
+
+def scores(video_id: str, n: int, **columns) -> pd.DataFrame:
+    """A score table of n clips, one second each; columns override the defaults."""
+    rng = np.random.default_rng(abs(hash(video_id)) % 2**32)
+    table = pd.DataFrame(
+        {
+            "video_id": video_id,
+            "clip": [f"{i + 1:04d}" for i in range(n)],
+            "start_s": np.arange(n, dtype=float),
+            "end_s": np.arange(n, dtype=float) + 1,
+            "motion_mean_px_s": 30.0,
+            "sharpness": 100.0,
+            "luma_mean": 120.0,
+            "luma_clipped": 0.0,
+            "text_area": 0.0,
+            "faces_max": 0,
+            "flash_frames": 0,
+            "tracks": 1,
+            "action": "walking",
+            # random 64-bit hashes: ~32 bits apart, never duplicates of one another
+            "phash_key": [f"{v:016x}" for v in rng.integers(0, 2**63, n)],
+            "phash_mid": [f"{v:016x}" for v in rng.integers(0, 2**63, n)],
+        }
+    )
+    for column, values in columns.items():
+        table[column] = values
+    return table
+
+
+def test_each_filter_names_its_reason_and_nan_never_fails():
+    table = scores(
+        "v",
+        5,
+        motion_mean_px_s=[1.0, 30, 30, 30, np.nan],
+        sharpness=[100, 5.0, 100, 100, 100],
+        luma_mean=[120, 120, 10.0, 250.0, 120],
+        text_area=[0, 0, 0.2, 0, np.nan],
+    )
+    settings = CurationSettings(
+        min_motion_px_s=5, min_sharpness=15, min_luma=20, max_luma=240, max_text_area=0.05
+    )
+    assert filter_reasons(table, settings).tolist() == [
+        "static",
+        "blurry",
+        "dark,text",
+        "bright",
+        "",
+    ]
+    # every filter off: nothing fails
+    assert filter_reasons(table, CurationSettings()).tolist() == [""] * 5
+
+
+def test_threshold_is_exclusive_at_the_boundary():
+    table = scores("v", 2, sharpness=[15.0, 14.999])
+    assert filter_reasons(table, CurationSettings(min_sharpness=15)).tolist() == ["", "blurry"]
+
+
+def flip(value: str, bits: list[int]) -> str:
+    number = int(value, 16)
+    for bit in bits:
+        number ^= 1 << bit
+    return f"{number:016x}"
+
+
+def test_hash_index_agrees_with_brute_force():
+    rng = np.random.default_rng(0)
+    base = [f"{v:016x}" for v in rng.integers(0, 2**63, 40)]
+    # near copies of the first ten: 0..5 bits flipped in both hashes
+    queries = [(flip(h, list(rng.choice(64, k, replace=False))), k) for k, h in enumerate(base[:6])]
+    for max_bits in (0, 2, 4):
+        index = HashIndex(max_bits)
+        for i, h in enumerate(base):
+            index.add(int(h, 16), int(h, 16), str(i))
+        for query, flipped in queries:
+            brute = [str(i) for i, h in enumerate(base) if hamming(h, query) <= max_bits]
+            found = index.find(int(query, 16), int(query, 16))
+            assert found == (brute[0] if brute else None)
+            assert (found is not None) == (flipped <= max_bits)
+
+
+def test_dedup_keeps_the_first_by_video_and_time_whatever_the_sheet_order():
+    a = scores("a_video", 3)
+    # b is a copy of a under another id, re-encoded: 1 bit off in each hash
+    b = a.assign(
+        video_id="b_video",
+        phash_key=[flip(h, [3]) for h in a["phash_key"]],
+        phash_mid=[flip(h, [60]) for h in a["phash_mid"]],
+    )
+    c = scores("c_video", 2)
+    settings = CurationSettings(dedup_max_hamming=2)
+    for order in (["a_video", "b_video", "c_video"], ["c_video", "b_video", "a_video"]):
+        videos = [{"video_id": v, "split": "train"} for v in order]
+        table = curate(videos, {"a_video": a, "b_video": b, "c_video": c}, settings)
+        table = table.set_index(["video_id", "clip"])
+        assert table.loc["a_video", "keep"].all()
+        assert not table.loc["b_video", "keep"].any()
+        assert (table.loc["b_video", "reason"] == "duplicate").all()
+        assert table.loc["b_video", "duplicate_of"].tolist() == [
+            "a_video/0001",
+            "a_video/0002",
+            "a_video/0003",
+        ]
+        assert table.loc["c_video", "keep"].all()
+    # a copy further off than the threshold is not a duplicate
+    far = b.assign(phash_key=[flip(h, [1, 2, 3]) for h in a["phash_key"]], video_id="far")
+    videos = [{"video_id": v, "split": "train"} for v in ("a_video", "far")]
+    table = curate(videos, {"a_video": a, "far": far}, settings)
+    assert table["keep"].all()
+
+
+def test_a_clip_dropped_by_a_filter_is_not_the_copy_that_stays():
+    a = scores("a", 1, sharpness=[1.0])  # blurry
+    b = a.assign(video_id="b", sharpness=100.0)
+    table = curate(
+        [{"video_id": "a", "split": "train"}, {"video_id": "b", "split": "train"}],
+        {"a": a, "b": b},
+        CurationSettings(min_sharpness=15, dedup_max_hamming=2),
+    )
+    assert table["reason"].tolist() == ["blurry", ""]
+    assert table["keep"].tolist() == [False, True]
+
+
+def test_mark_duplicates_within_one_video():
+    table = scores("v", 3)
+    table.loc[2, ["phash_key", "phash_mid"]] = table.loc[0, ["phash_key", "phash_mid"]]
+    table["reason"] = ""
+    assert mark_duplicates(table, 0).tolist() == ["", "", "v/0001"]
+
+
+def test_split_assignment_is_by_video_seeded_and_stable_when_videos_are_added():
+    fractions = {"train": 0.8, "val": 0.1, "test": 0.1}
+    ids = [f"video{i:04d}" for i in range(2000)]
+    splits = {v: assign_split(v, 0, fractions) for v in ids}
+    shares = pd.Series(splits).value_counts(normalize=True)
+    assert shares["train"] == pytest.approx(0.8, abs=0.03)
+    assert shares["val"] == pytest.approx(0.1, abs=0.02)
+    assert shares["test"] == pytest.approx(0.1, abs=0.02)
+    sheet = pd.DataFrame({"video_id": ids[:10], "split": ["", "val", *[""] * 8]})
+    filled = fill_splits(sheet, 0, fractions)
+    assert filled.loc[1, "split"] == "val"
+    assert filled["split_source"].tolist() == ["assigned", "sheet", *["assigned"] * 8]
+    # adding videos moves none of the first ten; another seed deals them again
+    bigger = fill_splits(pd.DataFrame({"video_id": ids[:500], "split": ""}), 0, fractions)
+    assert bigger["split"].tolist()[2:10] == filled["split"].tolist()[2:10]
+    other = [assign_split(v, 1, fractions) for v in ids[:200]]
+    assert other != [splits[v] for v in ids[:200]]
+    # a zero fraction is never dealt
+    assert {assign_split(v, 0, {"train": 1, "val": 0, "test": 0}) for v in ids[:100]} == {"train"}
+
+
+def metadata(n_per_class: dict[str, int], split="train") -> pd.DataFrame:
+    rows = []
+    for cls, n in n_per_class.items():
+        for i in range(n):
+            rows.append(
+                {
+                    "video_id": f"{cls}_video",
+                    "clip": f"{i + 1:04d}",
+                    "source_clip": f"{i + 1:04d}",
+                    "split": split,
+                    "keep": True,
+                    "action": cls,
+                    "motion_mean_px_s": float(i),
+                    "clip_path": f"clips/{split}/{cls}_video/{i + 1:04d}.mp4",
+                    "keyframe_path": f"keyframes/{split}/{cls}_video/{i + 1:04d}.jpg",
+                    "start_s": float(i),
+                    "end_s": float(i + 1),
+                    "n_frames": 25,
+                    "width": 320,
+                    "height": 240,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def test_class_balanced_top_k_takes_the_highest_scores_of_each_class():
+    meta = metadata({"walking": 10, "still": 3, "running": 6})
+    chosen = select(meta, {"kind": "class_balanced", "per_class": 4, "temperature": 0})
+    counts = chosen["class"].value_counts().to_dict()
+    assert counts == {"walking": 4, "still": 3, "running": 4}
+    walking = chosen[chosen["class"] == "walking"]
+    assert sorted(walking["score"]) == [6.0, 7.0, 8.0, 9.0]
+    assert subset_name("mice", {"kind": "class_balanced", "per_class": 4}, len(chosen)) == (
+        "mice-CB4-11-T0"
+    )
+
+
+def test_class_balanced_random_is_at_most_k_and_the_same_for_the_same_seed():
+    meta = metadata({"walking": 50, "still": 3})
+    spec = {"kind": "class_balanced", "per_class": 5, "temperature": "inf", "seed": 7}
+    first, again = select(meta, spec), select(meta, spec)
+    assert first["class"].value_counts().to_dict() == {"walking": 5, "still": 3}
+    assert first["clip"].tolist() == again["clip"].tolist()
+    other = select(meta, {**spec, "seed": 8})
+    assert other["clip"].tolist() != first["clip"].tolist()
+    # another class gaining clips does not move this class's draw
+    more = select(metadata({"walking": 50, "still": 30}), spec)
+    assert (
+        more.loc[more["class"] == "walking", "clip"].tolist()
+        == first.loc[first["class"] == "walking", "clip"].tolist()
+    )
+    assert subset_name("mice", spec, 8) == "mice-CB5-8-Tinf"
+
+
+def test_subset_constraints_splits_and_exclusions():
+    meta = pd.concat(
+        [
+            metadata({"walking": 10}),
+            metadata({"still": 4}, split="val"),
+            metadata({"running": 4}).assign(video_id="eval_video"),
+        ]
+    )
+    meta.loc[3, "keep"] = False
+    spec = {
+        "kind": "class_balanced",
+        "per_class": 100,
+        "min": {"motion_mean_px_s": 2},
+        "exclude_videos": ["eval_video"],
+    }
+    chosen = select(meta, spec)
+    assert set(chosen["class"]) == {"walking"}  # val and excluded videos never enter
+    assert chosen["score"].min() >= 2
+    assert "0004" not in chosen["clip"].tolist()  # a dropped clip never enters
+    assert len(chosen) == 7  # 10 - two below the minimum - one dropped
+
+
+def test_random_subset_and_count_labels():
+    meta = metadata({"walking": 30, "still": 30})
+    chosen = select(meta, {"kind": "random", "count": 10, "seed": 1})
+    assert len(chosen) == 10
+    assert set(chosen["class"]) == {"walking", "still"}  # random over the classes
+    assert len(chosen.drop_duplicates(["video_id", "clip"])) == 10
+    assert [count_label(n) for n in (0, 999, 1000, 392_400, 1_250_000)] == [
+        "0",
+        "999",
+        "1K",
+        "392K",
+        "1.2M",
+    ]
+
+
+def test_subset_files_are_identical_across_runs(tmp_path):
+    meta = metadata({"walking": 20, "still": 7})
+    meta.to_parquet(tmp_path / "metadata.parquet")
+    specs = [
+        {"kind": "class_balanced", "per_class": 5, "temperature": 0},
+        {"kind": "class_balanced", "per_class": 5, "temperature": "inf", "seed": 3},
+        {"kind": "random", "count": 4},
+    ]
+    write_subsets(str(tmp_path / "metadata.parquet"), specs, "mice", str(tmp_path / "one"))
+    index = write_subsets(str(tmp_path / "metadata.parquet"), specs, "mice", str(tmp_path / "two"))
+    assert index["name"].tolist() == ["mice-CB5-10-T0", "mice-CB5-10-Tinf", "mice-R4-4"]
+    for name in index["name"]:
+        one = (tmp_path / "one" / f"{name}.jsonl.gz").read_bytes()
+        assert one == (tmp_path / "two" / f"{name}.jsonl.gz").read_bytes()
+    records = read_subset(str(tmp_path / "one" / "mice-CB5-10-T0.jsonl.gz"))
+    assert len(records) == 10
+    assert {r["class"] for r in records} == {"walking", "still"}
+    assert records[0]["clip_path"].startswith("clips/train/")
+    with pytest.raises(ValueError, match="both named mice-R4-4"):
+        write_subsets(
+            str(tmp_path / "metadata.parquet"), [specs[2], specs[2]], "mice", str(tmp_path / "x")
+        )
+
+
+def test_calibration_describes_every_numeric_score():
+    table = scores("v", 101, sharpness=np.arange(101, dtype=float), text_area=np.nan)
+    calib = calibration_table(table, [0.1, 0.5, 0.9]).set_index("score")
+    assert calib.loc["sharpness", "q0.5"] == 50.0
+    assert calib.loc["sharpness", "q0.9"] == 90.0
+    assert calib.loc["text_area", "missing"] == 101
+    assert "phash_key" not in calib.index and "start_s" not in calib.index

