@@ -3,6 +3,8 @@ class-balanced subsets, calibration; exact values on small score tables."""
 
 from __future__ import annotations
 
+import zlib
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -22,7 +24,7 @@ from vidcurate.subsets import count_label, read_subset, select, subset_name, wri
 
 def scores(video_id: str, n: int, **columns) -> pd.DataFrame:
     """A score table of n clips, one second each; columns override the defaults."""
-    rng = np.random.default_rng(abs(hash(video_id)) % 2**32)
+    rng = np.random.default_rng(zlib.crc32(video_id.encode()))
     table = pd.DataFrame(
         {
             "video_id": video_id,
@@ -36,7 +38,7 @@ def scores(video_id: str, n: int, **columns) -> pd.DataFrame:
             "text_area": 0.0,
             "faces_max": 0,
             "flash_frames": 0,
-            "tracks": 1,
+            "track_boxes": 1,
             "action": "walking",
             # random 64-bit hashes: ~32 bits apart, never duplicates of one another
             "phash_key": [f"{v:016x}" for v in rng.integers(0, 2**63, n)],
@@ -51,14 +53,26 @@ def scores(video_id: str, n: int, **columns) -> pd.DataFrame:
 def test_each_filter_names_its_reason_and_nan_never_fails():
     table = scores(
         "v",
-        5,
-        motion_mean_px_s=[1.0, 30, 30, 30, np.nan],
-        sharpness=[100, 5.0, 100, 100, 100],
-        luma_mean=[120, 120, 10.0, 250.0, 120],
-        text_area=[0, 0, 0.2, 0, np.nan],
+        9,
+        motion_mean_px_s=[1.0, 30, 30, 30, np.nan, 30, 30, 30, 30],
+        sharpness=[100, 5.0, 100, 100, 100, 100, 100, 100, 100],
+        luma_mean=[120, 120, 10.0, 250.0, 120, 120, 120, 120, 120],
+        text_area=[0, 0, 0.2, 0, np.nan, 0, 0, 0, 0],
+        luma_clipped=[0, 0, 0, 0, 0, 0.5, 0, 0, 0],
+        faces_max=[0, 0, 0, 0, 0, 0, 3, 0, 0],
+        flash_frames=[0, 0, 0, 0, 0, 0, 0, 2, 0],
+        track_boxes=[1, 1, 1, 1, 1, 1, 1, 1, 0],
     )
     settings = CurationSettings(
-        min_motion_px_s=5, min_sharpness=15, min_luma=20, max_luma=240, max_text_area=0.05
+        min_motion_px_s=5,
+        min_sharpness=15,
+        min_luma=20,
+        max_luma=240,
+        max_clipped=0.2,
+        max_text_area=0.05,
+        max_faces=2,
+        max_flash_frames=1,
+        min_tracks=1,
     )
     assert filter_reasons(table, settings).tolist() == [
         "static",
@@ -66,9 +80,15 @@ def test_each_filter_names_its_reason_and_nan_never_fails():
         "dark,text",
         "bright",
         "",
+        "clipped",
+        "faces",
+        "flash",
+        "no_tracks",
     ]
-    # every filter off: nothing fails
-    assert filter_reasons(table, CurationSettings()).tolist() == [""] * 5
+    # every filter off (dedup too): nothing fails, every clip kept
+    assert filter_reasons(table, CurationSettings()).tolist() == [""] * 9
+    kept = curate([{"video_id": "v", "split": "train"}], {"v": table}, CurationSettings())
+    assert kept["keep"].all() and (kept["duplicate_of"] == "").all()
 
 
 def test_threshold_is_exclusive_at_the_boundary():
@@ -86,7 +106,7 @@ def flip(value: str, bits: list[int]) -> str:
 def test_hash_index_agrees_with_brute_force():
     rng = np.random.default_rng(0)
     base = [f"{v:016x}" for v in rng.integers(0, 2**63, 40)]
-    # near copies of the first ten: 0..5 bits flipped in both hashes
+    # near copies of the first six: k = 0..5 bits flipped
     queries = [(flip(h, list(rng.choice(64, k, replace=False))), k) for k, h in enumerate(base[:6])]
     for max_bits in (0, 2, 4):
         index = HashIndex(max_bits)
@@ -97,6 +117,17 @@ def test_hash_index_agrees_with_brute_force():
             found = index.find(int(query, 16), int(query, 16))
             assert found == (brute[0] if brute else None)
             assert (found is not None) == (flipped <= max_bits)
+
+
+def test_both_hashes_must_be_close():
+    a = scores("a", 1)
+    close_key_far_mid = a.assign(video_id="b", phash_mid=[flip(a["phash_mid"][0], list(range(10)))])
+    table = curate(
+        [{"video_id": "a", "split": "train"}, {"video_id": "b", "split": "train"}],
+        {"a": a, "b": close_key_far_mid},
+        CurationSettings(dedup_max_hamming=2),
+    )
+    assert table["keep"].tolist() == [True, True]
 
 
 def test_dedup_keeps_the_first_by_video_and_time_whatever_the_sheet_order():
@@ -229,7 +260,8 @@ def test_subset_constraints_splits_and_exclusions():
             metadata({"walking": 10}),
             metadata({"still": 4}, split="val"),
             metadata({"running": 4}).assign(video_id="eval_video"),
-        ]
+        ],
+        ignore_index=True,
     )
     meta.loc[3, "keep"] = False
     spec = {
@@ -251,11 +283,12 @@ def test_random_subset_and_count_labels():
     assert len(chosen) == 10
     assert set(chosen["class"]) == {"walking", "still"}  # random over the classes
     assert len(chosen.drop_duplicates(["video_id", "clip"])) == 10
-    assert [count_label(n) for n in (0, 999, 1000, 392_400, 1_250_000)] == [
+    assert [count_label(n) for n in (0, 999, 1000, 392_400, 999_600, 1_250_000)] == [
         "0",
         "999",
         "1K",
         "392K",
+        "1M",
         "1.2M",
     ]
 
@@ -277,7 +310,13 @@ def test_subset_files_are_identical_across_runs(tmp_path):
     records = read_subset(str(tmp_path / "one" / "mice-CB5-10-T0.jsonl.gz"))
     assert len(records) == 10
     assert {r["class"] for r in records} == {"walking", "still"}
-    assert records[0]["clip_path"].startswith("clips/train/")
+    assert [(r["class"], r["score"]) for r in records if r["class"] == "still"] == [
+        ("still", 2.0),
+        ("still", 3.0),
+        ("still", 4.0),
+        ("still", 5.0),
+        ("still", 6.0),
+    ]
     with pytest.raises(ValueError, match="both named mice-R4-4"):
         write_subsets(
             str(tmp_path / "metadata.parquet"), [specs[2], specs[2]], "mice", str(tmp_path / "x")
@@ -287,7 +326,37 @@ def test_subset_files_are_identical_across_runs(tmp_path):
 def test_calibration_describes_every_numeric_score():
     table = scores("v", 101, sharpness=np.arange(101, dtype=float), text_area=np.nan)
     calib = calibration_table(table, [0.1, 0.5, 0.9]).set_index("score")
+    # the scores scores() fills, numbers only (no hashes, action, times)
+    assert sorted(calib.index) == sorted(
+        [
+            "motion_mean_px_s",
+            "sharpness",
+            "luma_mean",
+            "luma_clipped",
+            "text_area",
+            "faces_max",
+            "flash_frames",
+            "track_boxes",
+        ]
+    )
+    assert list(calib.columns) == ["n", "missing", "mean", "q0.1", "q0.5", "q0.9"]
     assert calib.loc["sharpness", "q0.5"] == 50.0
     assert calib.loc["sharpness", "q0.9"] == 90.0
-    assert calib.loc["text_area", "missing"] == 101
-    assert "phash_key" not in calib.index and "start_s" not in calib.index
+    assert calib.loc["sharpness", "mean"] == 50.0
+    assert calib.loc["text_area", "missing"] == 101 and calib.loc["text_area", "n"] == 0
+
+
+def test_calibration_of_empty_score_tables_still_lists_every_score():
+    empty = pd.DataFrame(columns=scores("v", 1).columns)  # a video without clips: object dtypes
+    calib = calibration_table(empty, [0.5]).set_index("score")
+    assert "sharpness" in calib.index and calib.loc["sharpness", "n"] == 0
+
+
+def test_temperature_zero_written_as_float_is_still_top_k():
+    meta = metadata({"walking": 10})
+    top = select(meta, {"kind": "class_balanced", "per_class": 2, "temperature": 0.0})
+    assert sorted(top["score"]) == [8.0, 9.0]
+    assert (
+        subset_name("m", {"kind": "class_balanced", "per_class": 2, "temperature": 0.0}, 2)
+        == "m-CB2-2-T0"
+    )

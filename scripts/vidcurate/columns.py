@@ -38,7 +38,7 @@ SCORE_ONLY_COLUMNS = [
     "flash_frames",
     "faces",
     "faces_max",
-    "tracks",
+    "track_boxes",
     "track_speed",
     "action",
     "sharpness",

@@ -34,7 +34,7 @@ FILTERS = [
     ("text", "text_area", "max_text_area", "above"),
     ("faces", "faces_max", "max_faces", "above"),
     ("flash", "flash_frames", "max_flash_frames", "above"),
-    ("no_tracks", "tracks", "min_tracks", "below"),
+    ("no_tracks", "track_boxes", "min_tracks", "below"),
 ]
 REASONS = [reason for reason, *_ in FILTERS] + ["duplicate"]
 # what curate adds to the score columns
@@ -71,7 +71,9 @@ class CurationSettings:
 def filter_reasons(scores: pd.DataFrame, settings: CurationSettings) -> pd.Series:
     """Comma-joined reasons each clip fails (empty: passes every filter)."""
     failed = []
-    for _key, (reason, column, threshold, side) in settings.thresholds().items():
+    for key, (reason, column, threshold, side) in settings.thresholds().items():
+        if column not in scores.columns:
+            raise ValueError(f"curation.{key}: the scores have no column {column!r}")
         values = pd.to_numeric(scores[column], errors="coerce")
         fails = values < threshold if side == "below" else values > threshold
         failed.append(np.where(fails.fillna(False).to_numpy(bool), reason, ""))
@@ -139,6 +141,8 @@ def mark_duplicates(table: pd.DataFrame, max_bits: int) -> pd.Series:
     index = HashIndex(max_bits)
     candidates = table[table["reason"] == ""].sort_values(["video_id", "start_s", "clip"])
     for row in candidates[["video_id", "clip", "phash_key", "phash_mid"]].itertuples():
+        if not (isinstance(row.phash_key, str) and isinstance(row.phash_mid, str)):
+            continue  # not hashed: nothing to compare, never a duplicate
         key, mid = int(row.phash_key, 16), int(row.phash_mid, 16)
         match = index.find(key, mid)
         if match is None:
@@ -158,10 +162,13 @@ def curate(
     tables = []
     for row in videos:
         table = scores[row["video_id"]].copy()
+        if not len(table):  # a video without clips: nothing to add, and no column types
+            continue
         table.insert(1, "split", row["split"])
         tables.append(table)
     if not tables:
-        raise ValueError("curate: the sheet has no videos")
+        empty = pd.DataFrame(columns=["video_id", "split", "clip", "start_s", "end_s"])
+        return empty.assign(keep=pd.Series(dtype=bool), reason="", duplicate_of="")
     table = pd.concat(tables, ignore_index=True)
     table["reason"] = filter_reasons(table, settings)
     table["duplicate_of"] = ""
@@ -203,14 +210,17 @@ def curate_stage(
 # --- calibration (seed 002) ------------------------------------------------------------------
 
 
+# scores that are not numbers
+TEXT_SCORES = ("action", "phash_key", "phash_mid")
+
+
 def numeric_scores(table: pd.DataFrame) -> list[str]:
-    """The score columns of ``table`` that are numbers (not the hashes or the action)."""
+    """The score columns of ``table`` that are numbers (not the hashes or the action),
+    by name: a video without clips has empty, untyped columns."""
     return [
         c
         for c in (*MOTION_COLUMNS, *SCORE_ONLY_COLUMNS)
-        if c in table.columns
-        and pd.api.types.is_numeric_dtype(table[c])
-        and not pd.api.types.is_bool_dtype(table[c])
+        if c in table.columns and c not in TEXT_SCORES
     ]
 
 

@@ -89,6 +89,7 @@ def video_figure(
 ) -> None:
     """Motion trace, kept/dropped clips, shot boundaries and the contact sheet."""
     plt = _pyplot()
+    clips = clips.astype({"keep": bool})
     tiles = contact_sheet(clips[clips["keep"]], dataset_root, boxes, max_images)
     columns = 4
     rows = math.ceil(len(tiles) / columns) if tiles else 0
@@ -172,7 +173,7 @@ def reasons_figure(metadata: pd.DataFrame, out: str) -> None:
         axis.barh(REASONS, values, left=left, label=split)
         left += values
     axis.invert_yaxis()
-    kept = int(metadata["keep"].sum())
+    kept = int(metadata["keep"].astype(bool).sum())
     axis.set_title(f"dropped clips by reason: {len(metadata) - kept} of {len(metadata)}")
     axis.set_xlabel("clips")
     axis.legend(title="split")
@@ -182,7 +183,7 @@ def reasons_figure(metadata: pd.DataFrame, out: str) -> None:
 def classes_figure(metadata: pd.DataFrame, out: str, class_column: str = "action") -> None:
     """Kept clips per class and split (the balance a class-balanced subset evens out)."""
     plt = _pyplot()
-    kept = metadata[metadata["keep"]].copy()
+    kept = metadata[metadata["keep"].astype(bool)].copy()
     kept[class_column] = kept[class_column].fillna("").astype(str).replace("", "(none)")
     table = kept.groupby([class_column, "split"]).size().unstack(fill_value=0)
     figure, axis = plt.subplots(figsize=(8, 0.5 + 0.4 * max(len(table), 3)))

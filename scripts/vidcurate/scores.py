@@ -168,7 +168,7 @@ def score_video(
             "flash_frames": 0,
             "faces": 0,
             "faces_max": 0,
-            "tracks": 0,
+            "track_boxes": 0,
             "track_speed": float("nan"),
             "action": "",
             "sharpness": round(sharpness(grey), 3),
@@ -187,7 +187,7 @@ def score_video(
             row["faces_max"] = int(inside.groupby("frame").size().max()) if len(inside) else 0
         if annotations is not None and len(annotations):
             here = annotations[annotations["clip"] == clip["clip"]]
-            row["tracks"] = len(here)
+            row["track_boxes"] = len(here)
             row["action"] = dominant_action(here)
             if len(here) and here["speed"].notna().any():
                 row["track_speed"] = round(float(here["speed"].mean()), 3)

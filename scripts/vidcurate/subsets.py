@@ -50,14 +50,20 @@ def count_label(count: int) -> str:
     """392 -> '392', 392_000 -> '392K', 1_200_000 -> '1.2M' (seed 003's names)."""
     if count < 1000:
         return str(count)
-    if count < 1_000_000:
-        return f"{count / 1000:.0f}K"
+    if round(count / 1000) < 1000:
+        return f"{round(count / 1000)}K"
     return f"{count / 1_000_000:.1f}".rstrip("0").rstrip(".") + "M"
+
+
+def top_k(spec: dict) -> bool:
+    """Temperature 0 (T0: the highest scores), else infinite (Tinf: at random)."""
+    temperature = spec.get("temperature", 0)
+    return str(temperature) != "inf" and float(temperature) == 0
 
 
 def subset_name(dataset: str, spec: dict, count: int) -> str:
     if spec["kind"] == "class_balanced":
-        temperature = "T0" if str(spec.get("temperature", 0)) == "0" else "Tinf"
+        temperature = "T0" if top_k(spec) else "Tinf"
         name = f"{dataset}-CB{spec['per_class']}-{count_label(count)}-{temperature}"
     else:
         name = f"{dataset}-R{spec['count']}-{count_label(count)}"
@@ -71,7 +77,7 @@ def _rng(seed: int, *parts: str) -> np.random.Generator:
 
 def candidates(metadata: pd.DataFrame, spec: dict) -> pd.DataFrame:
     """Kept clips of the spec's splits, not of excluded videos, meeting its constraints."""
-    table = metadata[metadata["keep"]]
+    table = metadata[metadata["keep"].astype(bool)]
     table = table[table["split"].isin(spec.get("splits", ["train"]))]
     table = table[~table["video_id"].isin(spec.get("exclude_videos", []))]
     for column, bound in (spec.get("min") or {}).items():
@@ -106,7 +112,7 @@ def select(metadata: pd.DataFrame, spec: dict) -> pd.DataFrame:
     else:
         table = table[table["class"] != ""]  # a clip without a class is in no class
         per_class = int(spec["per_class"])
-        top = str(spec.get("temperature", 0)) == "0"
+        top = top_k(spec)
         parts = []
         for name, group in table.groupby("class", sort=True):
             if top:  # highest score first; unmeasured scores last; ties by name
