@@ -55,6 +55,8 @@ bench: setup
 	$(BIN)/python bench/arena.py
 	$(BIN)/python bench/motion.py
 	$(BIN)/python bench/tracks.py
+	$(BIN)/python bench/scores.py
+	$(BIN)/python bench/workflow.py
 
 # the arena annotation page on http://127.0.0.1:8765/ (README: Arena annotation page);
 # e.g. make annotate ANNOTATE_ARGS="--directory myproject --config config.yaml --port 9000"

@@ -10,6 +10,7 @@ report: "rules/report/workflow.rst"
 
 
 include: "rules/common.smk"
+include: "rules/archives.smk"
 include: "rules/ingest.smk"
 include: "rules/probe.smk"
 include: "rules/deface.smk"
@@ -24,9 +25,11 @@ include: "rules/annotations.smk"
 include: "rules/score.smk"
 include: "rules/curation.smk"
 include: "rules/report.smk"
+include: "rules/captions.smk"
+include: "rules/webdataset.smk"
 
 
 rule all:
     default_target: True
     input:
-        get_final_outputs(),
+        get_final_outputs,

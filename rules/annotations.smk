@@ -39,7 +39,7 @@ rule coco:
         "../envs/annotations.yaml"
     params:
         code=library("arena", "tracks", "annotations"),
-        video_ids=VIDEO_IDS,
+        video_ids=get_video_ids,
         files=COCO_SETTINGS,
     script:
         "../scripts/coco.py"

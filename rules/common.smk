@@ -2,7 +2,7 @@ import hashlib
 import sys
 from pathlib import Path
 
-from snakemake.exceptions import WorkflowError
+from snakemake.exceptions import IncompleteCheckpointException, WorkflowError
 from snakemake.utils import validate
 
 # the stage library lives beside the stage scripts
@@ -19,7 +19,8 @@ from vidcurate.dataset import redact_source
 from vidcurate.probe import displayed_frame_size
 from vidcurate.errors import SheetError
 from vidcurate.settings import ConfigError, check_config
-from vidcurate.sheet import fill_splits, load_sheet
+from vidcurate.archives import read_listing
+from vidcurate.sheet import assign_split, fill_splits, load_sheet
 from vidcurate.summary import mark_run_start, write_run_summary
 
 # `--config calibration=true` arrives as the string "true"
@@ -56,10 +57,113 @@ samples = fill_splits(
 
 # columns the workflow adds to the sheet; the rest is the user's experiment metadata
 DERIVED_COLUMNS = ["source_kind", "ext", "source_path"]
-VIDEO_IDS = list(samples.index)
-# video_id -> row as a plain dict: input functions run for every job, and a pandas
-# .loc lookup costs half a millisecond, a dict lookup nothing
-ROWS = samples.to_dict("index")
+# rows whose source is a tar/zip: their videos are known once the archive has been opened
+ARCHIVES = {
+    video_id: row
+    for video_id, row in samples.to_dict("index").items()
+    if row["source_kind"] == "archive"
+}
+SHEET_ORDER = list(samples.index)
+# the videos the sheet names itself (archive members come from all_video_ids())
+VIDEO_IDS = [video_id for video_id in SHEET_ORDER if video_id not in ARCHIVES]
+SPLIT_FRACTIONS = {name: config["splits"][name] for name in ("train", "val", "test")}
+
+
+def archive_of(video_id):
+    """The archive a member's video_id starts with ({archive_id}.{member}), or None."""
+    owners = [a for a in ARCHIVES if video_id.startswith(f"{a}.")]
+    return max(owners, key=len) if owners else None
+
+
+def archive_member_rows(archive_id):
+    """video_id -> row of every video in the archive: the archive's columns (its split,
+    or one dealt to each member), the member as source. Known once the checkpoint ran
+    (before, Snakemake schedules it and asks again)."""
+    listing = read_listing(
+        checkpoints.archive.get(archive_id=archive_id).output.listing
+    )
+    archive = ARCHIVES[archive_id]
+    rows = {}
+    for member in listing[listing["status"] == "video"].itertuples():
+        split = archive["split"]
+        if archive["split_source"] == "assigned":
+            split = assign_split(
+                member.video_id, config["splits"]["seed"], SPLIT_FRACTIONS
+            )
+        rows[member.video_id] = {
+            **archive,
+            "video_id": member.video_id,
+            "source": f"{redact_source(archive['source'])}!/{member.member}",
+            "split": split,
+            "source_kind": "member",
+            "ext": member.file.rsplit(".", 1)[1],
+            "source_path": member.file,
+        }
+    return rows
+
+
+class VideoRows(dict):
+    """video_id -> sheet row as a plain dict (input functions run for every job, and a
+    pandas .loc lookup costs half a millisecond, a dict lookup nothing); an archive
+    member's row is added when first asked for, once its archive has been opened."""
+
+    def __missing__(self, video_id):
+        archive_id = archive_of(video_id)
+        members = archive_member_rows(archive_id) if archive_id else {}
+        if video_id not in members:
+            raise KeyError(video_id)
+        self.update(members)
+        return members[video_id]
+
+
+ROWS = VideoRows(
+    {v: row for v, row in samples.to_dict("index").items() if v not in ARCHIVES}
+)
+
+
+def open_archives():
+    """Have Snakemake open every archive not yet opened, all at once: one exception
+    naming every unopened archive's checkpoint output (input functions only; raising
+    for the first alone would open them one after another)."""
+    waiting = []
+    for archive_id in ARCHIVES:
+        try:
+            checkpoints.archive.get(archive_id=archive_id)
+        except IncompleteCheckpointException as err:
+            waiting.append(err)
+    if waiting:
+        raise IncompleteCheckpointException(
+            waiting[0].rule, [err.targetfile for err in waiting]
+        )
+
+
+def all_video_ids():
+    """Every video in sheet order, an archive's members in its place (input functions
+    only: an archive not yet opened makes Snakemake schedule its checkpoint first)."""
+    ids = []
+    for video_id in SHEET_ORDER:
+        if video_id in ARCHIVES:
+            members = archive_member_rows(video_id)
+            ROWS.update(members)
+            ids.extend(members)
+        else:
+            ids.append(video_id)
+    return ids
+
+
+def known_video_ids():
+    """The videos of the sheet and of every archive already opened, for the summary
+    (which runs outside the DAG); an archive not opened (or failing to) stands for
+    its videos."""
+    ids = []
+    for video_id in SHEET_ORDER:
+        listing = Path("results/archives") / f"{video_id}.tsv"
+        if video_id in ARCHIVES and listing.is_file():
+            table = read_listing(listing)
+            ids.extend(table.loc[table["status"] == "video", "video_id"])
+        else:
+            ids.append(video_id)
+    return ids
 
 
 def _arena_of(video_id, row):
@@ -87,7 +191,19 @@ def _arena_of(video_id, row):
     return source
 
 
-ARENAS, _arena_problems = {}, []
+class VideoArenas(dict):
+    """video_id -> where its arena comes from; archive members' when first asked for."""
+
+    def __missing__(self, video_id):
+        try:
+            source = _arena_of(video_id, ROWS[video_id])
+        except ArenaError as err:
+            raise WorkflowError(f"bad arena definition:\n{err}") from None
+        self[video_id] = source
+        return source
+
+
+ARENAS, _arena_problems = VideoArenas(), []
 for _video_id, _row in ROWS.items():
     try:
         ARENAS[_video_id] = _arena_of(_video_id, _row)
@@ -99,6 +215,7 @@ if _arena_problems:
 
 wildcard_constraints:
     video_id=r"[A-Za-z0-9][A-Za-z0-9_.-]*",
+    archive_id=r"[A-Za-z0-9][A-Za-z0-9_.-]*",
     ext=r"[A-Za-z0-9]+",
 
 
@@ -113,28 +230,40 @@ def library(*modules):
     return digest.hexdigest()[:16]
 
 
-def get_final_outputs():
+def get_final_outputs(wildcards):
     if config["calibration"]:
         # seed 002's calibration: score everything, describe the scores, stop there
         return ["results/calibration.tsv", "results/calibration.png"]
+    open_archives()
+    video_ids = all_video_ids()
     return [
         *(["results/subsets"] if config["subsets"] else []),
-        *REPORT_FIGURES,
+        *(["results/webdataset"] if config["dataset"]["webdataset"] else []),
+        *expand(
+            "results/report/videos/{video_id}.png",
+            video_id=video_ids[: config["report"]["video_figures"]],
+        ),
+        "results/report/scores.png",
+        "results/report/reasons.png",
+        "results/report/classes.png",
         "results/dataset/validation.json",
         "results/dataset/metadata.parquet",
-        *expand("results/scores/{video_id}.parquet", video_id=VIDEO_IDS),
+        *expand("results/scores/{video_id}.parquet", video_id=video_ids),
         "results/dataset/windows.parquet",
         "results/dataset/videos.parquet",
         *[
             f"results/tracks/{video_id}.parquet"
-            for video_id in VIDEO_IDS
+            for video_id in video_ids
             if tracks_detector(video_id) != "none"
         ],
     ]
 
 
 def get_local_source(wildcards):
+    """A local file, or for an archive member the archive's extracted folder."""
     row = ROWS[wildcards.video_id]
+    if row["source_kind"] == "member":
+        return [f"resources/archives/{archive_of(wildcards.video_id)}"]
     return [row["source_path"]] if row["source_kind"] == "local" else []
 
 
@@ -145,6 +274,30 @@ def get_ingest_params(wildcards):
         "source": row["source_path"],
         **config["ingest"],
     }
+
+
+def archive_is_url(archive_id):
+    return ARCHIVES[archive_id]["source_path"].startswith(("http://", "https://"))
+
+
+def get_archive_file(wildcards):
+    """The archive: the local file, or the download of a URL (temporary)."""
+    if archive_is_url(wildcards.archive_id):
+        return f"resources/archive_downloads/{wildcards.archive_id}"
+    return ARCHIVES[wildcards.archive_id]["source_path"]
+
+
+def get_archive_params(wildcards):
+    return {
+        "source": ARCHIVES[wildcards.archive_id]["source_path"],
+        "retries": config["ingest"]["retries"],
+        "timeout_s": config["ingest"]["timeout_s"],
+    }
+
+
+def archive_folder(path):
+    """The extracted members are deleted once ingested, unless archives.keep_extracted."""
+    return path if config["archives"]["keep_extracted"] else temp(path)
 
 
 def get_ingested_video(wildcards):
@@ -370,18 +523,26 @@ SCORE_SETTINGS = dict(config["score"])
 CURATION_SETTINGS = dict(config["curation"])
 
 
-# the report's figures (snakemake --report report.html); made by every full run
-REPORT_FIGURES = [
-    *expand("results/report/videos/{video_id}.png", video_id=VIDEO_IDS),
-    "results/report/scores.png",
-    "results/report/reasons.png",
-    "results/report/classes.png",
-]
-
-
 def get_split_rows(wildcards):
     """video_id and split of every video, in sheet order: what curate reads of the sheet."""
-    return samples[["video_id", "split"]].to_dict("records")
+    return [{"video_id": v, "split": ROWS[v]["split"]} for v in all_video_ids()]
+
+
+def get_video_ids(wildcards):
+    return all_video_ids()
+
+
+# captions: what the request and the cache read (enabled decides the DAG)
+CAPTION_SETTINGS = {k: v for k, v in config["captions"].items() if k != "enabled"}
+WEBDATASET_SETTINGS = {
+    key: config["dataset"][key] for key in ("shard_max_samples", "shard_max_bytes")
+}
+
+
+def get_captions(wildcards):
+    if config["captions"]["enabled"]:
+        return ["results/captions/captions.parquet"]
+    return []
 
 
 def get_face_detections(wildcards):
@@ -420,13 +581,22 @@ def get_dataset_videos(wildcards):
     """Sample-sheet rows (with the user's extra columns) for the metadata tables;
     URL sources without query strings or passwords, so signed tokens reach neither
     the dataset nor Snakemake's records of this job's params."""
-    table = samples.drop(columns=DERIVED_COLUMNS)
-    table["source"] = table["source"].map(redact_source)
-    return table.to_dict("records")
+    rows = []
+    for video_id in all_video_ids():
+        row = {k: v for k, v in ROWS[video_id].items() if k not in DERIVED_COLUMNS}
+        rows.append({**row, "source": redact_source(row["source"])})
+    return rows
 
 
 def dataset_inputs(pattern):
-    return expand(pattern, video_id=VIDEO_IDS)
+    """An input function: ``pattern`` for every video, archive members included."""
+
+    def inputs(wildcards):
+        open_archives()
+        return expand(pattern, video_id=all_video_ids())
+
+    inputs.__name__ = f"dataset_inputs({pattern})"
+    return inputs
 
 
 # when this run started, on the file system's clock (set by onstart, which a dry run
@@ -439,7 +609,7 @@ def summarise_run(log):
     if since_ns is None:  # hooks without onstart: no job of this run logged anything
         since_ns = mark_run_start("logs")
     table = write_run_summary(
-        VIDEO_IDS, "logs", "results/clips", "results/run_summary.json", since_ns
+        known_video_ids(), "logs", "results/clips", "results/run_summary.json", since_ns
     )
     print(
         f"vidcurate run summary (results/run_summary.json):\n{table}", file=sys.stderr

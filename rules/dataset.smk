@@ -1,6 +1,7 @@
 rule dataset:
     input:
         curated="results/curation/clips.parquet",
+        captions=get_captions,
         tables=dataset_inputs("results/clips/{video_id}.tsv"),
         clips=dataset_inputs("results/clips/{video_id}/clips"),
         keyframes=dataset_inputs("results/clips/{video_id}/keyframes"),

@@ -18,4 +18,5 @@ with stage_logging(snakemake):
         out_metadata=snakemake.output.metadata,
         out_windows=snakemake.output.windows,
         out_videos=snakemake.output.videos,
+        captions_parquet=snakemake.input.captions[0] if snakemake.input.captions else None,
     )

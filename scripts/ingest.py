@@ -1,5 +1,6 @@
 """Stage: ingest: link a local video or download a URL into resources/videos/."""
 
+from vidcurate.archives import member_file
 from vidcurate.ingest import download_http, download_ytdlp, ingest_local
 from vidcurate.runner import stage_logging
 
@@ -8,6 +9,11 @@ with stage_logging(snakemake):
     video_id, dest = snakemake.wildcards.video_id, snakemake.output.video
     if params["kind"] == "local":
         ingest_local(snakemake.input.local[0], dest, mode=params["local_mode"])
+    elif params["kind"] == "member":
+        # the archive's extracted folder is temporary: a link to a file in it would
+        # break, a hard link (a copy across file systems) does not
+        member = member_file(snakemake.input.local[0], params["source"], video_id)
+        ingest_local(member, dest, mode="copy" if params["local_mode"] == "copy" else "hardlink")
     elif params["kind"] == "http":
         download_http(
             params["source"], dest, video_id, retries=params["retries"], timeout=params["timeout_s"]

@@ -265,3 +265,67 @@ def test_report_opens_in_chromium_with_every_figure(curated, tmp_path):
     finally:
         driver.quit()
     shutil.copy2(tmp_path / "Videos-1.png", "/tmp/report_screenshot.png")
+
+
+def test_captions_and_webdataset_switched_on_for_the_existing_dataset(curated, monkeypatch):
+    """Last in this module: it switches captions and shards on for the finished project
+    (a chat-completions server on 127.0.0.1 answers; no real model is called)."""
+    import webdataset as wds
+    from chat_server import ChatServer
+
+    workflow, project, _ = curated
+    config = yaml.safe_load((project / "config.yaml").read_text())
+    with ChatServer() as server:
+        config["captions"] = {
+            "enabled": True,
+            "api_url": server.url,
+            "model": "flaky",  # every clip's first request is a 429
+            "api_key_env": "VIDCURATE_TEST_CAPTION_KEY",
+            "backoff_s": 0.01,
+            "frames": 2,
+        }
+        config["dataset"] = {"webdataset": True, "shard_max_samples": 20}
+        (project / "captioned.yaml").write_text(yaml.safe_dump(config))
+        monkeypatch.setenv("VIDCURATE_TEST_CAPTION_KEY", "sk-secret-caption-key")
+        plan = planned(snakemake(workflow, project, "-n", configfile="captioned.yaml"))
+        rules = {rule for rule, _ in plan}
+        assert not rules & DECODING_RULES  # nothing decodes or scores again
+        assert {"captions", "dataset", "coco", "webdataset"} <= rules
+        snakemake(workflow, project, configfile="captioned.yaml")
+        asked = server.count("flaky")
+    dataset = project / "results" / "dataset"
+    meta = pd.read_parquet(dataset / "metadata.parquet")
+    kept = meta[meta["keep"]].sort_values(["video_id", "clip"])
+    assert asked == 2 * len(kept)  # one 429 and one answer per kept clip
+    assert (kept["caption"] == "a clip seen in 3 images").all()  # keyframe + 2 frames
+    assert (meta.loc[~meta["keep"], "caption"] == "").all()
+    coco = json.loads((dataset / "annotations" / "val.json").read_text())
+    assert {i["caption"] for i in coco["images"]} == {"a clip seen in 3 images"}
+    for log in (project / "logs").rglob("*.log"):
+        assert "sk-secret-caption-key" not in log.read_text(errors="replace"), log
+    # every shard read back with the webdataset package equals the kept clips' metadata
+    folder = project / "results" / "webdataset"
+    for split in ("train", "val", "test"):
+        index = json.loads((folder / f"{split}.json").read_text())
+        rows = kept[kept["split"] == split]
+        assert index["samples"] == len(rows)
+        assert all(shard["samples"] <= 20 for shard in index["shards"])
+        urls = [str(folder / shard["name"]) for shard in index["shards"]]
+        for shard in index["shards"]:
+            assert (folder / shard["name"]).stat().st_size == shard["bytes"]
+        samples = list(wds.WebDataset(urls, shardshuffle=False)) if urls else []
+        assert [s["__key__"] for s in samples] == [
+            f"{v}/{c}" for v, c in zip(rows["video_id"], rows["clip"], strict=True)
+        ]
+        for sample, row in zip(samples, rows.to_dict("records"), strict=True):
+            assert sample["mp4"] == (dataset / row["clip_path"]).read_bytes()
+            assert sample["jpg"] == (dataset / row["keyframe_path"]).read_bytes()
+            record = json.loads(sample["json"])
+            assert record["caption"] == row["caption"]
+            assert record["source_clip"] == row["source_clip"]
+            assert record["sharpness"] == pytest.approx(row["sharpness"])
+            assert isinstance(record["annotations"], list)
+    # the same dataset gives the same shard bytes
+    before = {p.name: p.read_bytes() for p in folder.glob("*.tar")}
+    snakemake(workflow, project, "--forcerun", "webdataset", configfile="captioned.yaml")
+    assert {p.name: p.read_bytes() for p in folder.glob("*.tar")} == before

@@ -6,9 +6,16 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
 from vidcurate.columns import CLIP_COLUMNS
-from vidcurate.dataset import CLIP_METADATA_COLUMNS, VIDEO_COLUMNS, build_dataset, redact_source
+from vidcurate.dataset import (
+    CAPTION_METADATA_COLUMNS,
+    CLIP_METADATA_COLUMNS,
+    VIDEO_COLUMNS,
+    build_dataset,
+    redact_source,
+)
 from vidcurate.errors import SheetError
 from vidcurate.sheet import (
     DERIVED_COLUMNS,
@@ -151,10 +158,18 @@ def test_every_reserved_column_is_named(tmp_path):
 
 
 def test_reserved_columns_are_the_tables_columns():
-    written = {*CLIP_METADATA_COLUMNS, *VIDEO_COLUMNS, *CLIP_COLUMNS, *DERIVED_COLUMNS}
+    written = {
+        *CLIP_METADATA_COLUMNS,
+        *CAPTION_METADATA_COLUMNS,
+        *VIDEO_COLUMNS,
+        *CLIP_COLUMNS,
+        *DERIVED_COLUMNS,
+    }
     assert set(RESERVED_COLUMNS) == written - {"video_id", "split"}
-    # the sheet's own columns stay allowed
-    assert not {"video_id", "source", "split", "scenes", "deface"} & set(RESERVED_COLUMNS)
+    # every column the sheet's schema defines (the per-video overrides) stays allowed
+    columns = yaml.safe_load(SCHEMA.read_text())["properties"]
+    assert {"tracks", "scenes", "deface", "motion", "arena"} <= set(columns)
+    assert not set(columns) & set(RESERVED_COLUMNS)
 
 
 # --- what build_dataset carries from the sheet ----------------------------------

@@ -421,7 +421,7 @@ def write_annotation_files(
     AVA label map, the unmatched labels and the paths_catalog entry under ``root``."""
     root = Path(root)
     metadata = pd.read_parquet(metadata_parquet)
-    metadata = metadata[metadata["keep"]]  # curation's dropped clips have no files
+    metadata = metadata[metadata["keep"].astype(bool)]  # dropped clips have no files
     per_video = {v: pd.read_parquet(p) for v, p in tables.items()}
     names = category_names(list(per_video.values()), list(categories))
     category_id = {name: i for i, name in enumerate(names, start=1)}
@@ -440,6 +440,7 @@ def write_annotation_files(
                     "height": height,
                     "video_id": clip.video_id,
                     "frame_id": int(clip.clip),
+                    **({"caption": clip.caption} if "caption" in metadata.columns else {}),
                 }
             )
             table = per_video.get(clip.video_id)

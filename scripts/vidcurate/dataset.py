@@ -43,6 +43,8 @@ CLIP_METADATA_COLUMNS = [
     *MOTION_COLUMNS,
     *SCORE_ONLY_COLUMNS,
 ]
+# with captions on (vidcurate.captions): the kept clip's caption, or why it has none
+CAPTION_METADATA_COLUMNS = ["caption", "caption_reason"]
 # facts of the ingested file, from its probe JSON, in every row of videos.parquet
 PROBE_COLUMNS = ["duration_s", "width", "height", "avg_frame_rate", "codec", "size_bytes"]
 # what videos.parquet adds to the sheet's columns
@@ -71,7 +73,7 @@ def dataset_numbers(curated: pd.DataFrame) -> dict[tuple[str, str], str]:
     """(video_id, source clip) -> dataset clip number 0001.. of every kept clip, per
     video in time order."""
     numbers = {}
-    kept = curated[curated["keep"]].sort_values(["video_id", "start_s"])
+    kept = curated[curated["keep"].astype(bool)].sort_values(["video_id", "start_s", "clip"])
     for video_id, group in kept.groupby("video_id", sort=False):
         for n, clip in enumerate(group["clip"], start=1):
             numbers[(video_id, clip)] = f"{n:04d}"
@@ -91,6 +93,7 @@ def build_dataset(
     out_metadata: str,
     out_windows: str,
     out_videos: str,
+    captions_parquet: str | None = None,
 ) -> pd.DataFrame:
     """Lay out the kept clips and keyframes by split and write the three metadata tables.
 
@@ -98,8 +101,13 @@ def build_dataset(
     columns, which are carried into every clip's metadata row). ``curated_parquet`` is
     the curation table (vidcurate.curation): every scored clip with keep and reason.
     A URL source is written without its query string, fragment and userinfo.
+    ``captions_parquet`` (captions on) adds each kept clip's caption.
     """
     curated = pd.read_parquet(curated_parquet)
+    captions = {}
+    if captions_parquet:
+        for row in pd.read_parquet(captions_parquet).to_dict("records"):
+            captions[(row["video_id"], row["source_clip"])] = row
     numbers = dataset_numbers(curated)
     by_video = dict(tuple(curated.groupby("video_id", sort=False)))
     clip_rows, window_tables, video_rows = [], [], []
@@ -117,11 +125,12 @@ def build_dataset(
             window_tables.append(table.assign(split=split))
             clips = table[table["status"] == "clip"].set_index("clip", drop=False)
             scored = by_video.get(video_id, curated.iloc[:0])
-            unscored = sorted(set(clips.index) - set(scored["clip"]))
+            unscored = sorted(set(clips.index) ^ set(scored["clip"]))
             if unscored:
                 raise ValueError(
-                    f"{video_id}: clips {', '.join(unscored)} of {clip_tables[video_id]} are "
-                    "not in the curation table (scores older than the clips?)"
+                    f"{video_id}: clips {', '.join(unscored)} are in one of "
+                    f"{clip_tables[video_id]} and the curation table, not both (scores "
+                    "older than the clips?)"
                 )
             kept = 0
             for row in scored.sort_values("start_s").to_dict("records"):
@@ -140,7 +149,7 @@ def build_dataset(
                         dest.parent.mkdir(parents=True, exist_ok=True)
                         place(src, dest)
                 duplicate_of = ""
-                if row["duplicate_of"]:
+                if isinstance(row["duplicate_of"], str) and row["duplicate_of"]:
                     other_video, other_clip = row["duplicate_of"].rsplit("/", 1)
                     other = curated_split(curated, other_video)
                     duplicate_of = str(
@@ -173,6 +182,13 @@ def build_dataset(
                         **{c: row.get(c) for c in SCORE_ONLY_COLUMNS},
                     }
                 )
+                if captions_parquet:
+                    caption = captions.get((video_id, row["clip"]), {})
+                    reason = caption.get("caption_reason", "")
+                    if number and not caption:
+                        reason = "no caption made (captions older than the curation?)"
+                    clip_rows[-1]["caption"] = caption.get("caption", "") if number else ""
+                    clip_rows[-1]["caption_reason"] = reason if number else ""
             dropped = table.loc[table["status"] != "clip", "reason"]
             if not len(clips):
                 why = ",".join(sorted(set(dropped) - {""}))
@@ -190,6 +206,8 @@ def build_dataset(
                 }
             )
         columns = [*(videos[0] if videos else {}), *CLIP_METADATA_COLUMNS]
+        if captions_parquet:
+            columns += CAPTION_METADATA_COLUMNS
         metadata = pd.DataFrame(clip_rows, columns=list(dict.fromkeys(columns)))
         _write_parquet(metadata, out_metadata)
         _write_parquet(

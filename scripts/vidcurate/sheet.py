@@ -12,7 +12,7 @@ import yaml
 from jsonschema import Draft202012Validator
 
 from .columns import CLIP_COLUMNS
-from .dataset import CLIP_METADATA_COLUMNS, VIDEO_COLUMNS
+from .dataset import CAPTION_METADATA_COLUMNS, CLIP_METADATA_COLUMNS, VIDEO_COLUMNS
 from .errors import SheetError
 
 REQUIRED_COLUMNS = ("video_id", "source")
@@ -27,7 +27,7 @@ def _reserved_columns() -> dict[str, list[str]]:
     of the same name would be overwritten or clash (the sheet's own columns aside)."""
     reserved: dict[str, list[str]] = {}
     for where, names in (
-        ("metadata.parquet", CLIP_METADATA_COLUMNS),
+        ("metadata.parquet", [*CLIP_METADATA_COLUMNS, *CAPTION_METADATA_COLUMNS]),
         ("videos.parquet", VIDEO_COLUMNS),
         ("windows.parquet", [*CLIP_COLUMNS, "split"]),
         ("derived from source", DERIVED_COLUMNS),
@@ -62,21 +62,30 @@ MEDIA_EXTENSIONS = {
 }
 
 
+# tar (any compression) and zip: a source holding videos, one per member
+ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz", ".zip")
+
+
 def source_kind(source: str) -> str:
-    """'local', 'http' (a media file URL) or 'ytdlp' (any other URL, e.g. a video page)."""
+    """'local', 'http' (a media file URL), 'archive' (a local or http(s) tar/zip of
+    videos) or 'ytdlp' (any other URL, e.g. a video page)."""
     parsed = urlparse(source)
     if parsed.scheme in ("http", "https"):
+        if parsed.path.lower().endswith(ARCHIVE_SUFFIXES):
+            return "archive"
         ext = Path(parsed.path).suffix.lower().lstrip(".")
         return "http" if ext in MEDIA_EXTENSIONS else "ytdlp"
     if parsed.scheme and len(parsed.scheme) > 1 and parsed.scheme != "file":
         return "ytdlp"
-    return "local"
+    return "archive" if source.lower().endswith(ARCHIVE_SUFFIXES) else "local"
 
 
 def source_extension(source: str, kind: str) -> str:
     """File extension of the ingested copy: kept for files, mp4 for what yt-dlp fetches."""
     if kind == "ytdlp":
         return "mp4"
+    if kind == "archive":  # never ingested itself: its members are
+        return "archive"
     path = urlparse(source).path if kind == "http" else source
     ext = Path(path).suffix.lower().lstrip(".")
     return ext if ext.isalnum() else "mp4"
@@ -159,7 +168,7 @@ def load_sheet(path: str | os.PathLike, schema_path: str | os.PathLike) -> pd.Da
         seen[video_id] = line
         kind = source_kind(row["source"])
         source = row["source"]
-        if kind == "local":
+        if kind == "local" or (kind == "archive" and "://" not in source):
             local = Path(urlparse(source).path if source.startswith("file:") else source)
             if not local.is_absolute():
                 local = path.parent / local

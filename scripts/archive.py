@@ -1,0 +1,7 @@
+"""Checkpoint: archive: list the members of one tar/zip source, videos and the rest."""
+
+from vidcurate.archives import list_archive
+from vidcurate.runner import stage_logging
+
+with stage_logging(snakemake):
+    list_archive(snakemake.input.archive, snakemake.wildcards.archive_id, snakemake.output.listing)

