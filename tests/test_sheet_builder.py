@@ -49,7 +49,10 @@ def test_folder_gives_safe_unique_ids_and_absolute_sources(pile):
         "day2_carphone": str((pile / "day2" / "carphone.MP4").resolve()),
     }
     assert messages == []
-    assert list(sheet["split"]) == [assign_split(v, 0, FRACTIONS) for v in sheet["video_id"]]
+    # videos get a split each; the archive none, so its members are dealt one each
+    assert list(sheet["split"]) == [
+        "" if v == "batch" else assign_split(v, 0, FRACTIONS) for v in sheet["video_id"]
+    ]
 
 
 def test_globs_files_collisions_and_duplicates_are_reported(pile):
@@ -103,7 +106,9 @@ def test_cli_writes_a_sheet_the_workflow_accepts(pile, tmp_path):
     sheet = load_sheet(out, SCHEMA)  # the workflow's own validation
     assert sheet.loc["carphone", "source"] == "pile/carphone.mp4"
     assert sheet.loc["batch", "source_kind"] == "archive"
-    assert list(sheet["split"]) == [assign_split(v, 3, FRACTIONS) for v in sheet["video_id"]]
+    assert list(sheet["split"]) == [
+        "" if v == "batch" else assign_split(v, 3, FRACTIONS) for v in sheet["video_id"]
+    ]
 
 
 def test_cli_reports_a_reserved_column_from_the_join(pile, tmp_path):
@@ -117,8 +122,27 @@ def test_cli_reports_a_reserved_column_from_the_join(pile, tmp_path):
     assert proc.stdout == ""
 
 
+def test_resource_forks_are_not_videos(pile):
+    (pile / "__MACOSX").mkdir()
+    (pile / "__MACOSX" / "._carphone.mp4").write_bytes(b"fork")
+    (pile / "._carphone.mp4").write_bytes(b"fork")
+    assert "carphone" in set(build_sheet([str(pile)])["video_id"])
+    assert not any(
+        "MACOSX" in v or v.startswith("v_") for v in build_sheet([str(pile)])["video_id"]
+    )
+    assert len(build_sheet([str(pile)])) == 4
+
+
+def test_a_joined_video_id_column_is_refused(pile, tmp_path):
+    extra = tmp_path / "meta.csv"
+    extra.write_text("file_name,video_id\ncarphone.mp4,x\n")
+    with pytest.raises(SheetError, match="video_id would replace the ones built"):
+        build_sheet([str(pile / "carphone.mp4")], join=str(extra))
+
+
 def test_safe_id():
     assert safe_id("cam A/run#1") == "cam_A_run_1"
     assert safe_id("_hidden") == "hidden"
     assert safe_id("..") == "v"
+    assert len(safe_id("x" * 500)) == 120
     assert pd.Series([safe_id("é-video")]).str.match(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$").all()

@@ -24,7 +24,7 @@ import pandas as pd
 
 from .atomic import atomic_dir, atomic_path
 from .errors import VideoError
-from .sheet_builder import is_video, unique_ids
+from .sheet_builder import is_resource_fork, is_video, safe_id, unique_ids
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ def _skip_reason(member: Member) -> str:
         return "not a regular file"
     if path.is_absolute() or ".." in path.parts:
         return "unsafe path (absolute or with ..)"
-    if "__MACOSX" in path.parts or path.name.startswith("._"):
+    if is_resource_fork(member.name):
         return "macOS resource fork"
     if not is_video(path.name):
         suffix = path.suffix or "(none)"
@@ -53,52 +53,87 @@ def _skip_reason(member: Member) -> str:
     return ""
 
 
-def _open(path: Path, archive_id: str):
-    """(kind, handle, members) of a tar (any compression) or zip; VideoError otherwise."""
+def _members(path: Path, archive_id: str) -> tuple[list[Member], str]:
+    """The members of a tar (any compression, read as a stream) or zip, and why the
+    listing stopped early ("" when it did not): a tar truncated or corrupt part-way
+    still lists the members before the damage. VideoError if it cannot be opened."""
     try:
         if zipfile.is_zipfile(path):
-            handle = zipfile.ZipFile(path)
-            members = [Member(i.filename, i.file_size, not i.is_dir()) for i in handle.infolist()]
-            return "zip", handle, [m for m in members if not m.name.endswith("/")]
-        handle = tarfile.open(path, "r:*")  # noqa: SIM115 (the caller closes it)
-        members = [Member(m.name, m.size, m.isfile()) for m in handle.getmembers() if not m.isdir()]
-        return "tar", handle, members
+            with zipfile.ZipFile(path) as handle:
+                infos = handle.infolist()
+            members = [Member(i.filename, i.file_size, not i.is_dir()) for i in infos]
+            return [m for m in members if not m.name.endswith("/")], ""
+        handle = tarfile.open(path, "r|*")  # noqa: SIM115 (closed below)
     except (tarfile.TarError, zipfile.BadZipFile, OSError, EOFError) as err:
         raise VideoError(archive_id, f"cannot open archive {path.name}: {err}") from None
+    members, stopped = [], ""
+    with handle:
+        try:
+            for info in handle:
+                if not info.isdir():
+                    members.append(Member(info.name, info.size, info.isfile()))
+        except Exception as err:  # truncated or corrupt after some members
+            stopped = (
+                f"archive unreadable after {len(members)} members: {type(err).__name__}: {err}"
+            )
+    if not members and stopped:
+        raise VideoError(archive_id, f"cannot open archive {path.name}: {stopped}")
+    return members, stopped
 
 
 def member_ids(archive_id: str, names: list[str]) -> list[str]:
-    stems = [
-        f"{archive_id}.{PurePosixPath(n).with_suffix('').as_posix().replace('/', '_')}"
-        for n in names
-    ]
-    return unique_ids(stems, lambda message: log.info("%s: %s", archive_id, message))
+    """``{archive_id}.{member path without extension, separators as _}``: the member part
+    made safe on its own (never empty, so the archive's prefix always stays) and
+    unique within the archive."""
+    stems = [PurePosixPath(n).with_suffix("").as_posix().replace("/", "_") for n in names]
+    parts = unique_ids(
+        [safe_id(stem) for stem in stems],
+        lambda message: log.info("%s: %s", archive_id, message),
+    )
+    return [f"{archive_id}.{part}" for part in parts]
 
 
 def list_archive(archive: str, archive_id: str, out_listing: str) -> pd.DataFrame:
     """List every member of ``archive`` with its video_id or the reason it is skipped
     (reads the archive's headers; a compressed tar is decompressed, not written)."""
     path = Path(archive)
-    _kind, handle, members = _open(path, archive_id)
-    with handle:
-        videos = [m.name for m in members if not _skip_reason(m)]
-        ids = dict(zip(videos, member_ids(archive_id, videos), strict=True))
-        rows = []
-        for member in members:
-            reason = _skip_reason(member)
-            row = {
-                "member": member.name,
+    members, stopped = _members(path, archive_id)
+    seen: set[str] = set()
+    reasons = []
+    for member in members:
+        reason = _skip_reason(member)
+        if not reason and member.name in seen:  # tar allows it; the last would win
+            reason = "repeats an earlier member of the same name"
+        seen.add(member.name)
+        reasons.append(reason)
+    videos = [m.name for m, reason in zip(members, reasons, strict=True) if not reason]
+    ids = dict(zip(videos, member_ids(archive_id, videos), strict=True))
+    rows = []
+    for member, reason in zip(members, reasons, strict=True):
+        row = {
+            "member": member.name,
+            "video_id": "",
+            "status": "skipped",
+            "reason": reason,
+            "bytes": member.size,
+            "file": "",
+        }
+        if not reason:
+            ext = PurePosixPath(member.name).suffix.lower().lstrip(".")
+            video_id = ids[member.name]
+            row.update(video_id=video_id, status="video", file=f"{video_id}.{ext}")
+        rows.append(row)
+    if stopped:
+        rows.append(
+            {
+                "member": "(rest of the archive)",
                 "video_id": "",
                 "status": "skipped",
-                "reason": reason,
-                "bytes": member.size,
+                "reason": stopped,
+                "bytes": 0,
                 "file": "",
             }
-            if not reason:
-                ext = PurePosixPath(member.name).suffix.lower().lstrip(".")
-                video_id = ids[member.name]
-                row.update(video_id=video_id, status="video", file=f"{video_id}.{ext}")
-            rows.append(row)
+        )
     listing = pd.DataFrame(rows, columns=LISTING_COLUMNS)
     with atomic_path(out_listing) as tmp:
         listing.to_csv(tmp, sep="\t", index=False)
@@ -116,21 +151,41 @@ def extract_members(archive: str, archive_id: str, listing_tsv: str, out_dir: st
     report, and the others are extracted all the same. Returns the videos extracted."""
     listing = read_listing(listing_tsv)
     wanted = {r.member: r.file for r in listing.itertuples() if r.status == "video"}
-    kind, handle, _members = _open(Path(archive), archive_id)
-    done = 0
-    with handle, atomic_dir(out_dir) as tmp:
-        for member, file in wanted.items():
+    path, done, failed = Path(archive), set(), {}
+    with atomic_dir(out_dir) as tmp:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as handle:
+                for member in wanted:
+                    try:
+                        _copy(handle.open(member), tmp / wanted[member])
+                        done.add(member)
+                    except Exception as err:  # this member's own failure
+                        failed[member] = f"{type(err).__name__}: {err}"
+        else:
+            # one pass over the stream: a compressed tar is never decompressed twice
             try:
-                source = handle.open(member) if kind == "zip" else handle.extractfile(member)
-                with source, open(tmp / file, "wb") as dest:
-                    shutil.copyfileobj(source, dest, CHUNK)
-                done += 1
-            except (tarfile.TarError, zipfile.BadZipFile, OSError, EOFError, KeyError) as err:
+                with tarfile.open(path, "r|*") as handle:
+                    for info in handle:
+                        if info.name in wanted and info.name not in done:
+                            try:
+                                _copy(handle.extractfile(info), tmp / wanted[info.name])
+                                done.add(info.name)
+                            except Exception as err:
+                                failed[info.name] = f"{type(err).__name__}: {err}"
+                                (tmp / wanted[info.name]).unlink(missing_ok=True)
+                                break  # a stream cannot go on past broken data
+            except Exception as err:  # truncated or corrupt: the rest cannot be read
+                stream_error = f"{type(err).__name__}: {err}"
+                failed.update({m: stream_error for m in wanted if m not in done})
+        for member, file in wanted.items():
+            if member not in done:
+                reason = failed.get(member, "not found in the archive")
                 (tmp / file).unlink(missing_ok=True)
                 (tmp / f"{file}.error").write_text(
-                    f"{member} cannot be read from the archive: {err}"
+                    f"{member} cannot be read from the archive: {reason}"
                 )
-                log.warning("%s: %s cannot be read: %s", archive_id, member, err)
+                log.warning("%s: %s cannot be read: %s", archive_id, member, reason)
+    done = len(done)
     log.info("%s: extracted %d of %d videos", archive_id, done, len(wanted))
     return done
 
@@ -140,6 +195,11 @@ def extract_archive(archive: str, archive_id: str, out_dir: str, out_listing: st
     listing = list_archive(archive, archive_id, out_listing)
     extract_members(archive, archive_id, out_listing, out_dir)
     return listing
+
+
+def _copy(source, dest: Path) -> None:
+    with source, open(dest, "wb") as out:
+        shutil.copyfileobj(source, out, CHUNK)
 
 
 def member_file(folder: str, file: str, video_id: str) -> str:

@@ -23,9 +23,11 @@ import logging
 import os
 import random
 import socket
+import threading
 import time
 import urllib.error
 import urllib.request
+from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,7 +37,6 @@ import pandas as pd
 
 from .atomic import atomic_path, write_text
 from .dataset import redact_source
-from .errors import VideoError
 
 log = logging.getLogger(__name__)
 
@@ -250,27 +251,45 @@ def caption_clips(
     cache = Path(settings.cache_dir)
     cache.mkdir(parents=True, exist_ok=True)
 
+    # clips with the same bytes share a cache entry: the second waits for the first
+    # and reads its caption instead of asking (and paying) again
+    locks: dict[str, threading.Lock] = defaultdict(threading.Lock)
+    locks_guard = threading.Lock()
+
     def one(job) -> dict:
         video_id, source_clip, clip, keyframe, width, height, n_frames = job
         result = {"video_id": video_id, "source_clip": source_clip}
-        key = cache_key(clip.read_bytes(), settings)
-        cached = cache / f"{key}.json"
-        if cached.is_file():
-            return {
-                **result,
-                "caption": json.loads(cached.read_text())["caption"],
-                "caption_status": "cached",
-                "caption_reason": "",
-            }
         try:
-            images = clip_images(
-                clip, keyframe, width, height, n_frames, settings.frames, settings.image_long_side
-            )
-            caption, attempts = ask(request_body(settings, images), settings, api_key)
-        except (CaptionError, VideoError, ValueError) as err:
-            log.warning("%s/%s: no caption: %s", video_id, source_clip, err)
-            return {**result, "caption": "", "caption_status": "failed", "caption_reason": str(err)}
-        write_text(cached, json.dumps({"caption": caption, **settings.request_identity()}) + "\n")
+            key = cache_key(clip.read_bytes(), settings)
+            with locks_guard:
+                lock = locks[key]
+            with lock:
+                cached = cache / f"{key}.json"
+                if cached.is_file():
+                    caption = json.loads(cached.read_text())["caption"]
+                    return {
+                        **result,
+                        "caption": caption,
+                        "caption_status": "cached",
+                        "caption_reason": "",
+                    }
+                images = clip_images(
+                    clip,
+                    keyframe,
+                    width,
+                    height,
+                    n_frames,
+                    settings.frames,
+                    settings.image_long_side,
+                )
+                caption, _attempts = ask(request_body(settings, images), settings, api_key)
+                write_text(
+                    cached, json.dumps({"caption": caption, **settings.request_identity()}) + "\n"
+                )
+        except Exception as err:  # one clip's failure (a bad file, an odd answer) is its own
+            reason = str(err) if isinstance(err, CaptionError) else f"{type(err).__name__}: {err}"
+            log.warning("%s/%s: no caption: %s", video_id, source_clip, reason)
+            return {**result, "caption": "", "caption_status": "failed", "caption_reason": reason}
         return {**result, "caption": caption, "caption_status": "ok", "caption_reason": ""}
 
     with ThreadPoolExecutor(max_workers=max(1, settings.concurrency)) as pool:

@@ -79,11 +79,50 @@ def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
     tar.addfile(info, io.BytesIO(data))
 
 
-def _tar_size(sizes: list[int]) -> int:
-    """Bytes of a tar holding members of these sizes (512-byte header + padded data each,
-    two zero blocks at the end, the whole padded to 10240-byte records)."""
-    raw = sum(512 + math.ceil(size / 512) * 512 for size in sizes) + 1024
-    return math.ceil(raw / 10240) * 10240
+def _member_bytes(name: str, size: int) -> int:
+    """What one member adds to a tar: its 512-byte header (plus a PAX header for a name
+    over 100 characters) and its data padded to 512 bytes."""
+    header = 512 if len(name.encode()) <= 100 else 3 * 512
+    return header + math.ceil(size / 512) * 512
+
+
+class ShardWriter:
+    """``{split}-{n:06d}.tar`` files in ``folder``, one open at a time: a new one starts
+    before a sample would take the open one past ``max_samples`` or ``max_bytes``."""
+
+    def __init__(self, folder: Path, split: str, max_samples: int, max_bytes: int):
+        self.folder, self.split = folder, split
+        self.max_samples, self.max_bytes = max_samples, max_bytes
+        self.tar: tarfile.TarFile | None = None
+        self.shards: list[dict] = []
+        self.samples = self.bytes = 0
+
+    def add(self, members: list[tuple[str, bytes]]) -> None:
+        size = sum(_member_bytes(name, len(data)) for name, data in members)
+        full = self.samples >= self.max_samples or (
+            self.samples and self.bytes + size + 1024 > self.max_bytes
+        )
+        if self.tar is None or full:
+            self._close()
+            name = f"{self.split}-{len(self.shards):06d}.tar"
+            self.tar = tarfile.open(self.folder / name, "w")  # noqa: SIM115 (closed in _close)
+            self.shards.append({"name": name, "samples": 0, "bytes": 0})
+            self.samples = self.bytes = 0
+        for name, data in members:
+            _add(self.tar, name, data)
+        self.samples += 1
+        self.bytes += size
+        self.shards[-1]["samples"] = self.samples
+
+    def _close(self) -> None:
+        if self.tar is not None:
+            self.tar.close()
+            self.shards[-1]["bytes"] = (self.folder / self.shards[-1]["name"]).stat().st_size
+            self.tar = None
+
+    def close(self) -> list[dict]:
+        self._close()
+        return self.shards
 
 
 def write_shards(
@@ -94,55 +133,31 @@ def write_shards(
     max_samples: int = 1000,
     max_bytes: int = 1_000_000_000,
 ) -> dict[str, dict]:
-    """Write every split's shards and index under ``out_dir``; returns the indexes."""
+    """Write every split's shards and index under ``out_dir``; returns the indexes.
+    Samples are read and written one at a time: memory holds one clip, not a shard."""
     metadata = pd.read_parquet(metadata_parquet)
-    kept = metadata[metadata["keep"]].sort_values(["video_id", "clip"])
+    kept = metadata[metadata["keep"].astype(bool)].sort_values(["video_id", "clip"])
     tables = {v: pd.read_parquet(p) for v, p in annotation_tables.items()}
     root = Path(dataset_root)
     indexes = {}
     with atomic_dir(out_dir) as tmp:
         for split in SPLITS:
             rows = kept[kept["split"] == split].to_dict("records")
-            shards: list[list[tuple[str, bytes]]] = []
-            current: list[tuple[str, bytes]] = []
-            current_sizes: list[int] = []
+            writer = ShardWriter(Path(tmp), split, max_samples, max_bytes)
             for row in rows:
                 key = f"{row['video_id']}/{row['clip']}"
-                members = [
-                    (f"{key}.mp4", (root / row["clip_path"]).read_bytes()),
-                    (f"{key}.jpg", (root / row["keyframe_path"]).read_bytes()),
-                    (
-                        f"{key}.json",
-                        sample_json(
-                            row, keyframe_boxes(tables.get(row["video_id"]), row["source_clip"])
-                        ),
-                    ),
-                ]
-                sizes = [len(data) for _, data in members]
-                full = len(current) // 3 >= max_samples or (
-                    current and _tar_size(current_sizes + sizes) > max_bytes
+                boxes = keyframe_boxes(tables.get(row["video_id"]), row["source_clip"])
+                writer.add(
+                    [
+                        (f"{key}.mp4", (root / row["clip_path"]).read_bytes()),
+                        (f"{key}.jpg", (root / row["keyframe_path"]).read_bytes()),
+                        (f"{key}.json", sample_json(row, boxes)),
+                    ]
                 )
-                if full:
-                    shards.append(current)
-                    current, current_sizes = [], []
-                current.extend(members)
-                current_sizes.extend(sizes)
-            if current:
-                shards.append(current)
-            index = {"split": split, "samples": len(rows), "shards": []}
-            for number, members in enumerate(shards):
-                name = f"{split}-{number:06d}.tar"
-                with tarfile.open(Path(tmp) / name, "w") as tar:
-                    for member, data in members:
-                        _add(tar, member, data)
-                index["shards"].append(
-                    {
-                        "name": name,
-                        "samples": len(members) // 3,
-                        "bytes": (Path(tmp) / name).stat().st_size,
-                    }
-                )
+            index = {"split": split, "samples": len(rows), "shards": writer.close()}
             (Path(tmp) / f"{split}.json").write_text(json.dumps(index, indent=2) + "\n")
             indexes[split] = index
-            log.info("webdataset %s: %d samples in %d shards", split, len(rows), len(shards))
+            log.info(
+                "webdataset %s: %d samples in %d shards", split, len(rows), len(index["shards"])
+            )
     return indexes

@@ -19,7 +19,7 @@ REQUIRED_COLUMNS = ("video_id", "source")
 # split may be left out, or blank on some rows: those videos get one by assign_split
 SPLITS = ("train", "val", "test")
 # what load_sheet adds to each row
-DERIVED_COLUMNS = ("source_kind", "ext", "source_path", "split_source")
+DERIVED_COLUMNS = ("source_kind", "ext", "source_path", "split_source", "archive_id")
 
 
 def _reserved_columns() -> dict[str, list[str]]:

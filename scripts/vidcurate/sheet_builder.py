@@ -47,12 +47,23 @@ def archive_stem(path: str | os.PathLike) -> str:
     return Path(name).stem
 
 
+# ids become file names with suffixes: stay far below the usual 255-byte limit
+MAX_ID_LENGTH = 120
+
+
 def safe_id(text: str) -> str:
-    """Letters, digits, '_', '.', '-' only, starting with a letter or digit."""
+    """Letters, digits, '_', '.', '-' only, starting with a letter or digit, at most
+    MAX_ID_LENGTH characters."""
     text = re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_.-")
     if not text or not text[0].isalnum():
         text = f"v{text}"
-    return text
+    return text[:MAX_ID_LENGTH].rstrip("_.-")
+
+
+def is_resource_fork(path: str | os.PathLike) -> bool:
+    """macOS's AppleDouble companions (._name.mp4, __MACOSX/): not videos."""
+    parts = Path(path).parts
+    return "__MACOSX" in parts or Path(path).name.startswith("._")
 
 
 def find_sources(inputs: list[str]) -> list[tuple[Path, str]]:
@@ -63,6 +74,8 @@ def find_sources(inputs: list[str]) -> list[tuple[Path, str]]:
         path = Path(given)
         if path.is_dir():
             for file in sorted(p for p in path.rglob("*") if p.is_file()):
+                if is_resource_fork(file.relative_to(path)):
+                    continue
                 if is_video(file) or is_archive(file):
                     relative = file.relative_to(path)
                     stem = archive_stem(relative) if is_archive(file) else relative.with_suffix("")
@@ -75,7 +88,7 @@ def find_sources(inputs: list[str]) -> list[tuple[Path, str]]:
             if not files:
                 raise SheetError(f"{given}: no such file, folder, or files matching the glob")
             for file in files:
-                if is_video(file) or is_archive(file):
+                if (is_video(file) or is_archive(file)) and not is_resource_fork(file):
                     found.append((file, archive_stem(file) if is_archive(file) else file.stem))
     return found
 
@@ -148,6 +161,12 @@ def build_sheet(
     sheet = pd.DataFrame({"video_id": ids, "source": sources, "split": split or ""})
     if join:
         extra, key = read_join(join, join_on)
+        clash = {"video_id", "source"} & set(extra.columns)
+        if clash:
+            raise SheetError(
+                f"{join}: column(s) {', '.join(sorted(clash))} would replace the ones built "
+                "from the files; rename them"
+            )
         names = [f.name for f in files]
         unmatched = sorted(set(extra[key]) - set(names))
         if unmatched:
@@ -160,9 +179,11 @@ def build_sheet(
                     sheet["split"] = values
             else:
                 sheet[column] = values
+    # an archive without a given split stays blank: the workflow deals each of its
+    # videos a split of its own (dealing the archive would put them all in one)
     sheet["split"] = [
-        given or assign_split(video_id, seed, fractions)
-        for video_id, given in zip(sheet["video_id"], sheet["split"], strict=True)
+        given or ("" if is_archive(file) else assign_split(video_id, seed, fractions))
+        for video_id, given, file in zip(sheet["video_id"], sheet["split"], files, strict=True)
     ]
     return sheet
 
