@@ -528,6 +528,30 @@ COCO_SETTINGS = {
 }
 
 
+# GPUs: a job asks for one only when its video's backend can use it and its device
+# setting wants it (cuda; auto with gpu_jobs), so a pyscenedetect scenes job or a
+# background tracks job never waits in a GPU queue
+def wants_gpu(device):
+    return device in ("cuda", "tensorrt") or (device == "auto" and config["gpu_jobs"])
+
+
+def get_scenes_gpu(wildcards):
+    backend = get_scenes_settings(wildcards)["backend"]
+    return int(backend == "transnetv2" and wants_gpu(config["scenes"]["device"]))
+
+
+def get_tracks_gpu(wildcards):
+    detector = tracks_detector(wildcards.video_id)
+    if detector not in ("onnx", "fasterrcnn"):
+        return 0
+    return int(wants_gpu(config["tracks"][detector]["device"]))
+
+
+def get_motion_gpu(wildcards):
+    backend = get_motion_settings(wildcards)["backend"]
+    return int(backend == "ilk" and wants_gpu(config["motion"]["device"]))
+
+
 # what the score stage reads (the curation thresholds are the curation rule's)
 SCORE_SETTINGS = dict(config["score"])
 

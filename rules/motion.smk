@@ -13,6 +13,8 @@ rule motion:
     conda:
         "../envs/motion.yaml"
     threads: 2
+    resources:
+        gpu=get_motion_gpu,
     params:
         code=library("frames", "arena", "columns", "motion"),
         motion=get_motion_settings,

@@ -12,6 +12,8 @@ rule scenes:
     conda:
         "../envs/scenes.yaml"
     threads: 2
+    resources:
+        gpu=get_scenes_gpu,
     params:
         code=library("frames", "scenes"),
         scenes=get_scenes_settings,

@@ -34,6 +34,8 @@ rule tracks:
     conda:
         "../envs/tracks.yaml"
     threads: 2
+    resources:
+        gpu=get_tracks_gpu,
     params:
         code=library("frames", "arena", "tracks"),
         tracks=get_tracks_settings,
