@@ -27,6 +27,7 @@ import pandas as pd
 
 from .arena import apply
 from .atomic import atomic_path, write_text
+from .settings import FromConfig
 from .tracks import iou, map_boxes
 
 log = logging.getLogger(__name__)
@@ -59,7 +60,7 @@ class LabelFileError(ValueError):
 
 
 @dataclass(frozen=True)
-class AnnotationSettings:
+class AnnotationSettings(FromConfig):
     max_gap_s: float = 0.5  # interpolate a box between detections at most this far apart
     speed_step_s: float = 0.2  # the centre's path is measured between points this far apart
     still_below: float = 2.0  # cm/s (px/s thresholds below when the arena has no size)
@@ -69,10 +70,6 @@ class AnnotationSettings:
     label_time_tolerance_s: float = 0.5
     label_min_iou: float = 0.5
     locomotion: bool = True
-
-    @classmethod
-    def from_config(cls, config: dict) -> AnnotationSettings:
-        return cls(**{k: v for k, v in config.items() if k in cls.__dataclass_fields__})
 
 
 # --- geometry ------------------------------------------------------------------------------

@@ -37,6 +37,7 @@ import pandas as pd
 
 from .atomic import atomic_path, write_text
 from .dataset import redact_source
+from .settings import FromConfig
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 
 
 @dataclass(frozen=True)
-class CaptionSettings:
+class CaptionSettings(FromConfig):
     api_url: str = "http://127.0.0.1:8000/v1/chat/completions"
     model: str = "gpt-4o-mini"
     system_prompt: str = "You describe short video clips for a training dataset."
@@ -64,10 +65,6 @@ class CaptionSettings:
     max_backoff_s: float = 60.0
     cache_dir: str = "resources/captions"
     extra_body: dict = field(default_factory=dict)
-
-    @classmethod
-    def from_config(cls, config: dict) -> CaptionSettings:
-        return cls(**{k: v for k, v in config.items() if k in cls.__dataclass_fields__})
 
     def request_identity(self) -> dict:
         """What changes a caption: the cache key holds these and the clip's bytes."""

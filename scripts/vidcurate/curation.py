@@ -21,6 +21,7 @@ import pandas as pd
 
 from .atomic import atomic_path
 from .columns import MOTION_COLUMNS, SCORE_ONLY_COLUMNS
+from .settings import FromConfig
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ CURATION_COLUMNS = ["split", "keep", "reason", "duplicate_of"]
 
 
 @dataclass(frozen=True)
-class CurationSettings:
+class CurationSettings(FromConfig):
     min_motion_px_s: float | None = None
     min_sharpness: float | None = None
     min_luma: float | None = None
@@ -53,10 +54,6 @@ class CurationSettings:
     max_flash_frames: int | None = None
     min_tracks: int | None = None
     dedup_max_hamming: int | None = None
-
-    @classmethod
-    def from_config(cls, config: dict) -> CurationSettings:
-        return cls(**{k: v for k, v in config.items() if k in cls.__dataclass_fields__})
 
     def thresholds(self) -> dict[str, tuple[str, str, float, str]]:
         """Config key -> (reason, score column, threshold, failing side) of every

@@ -25,6 +25,7 @@ import pandas as pd
 
 from .atomic import atomic_path
 from .frames import Frame, FrameSpec, open_frames
+from .settings import FromConfig
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ TIME_BASE = Fraction(1, 90000)
 
 
 @dataclass(frozen=True)
-class DefaceSettings:
+class DefaceSettings(FromConfig):
     threshold: float = 0.2
     mask_scale: float = 1.3
     replacement: str = "blur"
@@ -43,10 +44,6 @@ class DefaceSettings:
     mosaic_size: int = 20
     crf: int = 18
     preset: str = "fast"
-
-    @classmethod
-    def from_config(cls, deface: dict) -> DefaceSettings:
-        return cls(**{k: v for k, v in deface.items() if k in cls.__dataclass_fields__})
 
 
 def detection_shape(width: int, height: int, box: str) -> tuple[int, int]:

@@ -32,6 +32,7 @@ import pandas as pd
 from .atomic import atomic_path
 from .columns import MOTION_COLUMNS
 from .frames import every
+from .settings import FromConfig
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,7 @@ SEGMENT_COLUMNS = ["segment", "start_s", "end_s", "mean_px_s", "peak_px_s"]
 
 
 @dataclass(frozen=True)
-class MotionSettings:
+class MotionSettings(FromConfig):
     backend: str = "dis"
     fps: float = 10.0
     analysis_short_side: int = 180
@@ -54,10 +55,6 @@ class MotionSettings:
     exit_px_s: float = 4.0
     min_segment_s: float = 0.5
     merge_gap_s: float = 0.5
-
-    @classmethod
-    def from_config(cls, motion: dict) -> MotionSettings:
-        return cls(**{k: v for k, v in motion.items() if k in cls.__dataclass_fields__})
 
 
 def analysis_size(width: int, height: int, short_side: int) -> tuple[int, int]:

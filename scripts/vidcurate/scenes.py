@@ -31,6 +31,7 @@ import pandas as pd
 from .atomic import atomic_path
 from .errors import VideoError
 from .frames import Frame, FrameSpec, open_frames
+from .settings import FromConfig
 
 log = logging.getLogger(__name__)
 
@@ -67,15 +68,11 @@ class SceneSettings:
 
 
 @dataclass(frozen=True)
-class FlashSettings:
+class FlashSettings(FromConfig):
     delta: float = 25.0
     both_directions: bool = True
     window_s: float = 0.25
     record_only: bool = False
-
-    @classmethod
-    def from_config(cls, flash: dict) -> FlashSettings:
-        return cls(**{k: v for k, v in flash.items() if k in cls.__dataclass_fields__})
 
 
 def decode_small(path: str, probe: dict, size: tuple[int, int]) -> Iterator[Frame]:

@@ -29,6 +29,7 @@ import pandas as pd
 
 from .atomic import atomic_path
 from .columns import MOTION_COLUMNS, SCORE_ONLY_COLUMNS
+from .settings import FromConfig
 
 log = logging.getLogger(__name__)
 
@@ -36,17 +37,13 @@ SCORE_COLUMNS = ["video_id", "clip", "start_s", "end_s", *MOTION_COLUMNS, *SCORE
 
 
 @dataclass(frozen=True)
-class ScoreSettings:
+class ScoreSettings(FromConfig):
     ocr: bool = True
     ocr_long_side: int = 480  # the text detector sees frames scaled to this long side
     ocr_box_threshold: float = 0.5
     ocr_text_score: float = 0.5
     clipped_low: int = 5
     clipped_high: int = 250
-
-    @classmethod
-    def from_config(cls, config: dict) -> ScoreSettings:
-        return cls(**{k: v for k, v in config.items() if k in cls.__dataclass_fields__})
 
 
 # --- pixels --------------------------------------------------------------------------------

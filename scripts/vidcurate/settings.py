@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 from .geometry import clip_size
+
+
+class FromConfig:
+    """For settings dataclasses: ``from_config(section)`` takes the keys of a config
+    section that are the dataclass's fields and ignores the rest (keys that decide the
+    DAG, or belong to another backend)."""
+
+    @classmethod
+    def from_config(cls, section: dict):
+        return cls(**{k: v for k, v in section.items() if k in cls.__dataclass_fields__})
 
 
 class ConfigError(ValueError):
@@ -74,7 +84,7 @@ def check_config(config: dict) -> None:
 
 
 @dataclass(frozen=True)
-class ClipSettings:
+class ClipSettings(FromConfig):
     seconds: float = 1.0
     fps: int = 25
     max_short_side: int = 360
@@ -89,10 +99,6 @@ class ClipSettings:
     @property
     def n_frames(self) -> int:
         return frames_per_clip(self.seconds, self.fps)
-
-    @classmethod
-    def from_config(cls, clips: dict) -> ClipSettings:
-        return cls(**{f.name: clips[f.name] for f in fields(cls) if f.name in clips})
 
 
 def video_skip_reason(probe: dict, settings: ClipSettings) -> str:

@@ -35,6 +35,7 @@ import pandas as pd
 
 from .atomic import atomic_dir, atomic_path
 from .errors import VideoError
+from .settings import FromConfig
 
 log = logging.getLogger(__name__)
 
@@ -524,17 +525,13 @@ class SingleTrack:
 
 
 @dataclass(frozen=True)
-class TrackClipSettings:
+class TrackClipSettings(FromConfig):
     size: int = 224
     margin: float = 0.15  # of the box's long side, added around it
     smooth_frames: int = 9  # centred moving average of box centre and side
     gop: int = 8  # short GOP: a trainer can start reading at any 8th frame
     crf: int = 20
     preset: str = "veryfast"
-
-    @classmethod
-    def from_config(cls, clip: dict) -> TrackClipSettings:
-        return cls(**{k: v for k, v in clip.items() if k in cls.__dataclass_fields__})
 
 
 class TrackClipWriter:
