@@ -14,15 +14,16 @@ frame), so its cost per clip is about two frames of each score plus one clip ope
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts"))
 
 import cv2  # noqa: E402
+from timing import best_of_interleaved, print_against_decode  # noqa: E402
 
 from vidcurate.frames import FrameSpec, every, open_frames  # noqa: E402
 from vidcurate.geometry import clip_size  # noqa: E402
@@ -69,22 +70,10 @@ def main() -> None:
                         count += 1
                 return count
 
-            best = {"decode": float("inf"), name: float("inf")}
-            frames = {}
-            for _ in range(args.repeat):
-                for method, scorer in (("decode", None), (name, score)):
-                    start = time.perf_counter()
-                    frames[method] = run(scorer)
-                    best[method] = min(best[method], time.perf_counter() - start)
-            decode_rate = frames["decode"] / best["decode"]
-            for method in ("decode", name):
-                rate = frames[method] / best[method]
-                label = f"decode ({name}'s frames)" if method == "decode" else method
-                print(
-                    f"| {video.stem} {size[0]}x{size[1]} | {label} | {frames[method]} | "
-                    f"{best[method]:.2f} | {rate:.1f} | {rate / decode_rate:.2f}x |",
-                    flush=True,
-                )
+            results = best_of_interleaved(
+                {"decode": run, name: functools.partial(run, score)}, args.repeat
+            )
+            print_against_decode(f"{video.stem} {size[0]}x{size[1]}", name, results)
 
 
 if __name__ == "__main__":

@@ -18,11 +18,12 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts"))
+
+from timing import best_of_interleaved, print_against_decode  # noqa: E402
 
 from vidcurate.arena import arena_transform, read_arena_file  # noqa: E402
 from vidcurate.frames import FrameSpec, every, open_frames  # noqa: E402
@@ -103,23 +104,9 @@ def main() -> None:
                 track_video(str(video), probe, settings, arena, None, str(weights), 2)
                 return sampled_count(video, probe, settings)
 
-            best = {"decode": float("inf"), name: float("inf")}
-            frames = {}
             repeats = 1 if name == "fasterrcnn" else args.repeat
-            for _ in range(repeats):
-                for method, run in (("decode", decode), (name, detect)):
-                    start = time.perf_counter()
-                    frames[method] = run()
-                    best[method] = min(best[method], time.perf_counter() - start)
-            decode_rate = frames["decode"] / best["decode"]
-            for method in ("decode", name):
-                rate = frames[method] / best[method]
-                label = f"decode ({name}'s frames)" if method == "decode" else method
-                print(
-                    f"| {video.stem} | {label} | {frames[method]} | {best[method]:.2f} | "
-                    f"{rate:.1f} | {rate / decode_rate:.2f}x |",
-                    flush=True,
-                )
+            results = best_of_interleaved({"decode": decode, name: detect}, repeats)
+            print_against_decode(video.stem, name, results)
 
 
 _COUNTS: dict = {}

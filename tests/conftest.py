@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
+import threading
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
@@ -159,3 +162,35 @@ def carphone_clips(tmp_path_factory):
         str(root / "clips.tsv"),
     )
     return root
+
+
+class LocalServer:
+    """An HTTP server on 127.0.0.1 (a free port) answering with ``handler`` from a
+    thread; ``url`` is its address plus ``path``. Use it with ``with``."""
+
+    def __init__(self, handler, path: str = ""):
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}{path}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def copy_workflow(root: Path) -> Path:
+    """A private copy of the workflow under ``root`` (what a test may edit or whose
+    library hash must not change under it while the repository is being worked on)."""
+    workflow = root / "workflow"
+    workflow.mkdir()
+    for name in ("Snakefile", "rules", "scripts", "envs", "profiles", "config/schemas"):
+        src = REPO / name
+        if src.is_dir():
+            shutil.copytree(src, workflow / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(src, workflow / name)
+    return workflow

@@ -8,17 +8,15 @@ import functools
 import io
 import json
 import tarfile
-import threading
 import zipfile
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from http.server import SimpleHTTPRequestHandler
 from pathlib import Path
 
 import pandas as pd
 import pytest
-import yaml
-from test_workflow import planned, snakemake
+from test_workflow import planned, snakemake, write_config
 
-from conftest import REPO, data_file
+from conftest import REPO, LocalServer, data_file
 from vidcurate.archives import extract_archive, extract_members, list_archive, member_file
 from vidcurate.errors import VideoError
 
@@ -117,14 +115,8 @@ def web_folder(tmp_path):
     """A plain HTTP server on 127.0.0.1 serving a folder (no Range support)."""
     folder = tmp_path / "web"
     folder.mkdir()
-    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(folder))
-    handler.log_message = lambda *args: None
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield folder, f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with LocalServer(functools.partial(SimpleHTTPRequestHandler, directory=str(folder))) as web:
+        yield folder, web.url
 
 
 @pytest.mark.workflow
@@ -148,13 +140,7 @@ def test_archives_expand_into_videos_through_a_checkpoint(tmp_path, web_folder):
         "batch\traw/batch.tar.gz\ttrain\trig1\n"
         f"web\t{base_url}/web.zip?token=secret\t\tweb\n"
     )
-    config = {
-        "samples": "videos.tsv",
-        "scenes": {"backend": "none"},
-        "deface": {"enabled": False},
-        "curation": {"max_text_area": None},
-    }
-    (project / "config.yaml").write_text(yaml.safe_dump(config))
+    write_config(project)
     before = planned(snakemake(REPO, project, "-n"))
     # before the archives are opened, the plan holds them and nothing of their videos
     assert sorted(before) == [

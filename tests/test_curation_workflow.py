@@ -14,7 +14,7 @@ import pytest
 import yaml
 from test_workflow import changed_plan, planned, snakemake
 
-from conftest import REPO, chromium, data_file
+from conftest import chromium, copy_workflow, data_file
 from vidcurate.columns import MOTION_COLUMNS, SCORE_ONLY_COLUMNS
 from vidcurate.subsets import read_subset
 
@@ -48,14 +48,7 @@ def curated(tmp_path_factory):
     and the same carphone file again under another id with no split (dealt by video:
     test). Calibration runs first, on the fresh project; then the whole workflow."""
     root = tmp_path_factory.mktemp("curation")
-    workflow = root / "workflow"
-    workflow.mkdir()
-    for name in ("Snakefile", "rules", "scripts", "envs", "profiles", "config/schemas"):
-        src = REPO / name
-        if src.is_dir():
-            shutil.copytree(src, workflow / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(src, workflow / name)
+    workflow = copy_workflow(root)
     project = root / "project"
     (project / "raw").mkdir(parents=True)
     (project / "config" / "arenas").mkdir(parents=True)

@@ -3,15 +3,14 @@
 import hashlib
 import json
 import logging
-import threading
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import urlsplit
 
 import pytest
 
 import vidcurate.ingest as ingest
-from conftest import data_file
+from conftest import LocalServer, data_file
 from vidcurate.errors import VideoError
 from vidcurate.ingest import download_http, download_ytdlp, ingest_local, redact_url
 
@@ -41,7 +40,7 @@ class Seen:
     status: int
 
 
-class Server:
+class Server(LocalServer):
     """Serves files in several behaviours and records each request."""
 
     def __init__(self, payload: bytes):
@@ -124,17 +123,7 @@ class Server:
                     return
                 self.reply(status, headers, data[start:])
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        super().__init__(Handler)
 
 
 class Killed(BaseException):

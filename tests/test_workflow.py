@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import REPO, SNAKEMAKE, check_clip, data_file
+from conftest import REPO, SNAKEMAKE, check_clip, copy_workflow, data_file
 
 pytestmark = pytest.mark.workflow
 
@@ -43,10 +43,17 @@ def make_project(
         extra = [values.get(video_id, "") for values in columns.values()]
         lines.append("\t".join([video_id, f"raw/{source.name}", split, f"lab-{video_id}", *extra]))
     (project / "videos.tsv").write_text("\n".join(lines) + "\n")
-    # fixed cameras, no faces by default: these tests are about clips; test_scenes and
-    # test_deface cover those stages, and the tests below switch them on where needed
-    # no text filter: the counter shows a burned-in number on every frame, which
-    # test_curation_workflow drops for `text`; here its clips are what is tested
+    write_config(project, config)
+    return project
+
+
+def write_config(project: Path, config: dict | None = None) -> None:
+    """The project's config.yaml: the tests' defaults, then ``config``'s sections.
+
+    Fixed cameras, no faces by default: these tests are about clips; test_scenes and
+    test_deface cover those stages, and tests switch them on where needed. No text
+    filter: the counter shows a burned-in number on every frame, which
+    test_curation_workflow drops for `text`; elsewhere its clips are what is tested."""
     config = {
         "samples": "videos.tsv",
         "scenes": {"backend": "none"},
@@ -55,7 +62,6 @@ def make_project(
         **(config or {}),
     }
     (project / "config.yaml").write_text(yaml.safe_dump(config))
-    return project
 
 
 def snakemake(workflow: Path, project: Path, *args, configfile="config.yaml", check=True):
@@ -106,14 +112,7 @@ def edited(path: Path):
 def finished(tmp_path_factory, request):
     """A private copy of the workflow and a completed run of a small project."""
     root = tmp_path_factory.mktemp("wf")
-    workflow = root / "workflow"
-    workflow.mkdir()
-    for name in ("Snakefile", "rules", "scripts", "envs", "profiles", "config/schemas"):
-        src = REPO / name
-        if src.is_dir():
-            shutil.copytree(src, workflow / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(src, workflow / name)
+    workflow = copy_workflow(root)
     # the repository's defaults: deface on (its master kept), transnetv2 shots; the
     # rerun promises below must hold with the stages that cost the most switched on
     # (the counter is a fixed camera: one shot by the sheet's `scenes` column, as a lab
