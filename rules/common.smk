@@ -49,24 +49,21 @@ try:
 except SheetError as err:
     raise WorkflowError(f"bad sample sheet: {err}") from None
 # videos without a split get one by video (seeded hash: stable when videos are added)
-samples = fill_splits(
-    samples,
-    config["splits"]["seed"],
-    {name: config["splits"][name] for name in ("train", "val", "test")},
-)
+SPLIT_FRACTIONS = {name: config["splits"][name] for name in ("train", "val", "test")}
+samples = fill_splits(samples, config["splits"]["seed"], SPLIT_FRACTIONS)
 
 # columns the workflow adds to the sheet; the rest is the user's experiment metadata
 DERIVED_COLUMNS = ["source_kind", "ext", "source_path", "archive_id"]
 # rows whose source is a tar/zip: their videos are known once the archive has been opened
-ARCHIVES = {
-    video_id: row
-    for video_id, row in samples.to_dict("index").items()
-    if row["source_kind"] == "archive"
-}
+_SHEET_ROWS = samples.to_dict("index")
+ARCHIVES = {v: row for v, row in _SHEET_ROWS.items() if row["source_kind"] == "archive"}
 SHEET_ORDER = list(samples.index)
+SHEET_IDS = frozenset(SHEET_ORDER)
 # the videos the sheet names itself (archive members come from all_video_ids())
 VIDEO_IDS = [video_id for video_id in SHEET_ORDER if video_id not in ARCHIVES]
-SPLIT_FRACTIONS = {name: config["splits"][name] for name in ("train", "val", "test")}
+# archive_id -> (listing's mtime, its member rows): the aggregate jobs' input
+# functions all ask for every archive's members; each listing is read once
+_MEMBER_ROWS = {}
 
 
 def archives_of(video_id):
@@ -80,13 +77,16 @@ def archive_member_rows(archive_id):
     """video_id -> row of every video in the archive: the archive's columns (its split,
     or one dealt to each member), the member as source. Known once the checkpoint ran
     (before, Snakemake schedules it and asks again)."""
-    listing = read_listing(
-        checkpoints.archive.get(archive_id=archive_id).output.listing
-    )
+    path = checkpoints.archive.get(archive_id=archive_id).output.listing
+    mtime = Path(path).stat().st_mtime_ns
+    cached = _MEMBER_ROWS.get(archive_id)
+    if cached and cached[0] == mtime:
+        return cached[1]
+    listing = read_listing(path)
     archive = ARCHIVES[archive_id]
     rows = {}
     for member in listing[listing["status"] == "video"].itertuples():
-        if member.video_id in SHEET_ORDER:
+        if member.video_id in SHEET_IDS:
             raise WorkflowError(
                 f"archive {archive_id}: member {member.member} gets the id "
                 f"{member.video_id}, which the sample sheet already uses; rename that row"
@@ -106,6 +106,7 @@ def archive_member_rows(archive_id):
             "source_path": member.file,
             "archive_id": archive_id,
         }
+    _MEMBER_ROWS[archive_id] = (mtime, rows)
     return rows
 
 
@@ -123,9 +124,7 @@ class VideoRows(dict):
         raise KeyError(video_id)
 
 
-ROWS = VideoRows(
-    {v: row for v, row in samples.to_dict("index").items() if v not in ARCHIVES}
-)
+ROWS = VideoRows({v: row for v, row in _SHEET_ROWS.items() if v not in ARCHIVES})
 
 
 def open_archives():
