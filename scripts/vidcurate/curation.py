@@ -80,12 +80,6 @@ def filter_reasons(scores: pd.DataFrame, settings: CurationSettings) -> pd.Serie
     return pd.Series(joined, index=scores.index)
 
 
-def _popcount(values: np.ndarray) -> np.ndarray:
-    """Set bits of each uint64."""
-    as_bytes = values.astype(">u8").view(np.uint8).reshape(-1, 8)
-    return np.unpackbits(as_bytes, axis=1).sum(axis=1)
-
-
 class HashIndex:
     """Kept (key hash, mid hash) pairs, found again within ``max_bits`` of a query.
 

@@ -109,6 +109,7 @@ def build_dataset(
         for row in pd.read_parquet(captions_parquet).to_dict("records"):
             captions[(row["video_id"], row["source_clip"])] = row
     numbers = dataset_numbers(curated)
+    split_of = dict(zip(curated["video_id"], curated["split"], strict=True))
     by_video = dict(tuple(curated.groupby("video_id", sort=False)))
     clip_rows, window_tables, video_rows = [], [], []
     with atomic_dir(out_clips) as tmp_clips, atomic_dir(out_keyframes) as tmp_keys:
@@ -151,7 +152,7 @@ def build_dataset(
                 duplicate_of = ""
                 if isinstance(row["duplicate_of"], str) and row["duplicate_of"]:
                     other_video, other_clip = row["duplicate_of"].rsplit("/", 1)
-                    other = curated_split(curated, other_video)
+                    other = split_of[other_video]
                     duplicate_of = str(
                         Path(
                             "clips",
@@ -216,10 +217,6 @@ def build_dataset(
         )
         _write_parquet(pd.DataFrame(video_rows), out_videos)
     return metadata
-
-
-def curated_split(curated: pd.DataFrame, video_id: str) -> str:
-    return str(curated.loc[curated["video_id"] == video_id, "split"].iloc[0])
 
 
 def _write_parquet(table: pd.DataFrame, path: str) -> None:

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .atomic import atomic_path
-from .curation import REASONS, CurationSettings, numeric_scores
+from .curation import REASONS, CurationSettings, numeric_scores, reason_counts
 
 KEPT_COLOUR = "#2e7d32"
 DROPPED_COLOUR = "#c62828"
@@ -45,7 +45,6 @@ def contact_sheet(
     dataset_root: Path,
     boxes: pd.DataFrame | None,
     max_images: int = 12,
-    columns: int = 4,
 ) -> list[tuple[np.ndarray, str]]:
     """(keyframe RGB with its boxes drawn, title) of up to ``max_images`` kept clips,
     evenly spread over the video."""
@@ -154,22 +153,11 @@ def reasons_figure(metadata: pd.DataFrame, out: str) -> None:
     """Clips dropped per reason, per split (a clip failing two filters counts twice)."""
     plt = _pyplot()
     splits = sorted(metadata["split"].unique())
-    counts = {
-        reason: [
-            int(
-                metadata.loc[metadata["split"] == s, "reason"]
-                .str.split(",")
-                .map(lambda rs, r=reason: r in rs)
-                .sum()
-            )
-            for s in splits
-        ]
-        for reason in REASONS
-    }
+    counts = {s: reason_counts(metadata[metadata["split"] == s]) for s in splits}
     figure, axis = plt.subplots(figsize=(8, 3.5))
     left = np.zeros(len(REASONS))
-    for index, split in enumerate(splits):
-        values = np.array([counts[r][index] for r in REASONS])
+    for split in splits:
+        values = np.array([counts[split].get(r, 0) for r in REASONS])
         axis.barh(REASONS, values, left=left, label=split)
         left += values
     axis.invert_yaxis()
