@@ -12,7 +12,7 @@ CORES ?= all
 # chromium + its driver for the annotation page's browser test (tests/test_annotate.py)
 APT_PACKAGES := ffmpeg libgl1 libglib2.0-0 chromium chromium-driver
 
-.PHONY: demo test lint format setup system bench clean annotate
+.PHONY: demo test lint format setup system bench clean annotate docs
 
 setup: $(STAMP) system
 
@@ -42,6 +42,10 @@ lint: setup
 	$(BIN)/ruff format --check .
 	$(BIN)/snakefmt --check Snakefile rules/
 	$(BIN)/snakemake --lint --cores 1
+
+# config/README.md's reference tables, from the schemas (tests/test_deploy.py checks them)
+docs: setup
+	$(BIN)/python scripts/vidcurate/config_docs.py
 
 format: setup
 	$(BIN)/ruff format .

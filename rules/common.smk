@@ -1,12 +1,49 @@
+import ast
 import hashlib
+import os
 import sys
 from pathlib import Path
 
 from snakemake.exceptions import IncompleteCheckpointException, WorkflowError
+from snakemake.sourcecache import LocalSourceFile
 from snakemake.utils import validate
 
-# the stage library lives beside the stage scripts
-sys.path.insert(0, str(Path(workflow.basedir) / "scripts"))
+
+def library_folder():
+    """The folder holding the vidcurate package this workflow's scripts import.
+
+    A clone: its own scripts/. Deployed from a tag (github(...), gitfile(...)), the
+    sources are not a folder here, so the package's files (listed in files.txt) are
+    copied out of Snakemake's source cache into .snakemake/vidcurate/<source>/."""
+    rules_dir = workflow.current_basedir
+    if isinstance(rules_dir, LocalSourceFile):
+        return Path(rules_dir.get_path_or_uri(secret_free=False)).parent / "scripts"
+    origin = rules_dir.get_path_or_uri(secret_free=True)
+    folder = (
+        Path(".snakemake/vidcurate") / hashlib.sha256(origin.encode()).hexdigest()[:16]
+    )
+    package = folder / "vidcurate"
+    package.mkdir(parents=True, exist_ok=True)
+    listing = workflow.source_path("../scripts/vidcurate/files.txt")
+    for name in Path(listing).read_text().split():
+        cached = Path(workflow.source_path(f"../scripts/vidcurate/{name}"))
+        # renamed into place: jobs of a running workflow may be importing it
+        partial = package / f".{name}.{os.getpid()}"
+        partial.write_bytes(cached.read_bytes())
+        partial.replace(package / name)
+    return folder
+
+
+# Every job imports the library of this very workflow: first on the path here, and
+# through PYTHONPATH in the scripts' processes (also on cluster nodes and in conda
+# envs), ahead of any other vidcurate installed in the environment
+LIBRARY_FOLDER = library_folder().resolve()
+sys.path.insert(0, str(LIBRARY_FOLDER))
+os.environ.update(
+    PYTHONPATH=os.pathsep.join(
+        [str(LIBRARY_FOLDER), *filter(None, [os.environ.get("PYTHONPATH")])]
+    )
+)
 
 from vidcurate.arena import (
     ArenaError,
@@ -22,6 +59,13 @@ from vidcurate.settings import ConfigError, check_config
 from vidcurate.archives import read_listing
 from vidcurate.sheet import assign_split, fill_splits, load_sheet
 from vidcurate.summary import mark_run_start, write_run_summary
+import vidcurate
+
+if Path(vidcurate.__file__).resolve().parent != LIBRARY_FOLDER / "vidcurate":
+    raise WorkflowError(
+        f"this process already imported vidcurate from {vidcurate.__file__}, "
+        f"not this workflow's library in {LIBRARY_FOLDER}"
+    )
 
 # `--config calibration=true` arrives as the string "true"
 _SWITCH_WORDS = {
@@ -35,6 +79,21 @@ _SWITCH_WORDS = {
 if str(config.get("calibration", "")).lower() in _SWITCH_WORDS:
     config["calibration"] = _SWITCH_WORDS[str(config["calibration"]).lower()]
 validate(config, schema="../config/schemas/config.schema.yaml")
+
+
+def _keys_sorted(value):
+    if isinstance(value, dict):
+        return {key: _keys_sorted(value[key]) for key in sorted(value)}
+    if isinstance(value, list):
+        return [_keys_sorted(item) for item in value]
+    return value
+
+
+# Snakemake compares params by their text: a config whose keys were reordered (by hand,
+# by a YAML tool) must not rerun a stage, so every section is kept in one key order
+_config_sorted = _keys_sorted(dict(config))
+config.clear()
+config.update(_config_sorted)
 # rules between keys, so a bad value fails here rather than in jobs after hours of work
 try:
     check_config(config)
@@ -44,7 +103,7 @@ except ConfigError as err:
 try:
     samples = load_sheet(
         config["samples"],
-        schema_path=Path(workflow.basedir) / "config/schemas/samples.schema.yaml",
+        schema_path=workflow.source_path("../config/schemas/samples.schema.yaml"),
     )
 except SheetError as err:
     raise WorkflowError(f"bad sample sheet: {err}") from None
@@ -232,14 +291,37 @@ wildcard_constraints:
     ext=r"[A-Za-z0-9]+",
 
 
+def _imported_modules(name):
+    """The vidcurate modules one library module imports, read from its source."""
+    package = LIBRARY_FOLDER / "vidcurate"
+    found = set()
+    for node in ast.walk(ast.parse((package / f"{name}.py").read_text())):
+        if isinstance(node, ast.ImportFrom):
+            parts = (node.module or "").split(".")
+            if node.level == 0 and parts[0] != "vidcurate":
+                continue
+            inner = parts[1:] if node.level == 0 else parts
+            # `from . import runner` / `from vidcurate import x` name modules themselves
+            found |= {inner[0]} if inner and inner[0] else {a.name for a in node.names}
+        elif isinstance(node, ast.Import):
+            found |= {a.name.split(".")[1] for a in node.names if "." in a.name}
+    return {name for name in found if (package / f"{name}.py").is_file()}
+
+
 def library(*modules):
-    """Content hash of the library modules a stage runs, as a param: editing one
-    reruns that stage (rerun trigger "params"). Computed once per rule, where
-    listing the modules as inputs cost every job seven more files to resolve."""
-    root = Path(workflow.basedir) / "scripts" / "vidcurate"
+    """Content hash of the library modules a stage runs and of everything they import,
+    as a param: editing one reruns that stage (rerun trigger "params"). Computed once
+    per rule, where listing the modules as inputs cost every job more files to resolve.
+    """
+    todo, seen = ["__init__", "errors", "atomic", "runner", *modules], set()
+    while todo:
+        name = todo.pop()
+        if name not in seen:
+            seen.add(name)
+            todo.extend(_imported_modules(name))
     digest = hashlib.sha256()
-    for name in ("__init__", "errors", "atomic", "runner", *modules):
-        digest.update((root / f"{name}.py").read_bytes())
+    for name in sorted(seen):
+        digest.update((LIBRARY_FOLDER / "vidcurate" / f"{name}.py").read_bytes())
     return digest.hexdigest()[:16]
 
 

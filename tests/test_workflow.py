@@ -294,6 +294,16 @@ def test_editing_the_library_reruns_its_stages(finished):
     assert rules == {"extract_clips", *AFTER_CLIPS}
 
 
+def test_editing_a_module_the_library_imports_reruns_its_importers(finished):
+    # settings.py is named by the windows rule only; clips, deface and score import it
+    # (FromConfig), so an edit there must rerun them too
+    workflow, project = finished
+    with edited(workflow / "scripts" / "vidcurate" / "settings.py"):
+        rules = {rule for rule, _ in planned(snakemake(workflow, project, "-n"))}
+    assert {"windows", "extract_clips", "deface", "score"} <= rules
+    assert not rules & {"ingest", "probe", "fasterrcnn_weights"}
+
+
 def test_changing_one_video_reruns_only_its_jobs(finished):
     """A re-exported video reruns its own jobs and the dataset, nothing of the others.
 

@@ -111,8 +111,9 @@ def _defaults_filling_validator():
 
 
 def find_schemas(root: Path) -> Path:
-    """config/schemas of the workflow checkout this package lives in, else the project's."""
-    for folder in (WORKFLOW_ROOT / "config" / "schemas", root / "config" / "schemas"):
+    """The project's config/schemas (snakedeploy copies them with the config, from the
+    deployed release), else those of the checkout this package lives in."""
+    for folder in (root / "config" / "schemas", WORKFLOW_ROOT / "config" / "schemas"):
         if (folder / "samples.schema.yaml").is_file():
             return folder
     raise ValueError(
