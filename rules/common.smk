@@ -453,6 +453,7 @@ SCENES_KEYS = {
         "gradual_threshold",
         "batch_windows",
         "device",
+        "engine",
         "min_change",
     ),
     "pyscenedetect": (
@@ -694,6 +695,17 @@ def get_scenes_settings(wildcards):
     film); the job gets that backend's keys only."""
     own = ROWS[wildcards.video_id].get("scenes", "")
     return SCENES_SETTINGS[own or config["scenes"]["backend"]]
+
+
+TRANSNET_ONNX = "resources/models/transnetv2.onnx"
+
+
+def get_scenes_model(wildcards):
+    """TransNetV2's ONNX graph, for the videos whose scenes run it on onnxruntime."""
+    settings = get_scenes_settings(wildcards)
+    if settings["backend"] == "transnetv2" and settings["engine"] == "onnx":
+        return TRANSNET_ONNX
+    return []
 
 
 def get_dataset_videos(wildcards):

@@ -4,14 +4,18 @@ from vidcurate.runner import stage_logging
 from vidcurate.scenes import FlashSettings, SceneSettings, scenes_stage
 
 with stage_logging(snakemake):
-    import torch
+    settings = SceneSettings.from_config(snakemake.params.scenes)
+    if settings.backend == "transnetv2" and settings.engine == "torch":
+        import torch
 
-    torch.set_num_threads(snakemake.threads)
+        torch.set_num_threads(snakemake.threads)
     scenes_stage(
         snakemake.input.video,
         snakemake.input.probe,
-        SceneSettings.from_config(snakemake.params.scenes),
+        settings,
         FlashSettings.from_config(snakemake.params.flash),
         snakemake.output.scenes,
         snakemake.output.flash,
+        model_path=snakemake.input.get("model") or None,
+        threads=snakemake.threads,
     )

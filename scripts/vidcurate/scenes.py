@@ -46,8 +46,9 @@ class SceneSettings:
     backend: str = "transnetv2"
     threshold: float = 0.5  # transnetv2 single-frame (cut) probability
     gradual_threshold: float = 0.2  # transnetv2 many-hot (in-transition) probability
-    batch_windows: int = 0  # 0: 2 on the CPU (measured fastest), 16 on a GPU
+    batch_windows: int = 0  # 0: 1 (onnx) or 2 (torch) on the CPU, 16 on a GPU
     device: str = "auto"
+    engine: str = "onnx"  # transnetv2 on onnxruntime (the ONNX graph) or torch (reference)
     detector: str = "adaptive"  # pyscenedetect: adaptive | content
     adaptive_threshold: float = 3.0
     content_threshold: float = 27.0
@@ -336,8 +337,12 @@ def scenes_stage(
     flash: FlashSettings,
     out_scenes: str,
     out_flash: str,
+    model_path: str | None = None,
+    threads: int = 1,
 ) -> pd.DataFrame:
-    """Detect shots and flashes of one video in one low-resolution decode."""
+    """Detect shots and flashes of one video in one low-resolution decode. TransNetV2
+    runs on ``settings.engine``: onnx reads the graph at ``model_path``
+    (transnet.build_onnx) with ``threads`` threads; torch is the package's model."""
     probe = json.loads(Path(probe_json).read_text())
     video_id, fps = probe["video_id"], probe["avg_fps"] or 25.0
     stats = _Stats()
@@ -355,7 +360,16 @@ def scenes_stage(
             times.append(frame.time_s)
             yield frame.data
 
-    if settings.backend == "transnetv2":
+    if settings.backend == "transnetv2" and settings.engine == "onnx":
+        if model_path is None:
+            raise ValueError("the onnx engine needs the TransNetV2 ONNX file (model_path)")
+        from .transnet import TransNetOnnx, onnx_probabilities
+
+        model = TransNetOnnx(model_path, threads, settings.device)
+        batch = settings.batch_windows or (16 if model.on_gpu else 1)
+        single, many = onnx_probabilities(frames(), model, batch)
+        transitions = transnet_transitions(single, many, settings)
+    elif settings.backend == "transnetv2":
         single, many = transnet_probabilities(frames(), settings)
         transitions = transnet_transitions(single, many, settings)
     elif settings.backend == "pyscenedetect":
