@@ -32,13 +32,15 @@ from .atomic import atomic_path
 from .errors import VideoError
 from .frames import Frame, FrameSpec, open_frames
 from .settings import FromConfig
+from .transnet import CONTEXT as TRANSNET_CONTEXT
+from .transnet import SIZE as TRANSNET_SIZE
+from .transnet import STEP as TRANSNET_STEP
+from .transnet import WINDOW as TRANSNET_WINDOW
 
 log = logging.getLogger(__name__)
 
 SCENE_COLUMNS = ["scene", "start_frame", "end_frame", "start_s", "end_s", "boundary"]
 FLASH_COLUMNS = ["frame", "time_s", "luma_delta"]
-TRANSNET_SIZE = (48, 27)
-TRANSNET_WINDOW, TRANSNET_STEP, TRANSNET_CONTEXT = 100, 50, 25
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,6 @@ from pathlib import Path
 
 import numpy as np
 
-from .gpu import onnx_providers
-
 WINDOW = 100  # frames the network sees at once
 CONTEXT = 25  # frames of context each side; the middle STEP frames are kept
 STEP = 50
@@ -270,6 +268,8 @@ class TransNetOnnx:
 
     def __init__(self, model_path: str | Path, threads: int = 1, device: str = "cpu"):
         import onnxruntime
+
+        from .gpu import onnx_providers
 
         options = onnxruntime.SessionOptions()
         options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
