@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/plan.py [--sizes 1000 10000] [--profiles local slurm]
                                    [--repeat 3] [--quiet all] [--ablate]
+                                   [--batch-size 1000] [--no-whole] [--cprofile N]
 
 Each size gets a project of that many existing (symlinked, tiny) video files and a sheet
 listing them; the real workflow then plans every job from scratch. Beside it, the same
@@ -22,6 +23,14 @@ stage would need), and one with all three gone at once: planning only, these cop
 not run. The difference to the real workflow is what that directive costs Snakemake per
 job; the last copy is the floor of our rules' shape (named inputs and outputs, params,
 resources, input functions) whatever directives they carry.
+
+`--batch-size B` adds the large-sheet way (README): `--batch videos=1/N` with N = videos /
+B, the first slice (its jobs are what a login node submits first), and `N/N`, the last
+slice plus the dataset-wide rules, planned with the other slices' per-video rows in place
+(results/videos/*.tsv, as earlier batches leave them). `--no-whole` skips planning the
+whole sheet at once (at 64,000 videos: over 20 minutes). `--cprofile N` profiles one
+whole-sheet plan of N videos and prints the functions that cost most, ours (rules/,
+scripts/) apart from Snakemake's.
 """
 
 from __future__ import annotations
@@ -182,16 +191,36 @@ class Runs:
     jobs: int | None = None
 
     def run(self, cwd: Path) -> None:
+        batch = self.cmd[self.cmd.index("--batch") + 1] if "--batch" in self.cmd else None
+        rows = cwd / "results" / "videos"
+        if batch:
+            index, batches = (int(part) for part in batch.split("=")[1].split("/"))
+            if index == batches:
+                earlier_batches_done(cwd, batches)
         wall, peak, text = timed(self.cmd, cwd)
+        shutil.rmtree(rows, ignore_errors=True)
         self.walls.append(wall)
         self.peak_mb = max(self.peak_mb, peak)
         self.jobs = planned_jobs(text) or self.jobs
 
 
-def workflows(tmp: Path, args: argparse.Namespace) -> list[Runs]:
+def workflows(tmp: Path, args: argparse.Namespace, n_videos: int) -> list[Runs]:
     common = ["--configfile", "config.yaml", "-n", "--quiet", args.quiet]
     runs = [Runs("bare chain, 8 rules", [SNAKEMAKE, "-s", "bare.smk", *common])]
     ours = [SNAKEMAKE, "-s", str(REPO / "Snakefile"), *common]
+    if args.batch_size:
+        batches = max(2, n_videos // args.batch_size)
+        runs.append(
+            Runs(f"vidcurate --batch videos=1/{batches}", [*ours, "--batch", f"videos=1/{batches}"])
+        )
+        runs.append(
+            Runs(
+                f"vidcurate --batch videos={batches}/{batches}",
+                [*ours, "--batch", f"videos={batches}/{batches}"],
+            )
+        )
+    if args.no_whole:
+        return runs[1:]  # the bare chain plans the whole sheet too
     if "local" in args.profiles:
         runs.append(Runs("vidcurate", ours))
     if "slurm" in args.profiles:
@@ -205,6 +234,59 @@ def workflows(tmp: Path, args: argparse.Namespace) -> list[Runs]:
     return runs
 
 
+def earlier_batches_done(project: Path, batches: int) -> None:
+    """The per-video rows every batch but the last leaves (the last batch checks that
+    they exist; a dry run of it then plans the last slice and the dataset-wide rules)."""
+    ids = sorted(
+        line.split("\t")[0] for line in (project / "videos.tsv").read_text().splitlines()[1:]
+    )
+    rows = project / "results" / "videos"
+    rows.mkdir(parents=True)
+    # Snakemake's split (settings.types.Batch.get_batch): the remainder goes early
+    k, m = divmod(len(ids), batches)
+    last_starts = (batches - 1) * k + min(batches - 1, m)
+    for video_id in ids[:last_starts]:
+        (rows / f"{video_id}.tsv").touch()
+
+
+def profile_plan(n_videos: int) -> None:
+    """cProfile of one whole-sheet plan: the top functions by own time, ours marked."""
+    import pstats
+
+    with tempfile.TemporaryDirectory() as tmp:
+        project = make_project(Path(tmp) / "project", n_videos)
+        out = Path(tmp) / "plan.prof"
+        cmd = [
+            sys.executable,
+            "-m",
+            "cProfile",
+            "-o",
+            str(out),
+            SNAKEMAKE,
+            "-s",
+            str(REPO / "Snakefile"),
+            "--configfile",
+            "config.yaml",
+            "-n",
+            "--quiet",
+            "all",
+        ]
+        wall, peak, _ = timed(cmd, project)
+        stats = pstats.Stats(str(out))
+        total = sum(v[2] for v in stats.stats.values())
+        print(f"cProfile of a {n_videos}-video plan: {wall:.0f} s wall (profiled), {peak:.0f} MB")
+        print("| own s | share | calls | function | whose |\n|---:|---:|---:|---|---|")
+        rows = sorted(stats.stats.items(), key=lambda kv: kv[1][2], reverse=True)[:25]
+        for (path, line, name), (_, calls, own, _, _) in rows:
+            whose = "ours" if ("/rules/" in path or "/scripts/" in path) else "snakemake/python"
+            where = f"{Path(path).name}:{line} {name}"
+            print(f"| {own:.1f} | {100 * own / total:.0f}% | {calls} | {where} | {whose} |")
+        ours = sum(
+            v[2] for (p, _, _), v in stats.stats.items() if "/rules/" in p or "/scripts/" in p
+        )
+        print(f"\nown time in our code (rules/, scripts/): {ours:.1f} s of {total:.1f} s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", nargs="*", type=int, default=[1000, 10000])
@@ -214,7 +296,13 @@ def main() -> None:
     # is printed, so the figure is planning alone
     parser.add_argument("--quiet", choices=["rules", "all"], default="rules")
     parser.add_argument("--ablate", action="store_true", help="also plan ablated copies")
+    parser.add_argument("--batch-size", type=int, default=0, help="videos per --batch slice")
+    parser.add_argument("--no-whole", action="store_true", help="skip the whole-sheet plan")
+    parser.add_argument("--cprofile", type=int, default=0, help="profile a plan of N videos")
     args = parser.parse_args()
+    if args.cprofile:
+        profile_plan(args.cprofile)
+        return
     print(
         f"snakemake -n --quiet {args.quiet}, {os.cpu_count()} cores, fastest of {args.repeat}; "
         "wall s and peak RSS MB of snakemake"
@@ -226,11 +314,11 @@ def main() -> None:
     for n_videos in args.sizes:
         with tempfile.TemporaryDirectory() as tmp:
             project = make_project(Path(tmp) / "project", n_videos)
-            runs = workflows(Path(tmp), args)
+            runs = workflows(Path(tmp), args, n_videos)
             for _ in range(args.repeat):
                 for each in runs:
                     each.run(project)
-            bare = min(runs[0].walls)
+            bare = min(runs[0].walls) if not args.no_whole else float("nan")
             for each in runs:
                 wall = min(each.walls)
                 jobs = f"{each.jobs:>7}" if each.jobs else f"{'-':>7}"

@@ -22,8 +22,7 @@ rule keyframe_annotations:
 rule coco:
     input:
         metadata="results/dataset/metadata.parquet",
-        tables=dataset_inputs("results/annotations/{video_id}.parquet"),
-        unmatched=dataset_inputs("results/annotations/{video_id}.unmatched.tsv"),
+        videos=VIDEO_MANIFEST,
     output:
         coco=expand("results/dataset/annotations/{split}.json", split=SPLITS),
         coco_min=expand("results/dataset/annotations/{split}_min.json", split=SPLITS),
@@ -38,8 +37,7 @@ rule coco:
     conda:
         "../envs/annotations.yaml"
     params:
-        code=library("arena", "tracks", "annotations"),
-        video_ids=get_video_ids,
+        code=library("arena", "tracks", "annotations", "manifest"),
         files=COCO_SETTINGS,
     script:
         "../scripts/coco.py"

@@ -6,9 +6,7 @@ localrules:
 rule captions:
     input:
         curated="results/curation/clips.parquet",
-        tables=dataset_inputs("results/clips/{video_id}.tsv"),
-        clips=dataset_inputs("results/clips/{video_id}/clips"),
-        keyframes=dataset_inputs("results/clips/{video_id}/keyframes"),
+        videos=VIDEO_MANIFEST,
     output:
         captions="results/captions/captions.parquet",
     log:
@@ -18,8 +16,7 @@ rule captions:
     resources:
         downloads=1,
     params:
-        code=library("frames", "captions"),
+        code=library("frames", "captions", "manifest"),
         settings=CAPTION_SETTINGS,
-        video_ids=get_video_ids,
     script:
         "../scripts/captions.py"

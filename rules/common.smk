@@ -53,6 +53,7 @@ from vidcurate.arena import (
     read_arena_file,
 )
 from vidcurate.dataset import redact_source
+from vidcurate.manifest import VIDEO_FILES, video_row
 from vidcurate.probe import displayed_frame_size
 from vidcurate.errors import SheetError
 from vidcurate.settings import ConfigError, check_config
@@ -329,6 +330,11 @@ def get_final_outputs(wildcards):
     if config["calibration"]:
         # seed 002's calibration: score everything, describe the scores, stop there
         return ["results/calibration.tsv", "results/calibration.png"]
+    batch = workflow.dag_settings.batch
+    if batch is not None and not batch.is_final:
+        # --batch videos=i/N before the last: a slice of the videos' own stages; the
+        # report figures of the first videos would pull in theirs too
+        return [VIDEO_MANIFEST]
     open_archives()
     video_ids = all_video_ids()
     return [
@@ -343,14 +349,10 @@ def get_final_outputs(wildcards):
         "results/report/classes.png",
         "results/dataset/validation.json",
         "results/dataset/metadata.parquet",
-        *expand("results/scores/{video_id}.parquet", video_id=video_ids),
         "results/dataset/windows.parquet",
         "results/dataset/videos.parquet",
-        *[
-            f"results/tracks/{video_id}.parquet"
-            for video_id in video_ids
-            if tracks_detector(video_id) != "none"
-        ],
+        # every video's scores, clips, tracks and annotations, through one rule
+        VIDEO_MANIFEST,
     ]
 
 
@@ -706,6 +708,15 @@ def get_scenes_model(wildcards):
     if settings["backend"] == "transnetv2" and settings["engine"] == "onnx":
         return TRANSNET_ONNX
     return []
+
+
+VIDEO_MANIFEST = "results/videos.tsv"
+VIDEO_ROW_HEADER = "\t".join(["video_id", *VIDEO_FILES])
+
+
+def get_video_row(wildcards):
+    """The video's row of the table of files (vidcurate.manifest)."""
+    return "\t".join(video_row(wildcards.video_id))
 
 
 def get_dataset_videos(wildcards):

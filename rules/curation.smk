@@ -1,6 +1,6 @@
 rule curate:
     input:
-        scores=dataset_inputs("results/scores/{video_id}.parquet"),
+        videos=VIDEO_MANIFEST,
     output:
         table="results/curation/clips.parquet",
     log:
@@ -8,7 +8,7 @@ rule curate:
     conda:
         "../envs/curation.yaml"
     params:
-        code=library("columns", "curation"),
+        code=library("columns", "curation", "manifest"),
         videos=get_split_rows,
         settings=CURATION_SETTINGS,
     script:

@@ -1,11 +1,46 @@
+# every video's files, as one table: the one edge from the per-video stages to the
+# dataset-wide ones, one file per video, so `--batch videos=i/N` plans a slice of the
+# videos at a time. A row is written by one printf on the submit host (no Python, no
+# cluster job): at 64,000 videos that is minutes of one core, not hours
+localrules:
+    video_files,
+    videos,
+
+
+rule video_files:
+    input:
+        **VIDEO_FILES,
+    output:
+        row="results/videos/{video_id}.tsv",
+    log:
+        "logs/videos/{video_id}.log",
+    params:
+        header=VIDEO_ROW_HEADER,
+        row=get_video_row,
+    shell:
+        "printf '%s\\n%s\\n' {params.header:q} {params.row:q} > {output.row} 2> {log}"
+
+
+rule videos:
+    input:
+        rows=dataset_inputs("results/videos/{video_id}.tsv"),
+    output:
+        manifest=VIDEO_MANIFEST,
+    log:
+        "logs/videos/videos.log",
+    conda:
+        "../envs/dataset.yaml"
+    params:
+        code=library("manifest"),
+    script:
+        "../scripts/video_manifest.py"
+
+
 rule dataset:
     input:
         curated="results/curation/clips.parquet",
         captions=get_captions,
-        tables=dataset_inputs("results/clips/{video_id}.tsv"),
-        clips=dataset_inputs("results/clips/{video_id}/clips"),
-        keyframes=dataset_inputs("results/clips/{video_id}/keyframes"),
-        probes=dataset_inputs("results/probe/{video_id}.json"),
+        videos=VIDEO_MANIFEST,
     output:
         clips=directory("results/dataset/clips"),
         keyframes=directory("results/dataset/keyframes"),
@@ -17,7 +52,7 @@ rule dataset:
     conda:
         "../envs/dataset.yaml"
     params:
-        code=library("columns", "dataset"),
+        code=library("columns", "dataset", "manifest"),
         videos=get_dataset_videos,
         fps=config["clips"]["fps"],
     script:

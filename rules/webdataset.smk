@@ -3,7 +3,7 @@ rule webdataset:
         metadata="results/dataset/metadata.parquet",
         clips="results/dataset/clips",
         keyframes="results/dataset/keyframes",
-        tables=dataset_inputs("results/annotations/{video_id}.parquet"),
+        videos=VIDEO_MANIFEST,
     output:
         shards=directory("results/webdataset"),
     log:
@@ -11,8 +11,7 @@ rule webdataset:
     conda:
         "../envs/dataset.yaml"
     params:
-        code=library("annotations", "shards"),
+        code=library("annotations", "shards", "manifest"),
         settings=WEBDATASET_SETTINGS,
-        video_ids=get_video_ids,
     script:
         "../scripts/webdataset_shards.py"

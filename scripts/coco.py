@@ -1,15 +1,16 @@
 """Stage: the dataset's COCO, person-box and AVA files from every video's annotations."""
 
 from vidcurate.annotations import write_annotation_files
+from vidcurate.manifest import files_of, read_manifest
 from vidcurate.runner import stage_logging
 
 with stage_logging(snakemake):
-    ids = snakemake.params.video_ids
+    videos = read_manifest(snakemake.input.videos)
     files = snakemake.params.files
     write_annotation_files(
         snakemake.input.metadata,
-        dict(zip(ids, snakemake.input.tables, strict=True)),
-        dict(zip(ids, snakemake.input.unmatched, strict=True)),
+        files_of(videos, "annotations"),
+        files_of(videos, "unmatched"),
         "results/dataset",
         categories=files["categories"],
         actor_classes=tuple(files["actor_classes"]),

@@ -1,17 +1,18 @@
 """Stage: dataset: the trainer's layout and metadata tables from every video's clips."""
 
 from vidcurate.dataset import build_dataset
+from vidcurate.manifest import files_of, read_manifest
 from vidcurate.runner import stage_logging
 
 with stage_logging(snakemake):
-    ids = [row["video_id"] for row in snakemake.params.videos]
+    files = read_manifest(snakemake.input.videos)
     build_dataset(
         snakemake.params.videos,
         curated_parquet=snakemake.input.curated,
-        clip_tables=dict(zip(ids, snakemake.input.tables, strict=True)),
-        clip_dirs=dict(zip(ids, snakemake.input.clips, strict=True)),
-        keyframe_dirs=dict(zip(ids, snakemake.input.keyframes, strict=True)),
-        probes=dict(zip(ids, snakemake.input.probes, strict=True)),
+        clip_tables=files_of(files, "clip_table"),
+        clip_dirs=files_of(files, "clip_dir"),
+        keyframe_dirs=files_of(files, "keyframe_dir"),
+        probes=files_of(files, "probe"),
         fps=snakemake.params.fps,
         out_clips=snakemake.output.clips,
         out_keyframes=snakemake.output.keyframes,

@@ -16,6 +16,6 @@ with stage_logging(snakemake):
         FlashSettings.from_config(snakemake.params.flash),
         snakemake.output.scenes,
         snakemake.output.flash,
-        model_path=snakemake.input.get("model") or None,
+        model_path=getattr(snakemake.input, "model", None) or None,
         threads=snakemake.threads,
     )

@@ -191,6 +191,9 @@ def test_changing_clip_settings_reruns_only_clips(finished):
             ("keyframe_annotations", "counter"),
             ("score", "carphone"),
             ("score", "counter"),
+            ("video_files", "carphone"),
+            ("video_files", "counter"),
+            ("videos", ""),
             ("curate", ""),
             ("dataset", ""),
             ("coco", ""),
@@ -203,9 +206,11 @@ def test_changing_clip_settings_reruns_only_clips(finished):
     )
 
 
-# what reruns after new clips: their keyframe annotations and scores, curation, the
-# dataset, COCO, validation and the report's figures
+# what reruns after new clips: their keyframe annotations and scores, the table of
+# every video's files, curation, the dataset, COCO, validation and the report's figures
 AFTER_SCORES = (
+    "video_files",
+    "videos",
     "curate",
     "dataset",
     "coco",
@@ -487,3 +492,40 @@ def test_stages_read_the_defaced_video(tmp_path):
     detections = pd.read_parquet(project / "results/deface/people.detections.parquet")
     assert detections.frame.nunique() == 120
     assert len(pd.read_parquet(project / "results/dataset/metadata.parquet")) == 4 + 3
+
+
+def test_batches_give_the_dataset_of_one_run(tmp_path):
+    """`--batch videos=i/N` (README, large sheets): each batch plans and runs a slice of
+    the videos' own stages, the last one the dataset; the result is the dataset of one
+    run over the whole sheet, byte for byte, and reruns stay per video."""
+    workflow = copy_workflow(tmp_path)
+    batched = make_project(tmp_path / "batched", GOOD)
+    whole = make_project(tmp_path / "whole", GOOD)
+    first = snakemake(workflow, batched, "--batch", "videos=1/2")
+    # batches split the videos in sorted order: carphone's stages only, no dataset yet
+    assert {video for _, video in planned(first) if video} == {"carphone"}
+    assert not (batched / "results/dataset/metadata.parquet").exists()
+    snakemake(workflow, batched, "--batch", "videos=2/2")
+    snakemake(workflow, whole)
+    for name in (
+        "dataset/metadata.parquet",
+        "curation/clips.parquet",
+        "dataset/annotations/train.json",
+        "dataset/annotations/val.json",
+        "dataset/ava/train.csv",
+        "videos.tsv",
+    ):
+        assert (batched / "results" / name).read_bytes() == (
+            whole / "results" / name
+        ).read_bytes(), name
+    assert sorted(p.name for p in (batched / "results/dataset/clips").rglob("*.mp4")) == sorted(
+        p.name for p in (whole / "results/dataset/clips").rglob("*.mp4")
+    )
+    # the batched project is complete for an ordinary run
+    again = snakemake(workflow, batched, "-n")
+    assert "Nothing to be done" in again.stdout + again.stderr
+    # a new clip setting: the first batch redoes carphone's clips, nothing of counter's
+    write_config(batched, {"clips": {"crf": 30}})
+    jobs = planned(snakemake(workflow, batched, "-n", "--batch", "videos=1/2"))
+    assert ("extract_clips", "carphone") in jobs
+    assert {video for _, video in jobs if video} == {"carphone"}
