@@ -14,6 +14,8 @@ rule video_files:
         row="results/videos/{video_id}.tsv",
     log:
         "logs/videos/{video_id}.log",
+    conda:
+        "../envs/dataset.yaml"
     params:
         header=VIDEO_ROW_HEADER,
         row=get_video_row,
