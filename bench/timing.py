@@ -67,6 +67,15 @@ def median_of_interleaved_processes(commands: dict[str, list[str]], pairs: int, 
     }
 
 
+def print_process_header() -> None:
+    """The markdown header of print_process_rows' table."""
+    print(
+        "\n| video | run | frames | wall s (median) | user s | sys s | frames/s "
+        "| speed vs CLI | walls |"
+    )
+    print("|---|---|---:|---:|---:|---:|---:|---:|---|")
+
+
 def print_process_rows(video: str, frames: int, results: dict, baseline: str) -> None:
     """Markdown rows: median wall, user and system seconds, frames/s and speed
     relative to ``baseline`` (its wall time over this one's)."""
