@@ -28,6 +28,7 @@ from .frames import FrameSpec, open_frames
 from .geometry import clip_size
 from .settings import ClipSettings
 from .windows import Window, read_windows, start_frame
+from .x264 import H264Writer
 
 log = logging.getLogger(__name__)
 
@@ -39,20 +40,13 @@ def encode_clip(
     settings: ClipSettings,
     size: tuple[int, int],
 ) -> None:
-    """Write one clip (H.264 yuv420p mp4, faststart, no audio) and its first frame as JPEG."""
-    width, height = size
-    with av.open(str(clip_path), "w", format="mp4", options={"movflags": "+faststart"}) as out:
-        stream = out.add_stream("libx264", rate=settings.fps)
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        stream.options = {"crf": str(settings.crf), "preset": settings.preset}
-        # parallelism comes from encoding several clips at once; frame threads
-        # inside one 25-frame clip mostly wait on its flush
-        stream.codec_context.thread_count = 1
+    """Write one clip (H.264 yuv420p mp4, faststart, no audio) and its first frame as JPEG.
+
+    One x264 thread per clip: parallelism comes from encoding several clips at once;
+    frame threads inside one 25-frame clip mostly wait on its flush."""
+    with H264Writer(clip_path, size, settings.fps, settings.crf, settings.preset) as out:
         for index, plane in enumerate(frames):
-            frame = av.VideoFrame.from_ndarray(plane, format="yuv420p")
-            frame.pts = index
-            out.mux(stream.encode(frame))
-        out.mux(stream.encode(None))
+            out.write_array(plane, "yuv420p", pts=index)
     first = av.VideoFrame.from_ndarray(frames[0], format="yuv420p")
     first.to_image().save(keyframe_path, format="JPEG", quality=settings.jpeg_quality)
 

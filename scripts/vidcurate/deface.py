@@ -26,6 +26,7 @@ import pandas as pd
 from .atomic import atomic_path
 from .frames import Frame, FrameSpec, open_frames
 from .settings import FromConfig
+from .x264 import H264Writer
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,7 @@ def detection_shape(width: int, height: int, box: str) -> tuple[int, int]:
     return max(32, round(width * scale)), max(32, round(height * scale))
 
 
+# the master's x264 threads: fixed, so it is the same on a laptop and on any cluster node
 X264_THREADS = 4
 
 
@@ -150,35 +152,31 @@ def deface_video(
     detections = []
     window: deque[np.ndarray] = deque(maxlen=2 * settings.hold + 1)
     waiting: deque[Frame] = deque()  # frames whose future boxes are pending
-    # x264 runs on a thread of its own: onnxruntime leaves the floating-point state of
-    # the thread it computes on changed (denormals flushed), and x264's rate control,
-    # run there, gave different bytes from run to run. Its own thread also encodes frame
-    # k while the detector looks at frame k + 1 (one frame in flight).
+    # x264 on a thread of its own encodes frame k while the detector looks at frame
+    # k + 1 (one frame in flight)
     encoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="x264")
     in_flight: list = []
-
-    def encode(picture) -> None:
-        out.mux(stream.encode(picture))
 
     def submit(picture) -> None:
         if in_flight:
             in_flight.pop().result()
-        in_flight.append(encoder.submit(encode, picture))
+        in_flight.append(encoder.submit(out.write, picture))
 
+    # the pool closes first: an encode in flight ends before the file does
     with (
+        H264Writer(
+            out_path,
+            size,
+            rate,
+            settings.crf,
+            settings.preset,
+            # 4:2:0 needs even sides; an odd-sized video keeps its size in 4:4:4
+            pix_fmt="yuv420p" if width % 2 == 0 and height % 2 == 0 else "yuv444p",
+            threads=X264_THREADS,
+            time_base=TIME_BASE,
+        ) as out,
         encoder,
-        av.open(str(out_path), "w", format="mp4", options={"movflags": "+faststart"}) as out,
     ):
-        stream = out.add_stream("libx264", rate=rate)
-        # 4:2:0 needs even sides; an odd-sized video keeps its size in 4:4:4
-        pix_fmt = "yuv420p" if width % 2 == 0 and height % 2 == 0 else "yuv444p"
-        stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
-        stream.time_base = TIME_BASE
-        stream.codec_context.time_base = TIME_BASE
-        stream.options = {"crf": str(settings.crf), "preset": settings.preset}
-        # x264's bytes depend on its thread count, which by default follows the CPUs the
-        # process sees: fixed, the master is the same on a laptop and on any cluster node
-        stream.codec_context.thread_count = X264_THREADS
 
         def write(frame: Frame) -> None:
             # boxes from index-hold .. index+hold are in the window now
@@ -200,8 +198,8 @@ def deface_video(
         while waiting:
             window.append(np.empty((0, 5), np.float32))  # no future frames: nothing to add
             write(waiting.popleft())
-        submit(None)  # flush
-        in_flight.pop().result()
+        if in_flight:
+            in_flight.pop().result()
     return pd.DataFrame(detections, columns=DETECTION_COLUMNS).astype(
         {
             "frame": "int64",

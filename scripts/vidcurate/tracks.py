@@ -36,6 +36,7 @@ import pandas as pd
 from .atomic import atomic_dir, atomic_path
 from .errors import VideoError
 from .settings import FromConfig
+from .x264 import H264Writer
 
 log = logging.getLogger(__name__)
 
@@ -549,10 +550,9 @@ class TrackClipWriter:
         self.first = 0  # sequence number of pending[0]
         self.pushed = 0
         self.emitted = 0  # frames written so far (sequence numbers below this)
-        self.encoders: dict[int, list] = {}  # track -> [container, stream, frames written]
-        # libx264 on a thread of its own: a detector (onnxruntime, torch) changes the
-        # floating-point state of the thread it computes on, and x264's rate control run
-        # there gives different bytes from run to run (see deface)
+        self.encoders: dict[int, H264Writer] = {}
+        # the encoders on a thread of their own: crops are encoded while the detector
+        # looks at the next frame
         self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="x264")
         self.in_flight: deque = deque()
 
@@ -605,32 +605,21 @@ class TrackClipWriter:
         self.in_flight.append(self.worker.submit(self._encode, track, crop))
 
     def _encode(self, track: int, crop: np.ndarray) -> None:
-        import av
-
         if track not in self.encoders:
-            container = av.open(
-                str(self.folder / f"{track}.mp4"),
-                "w",
-                format="mp4",
-                options={"movflags": "+faststart"},
+            self.encoders[track] = H264Writer(
+                self.folder / f"{track}.mp4",
+                (self.settings.size, self.settings.size),
+                self.rate,
+                self.settings.crf,
+                self.settings.preset,
+                options={
+                    "g": str(self.settings.gop),
+                    "keyint_min": str(self.settings.gop),
+                    "sc_threshold": "0",
+                },
             )
-            stream = container.add_stream("libx264", rate=self.rate)
-            stream.width = stream.height = self.settings.size
-            stream.pix_fmt = "yuv420p"
-            stream.options = {
-                "crf": str(self.settings.crf),
-                "preset": self.settings.preset,
-                "g": str(self.settings.gop),
-                "keyint_min": str(self.settings.gop),
-                "sc_threshold": "0",
-            }
-            stream.codec_context.thread_count = 1
-            self.encoders[track] = [container, stream, 0]
-        container, stream, written = self.encoders[track]
-        frame = av.VideoFrame.from_ndarray(crop, format="rgb24")
-        frame.pts = written
-        container.mux(stream.encode(frame))
-        self.encoders[track][2] = written + 1
+        writer = self.encoders[track]
+        writer.write_array(crop, "rgb24", pts=writer.frames)
 
     def close(self, keep_tracks: set[int]) -> dict[int, int]:
         """Write the frames still waiting, finish every encoder; clips of tracks not in
@@ -646,11 +635,10 @@ class TrackClipWriter:
 
     def _finish(self, keep_tracks: set[int]) -> dict[int, int]:
         counts = {}
-        for track, (container, stream, written) in self.encoders.items():
-            container.mux(stream.encode(None))
-            container.close()
+        for track, writer in self.encoders.items():
+            writer.close()
             if track in keep_tracks:
-                counts[track] = written
+                counts[track] = writer.frames
             else:
                 (self.folder / f"{track}.mp4").unlink()
         self.encoders.clear()
