@@ -27,6 +27,7 @@ include: "rules/curation.smk"
 include: "rules/report.smk"
 include: "rules/captions.smk"
 include: "rules/webdataset.smk"
+include: "rules/summary.smk"
 
 
 rule all:

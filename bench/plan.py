@@ -3,6 +3,7 @@
     .venv/bin/python bench/plan.py [--sizes 1000 10000] [--profiles local slurm]
                                    [--repeat 3] [--quiet all] [--ablate]
                                    [--batch-size 1000] [--no-whole] [--cprofile N]
+                                   [--baseline REF]
 
 Each size gets a project of that many existing (symlinked, tiny) video files and a sheet
 listing them; the real workflow then plans every job from scratch. Beside it, the same
@@ -28,7 +29,9 @@ resources, input functions) whatever directives they carry.
 B, the first slice (its jobs are what a login node submits first), and `N/N`, the last
 slice plus the dataset-wide rules, planned with the other slices' per-video rows in place
 (results/videos/*.tsv, as earlier batches leave them). `--no-whole` skips planning the
-whole sheet at once (at 64,000 videos: over 20 minutes). `--cprofile N` profiles one
+whole sheet at once (at 64,000 videos: over 20 minutes). `--baseline REF` also plans
+with the workflow as it was at git ref REF (its files from `git archive`): what a change
+costs in jobs and planning time, side by side. `--cprofile N` profiles one
 whole-sheet plan of N videos and prints the functions that cost most, ours (rules/,
 scripts/) apart from Snakemake's.
 """
@@ -227,11 +230,26 @@ def workflows(tmp: Path, args: argparse.Namespace, n_videos: int) -> list[Runs]:
         # no conda here: env-modules replaces the profile's conda (see README)
         profile = ["--profile", str(REPO / "profiles" / "slurm"), "--sdm", "env-modules"]
         runs.append(Runs("vidcurate --profile slurm", [*ours, *profile]))
+    if args.baseline:
+        snakefile = workflow_at(args.baseline, tmp / "baseline")
+        runs.append(
+            Runs(f"vidcurate at {args.baseline}", [SNAKEMAKE, "-s", str(snakefile), *common])
+        )
     if args.ablate:
         for name in ABLATIONS:
             snakefile = ablated_workflow(tmp / "ablated", name)
             runs.append(Runs(f"vidcurate, {name}", [SNAKEMAKE, "-s", str(snakefile), *common]))
     return runs
+
+
+def workflow_at(ref: str, folder: Path) -> Path:
+    """The workflow's files as they were at git ref ``ref``; its Snakefile."""
+    folder.mkdir(parents=True, exist_ok=True)
+    archive = subprocess.run(
+        ["git", "-C", str(REPO), "archive", ref], capture_output=True, check=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
+    return folder / "Snakefile"
 
 
 def earlier_batches_done(project: Path, batches: int) -> None:
@@ -299,6 +317,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=0, help="videos per --batch slice")
     parser.add_argument("--no-whole", action="store_true", help="skip the whole-sheet plan")
     parser.add_argument("--cprofile", type=int, default=0, help="profile a plan of N videos")
+    parser.add_argument("--baseline", default="", help="also plan the workflow at this git ref")
     args = parser.parse_args()
     if args.cprofile:
         profile_plan(args.cprofile)

@@ -1,13 +1,13 @@
 rule keyframe_annotations:
     input:
-        clips="results/clips/{video_id}.tsv",
+        clips="results/clips/{video_id}/clips.tsv",
         probe="results/probe/{video_id}.json",
         tracks=get_annotation_tracks,
         arena=get_clip_arena,
         labels=get_label_file,
     output:
-        table="results/annotations/{video_id}.parquet",
-        unmatched="results/annotations/{video_id}.unmatched.tsv",
+        table="results/annotations/{video_id}/keyframes.parquet",
+        unmatched="results/annotations/{video_id}/unmatched.tsv",
     log:
         "logs/keyframe_annotations/{video_id}.log",
     conda:

@@ -8,7 +8,7 @@ localrules:
 
 rule download_archive:
     output:
-        archive=temp("resources/archive_downloads/{archive_id}"),
+        archive=temp("resources/archive_downloads/{archive_id}.download"),
     log:
         "logs/download_archive/{archive_id}.log",
     conda:
@@ -44,7 +44,7 @@ rule extract_archive:
         archive=get_archive_file,
         listing="results/archives/{archive_id}.tsv",
     output:
-        members=archive_folder(directory("resources/archives/{archive_id}")),
+        members=archive_folder(directory("resources/archives/{archive_id}/members")),
     log:
         "logs/extract_archive/{archive_id}.log",
     conda:

@@ -4,8 +4,8 @@ rule arena:
         probe="results/probe/{video_id}.json",
         definition=get_arena_file,
     output:
-        transform="results/arena/{video_id}.json",
-        picture="results/arena/{video_id}.png",
+        transform="results/arena/{video_id}/arena.json",
+        picture="results/arena/{video_id}/arena.png",
     log:
         "logs/arena/{video_id}.log",
     benchmark:

@@ -7,7 +7,7 @@ rule extract_clips:
     output:
         clips=directory("results/clips/{video_id}/clips"),
         keyframes=directory("results/clips/{video_id}/keyframes"),
-        table="results/clips/{video_id}.tsv",
+        table="results/clips/{video_id}/clips.tsv",
     log:
         "logs/extract_clips/{video_id}.log",
     benchmark:

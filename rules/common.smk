@@ -57,9 +57,9 @@ from vidcurate.manifest import VIDEO_FILES, video_row
 from vidcurate.probe import displayed_frame_size
 from vidcurate.errors import SheetError
 from vidcurate.settings import ConfigError, check_config
-from vidcurate.archives import read_listing
+from vidcurate.archives import archive_outcome, read_listing
 from vidcurate.sheet import assign_split, fill_splits, load_sheet
-from vidcurate.summary import mark_run_start, write_run_summary
+from vidcurate.summary import failed_jobs_table, mark_run_start
 import vidcurate
 
 if Path(vidcurate.__file__).resolve().parent != LIBRARY_FOLDER / "vidcurate":
@@ -119,8 +119,6 @@ _SHEET_ROWS = samples.to_dict("index")
 ARCHIVES = {v: row for v, row in _SHEET_ROWS.items() if row["source_kind"] == "archive"}
 SHEET_ORDER = list(samples.index)
 SHEET_IDS = frozenset(SHEET_ORDER)
-# the videos the sheet names itself (archive members come from all_video_ids())
-VIDEO_IDS = [video_id for video_id in SHEET_ORDER if video_id not in ARCHIVES]
 # archive_id -> (listing's mtime, its member rows): the aggregate jobs' input
 # functions all ask for every archive's members; each listing is read once
 _MEMBER_ROWS = {}
@@ -219,21 +217,6 @@ def all_video_ids():
                 owner[member_id] = video_id
             ROWS.update(members)
             ids.extend(members)
-        else:
-            ids.append(video_id)
-    return ids
-
-
-def known_video_ids():
-    """The videos of the sheet and of every archive already opened, for the summary
-    (which runs outside the DAG); an archive not opened (or failing to) stands for
-    its videos."""
-    ids = []
-    for video_id in SHEET_ORDER:
-        listing = Path("results/archives") / f"{video_id}.tsv"
-        if video_id in ARCHIVES and listing.is_file():
-            table = read_listing(listing)
-            ids.extend(table.loc[table["status"] == "video", "video_id"])
         else:
             ids.append(video_id)
     return ids
@@ -353,6 +336,7 @@ def get_final_outputs(wildcards):
         "results/dataset/videos.parquet",
         # every video's scores, clips, tracks and annotations, through one rule
         VIDEO_MANIFEST,
+        RUN_SUMMARY,
     ]
 
 
@@ -360,7 +344,7 @@ def get_local_source(wildcards):
     """A local file, or for an archive member the archive's extracted folder."""
     row = ROWS[wildcards.video_id]
     if row["source_kind"] == "member":
-        return [f"resources/archives/{row['archive_id']}"]
+        return [f"resources/archives/{row['archive_id']}/members"]
     return [row["source_path"]] if row["source_kind"] == "local" else []
 
 
@@ -380,7 +364,7 @@ def archive_is_url(archive_id):
 def get_archive_file(wildcards):
     """The archive: the local file, or the download of a URL (temporary)."""
     if archive_is_url(wildcards.archive_id):
-        return f"resources/archive_downloads/{wildcards.archive_id}"
+        return f"resources/archive_downloads/{wildcards.archive_id}.download"
     return ARCHIVES[wildcards.archive_id]["source_path"]
 
 
@@ -413,7 +397,7 @@ def get_stage_video(wildcards):
     """The video every stage after probing reads: the defaced one when deface is on,
     so no clip, keyframe or crop is ever cut from raw footage of people."""
     if deface_enabled(wildcards.video_id):
-        return f"results/deface/{wildcards.video_id}.mp4"
+        return f"results/deface/{wildcards.video_id}/defaced.mp4"
     return get_ingested_video(wildcards)
 
 
@@ -540,7 +524,7 @@ TRACKS_COMMON = {
     key: config["tracks"][key] for key in ("classes", "min_track_s", "export_clips")
 }
 TRACK_CLIP_OUTPUT = (
-    {"clips": directory("results/tracks/{video_id}")}
+    {"clips": directory("results/tracks/{video_id}/clips")}
     if config["tracks"]["export_clips"]
     else {}
 )
@@ -650,10 +634,6 @@ def get_split_rows(wildcards):
     return [{"video_id": v, "split": ROWS[v]["split"]} for v in all_video_ids()]
 
 
-def get_video_ids(wildcards):
-    return all_video_ids()
-
-
 # captions: what the request and the cache read (enabled decides the DAG)
 CAPTION_SETTINGS = {k: v for k, v in config["captions"].items() if k != "enabled"}
 WEBDATASET_SETTINGS = {
@@ -670,14 +650,14 @@ def get_captions(wildcards):
 def get_face_detections(wildcards):
     """Deface's detections, when the video was defaced."""
     if deface_enabled(wildcards.video_id):
-        return [f"results/deface/{wildcards.video_id}.detections.parquet"]
+        return [f"results/deface/{wildcards.video_id}/detections.parquet"]
     return []
 
 
 def get_annotation_tracks(wildcards):
     if tracks_detector(wildcards.video_id) == "none":
         return []
-    return [f"results/tracks/{wildcards.video_id}.parquet"]
+    return [f"results/tracks/{wildcards.video_id}/tracks.parquet"]
 
 
 def get_label_file(wildcards):
@@ -688,7 +668,7 @@ def get_label_file(wildcards):
 def get_clip_arena(wildcards):
     """Clips are cut in arena pixels when the video has an arena."""
     if ARENAS[wildcards.video_id]:
-        return [f"results/arena/{wildcards.video_id}.json"]
+        return [f"results/arena/{wildcards.video_id}/arena.json"]
     return []
 
 
@@ -719,15 +699,42 @@ def get_video_row(wildcards):
     return "\t".join(video_row(wildcards.video_id))
 
 
+def sheet_columns(row):
+    """A sheet row as the dataset tables carry it: the user's columns, the source
+    without query string or password (signed tokens reach neither the dataset nor
+    Snakemake's records of a job's params)."""
+    kept = {k: v for k, v in row.items() if k not in DERIVED_COLUMNS}
+    return {**kept, "source": redact_source(kept["source"])}
+
+
 def get_dataset_videos(wildcards):
-    """Sample-sheet rows (with the user's extra columns) for the metadata tables;
-    URL sources without query strings or passwords, so signed tokens reach neither
-    the dataset nor Snakemake's records of this job's params."""
+    """Sample-sheet rows (with the user's extra columns) for the metadata tables, in
+    sheet order: archive members in their archive's place, an archive that gave no
+    video as a row of its own (get_archive_rejections says why)."""
+    open_archives()
     rows = []
-    for video_id in all_video_ids():
-        row = {k: v for k, v in ROWS[video_id].items() if k not in DERIVED_COLUMNS}
-        rows.append({**row, "source": redact_source(row["source"])})
+    for video_id in SHEET_ORDER:
+        if video_id not in ARCHIVES:
+            rows.append(sheet_columns(ROWS[video_id]))
+        elif archive_member_rows(video_id):
+            rows.extend(
+                sheet_columns(r) for r in archive_member_rows(video_id).values()
+            )
+        else:
+            rows.append(sheet_columns({**ARCHIVES[video_id], "video_id": video_id}))
     return rows
+
+
+def get_archive_rejections(wildcards):
+    """archive_id -> (stage, reason) of every archive that gave no video."""
+    open_archives()
+    found = {}
+    for archive_id in ARCHIVES:
+        listing = checkpoints.archive.get(archive_id=archive_id).output.listing
+        outcome = archive_outcome(listing, archive_id)
+        if outcome is not None:
+            found[archive_id] = [outcome.stage, outcome.reason]
+    return found
 
 
 def dataset_inputs(pattern):
@@ -741,30 +748,19 @@ def dataset_inputs(pattern):
     return inputs
 
 
+RUN_SUMMARY = "results/run_summary.json"
 # when this run started, on the file system's clock (set by onstart, which a dry run
-# skips): the summary counts only failures logged since, never an earlier run's
+# skips): a failed run lists the jobs that failed in it, never an earlier run's
 RUN_STARTED_NS = {}
-
-
-def summarise_run(log):
-    since_ns = RUN_STARTED_NS.get("logs")
-    if since_ns is None:  # hooks without onstart: no job of this run logged anything
-        since_ns = mark_run_start("logs")
-    table = write_run_summary(
-        known_video_ids(), "logs", "results/clips", "results/run_summary.json", since_ns
-    )
-    print(
-        f"vidcurate run summary (results/run_summary.json):\n{table}", file=sys.stderr
-    )
 
 
 onstart:
     RUN_STARTED_NS["logs"] = mark_run_start("logs")
 
 
-onsuccess:
-    summarise_run(log)
-
-
 onerror:
-    summarise_run(log)
+    failed = failed_jobs_table("logs", RUN_STARTED_NS.get("logs"))
+    if failed:
+        print(
+            f"vidcurate: jobs that failed in this run:\n{failed}", file=sys.stderr
+        )

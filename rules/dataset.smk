@@ -56,6 +56,7 @@ rule dataset:
     params:
         code=library("columns", "dataset", "manifest"),
         videos=get_dataset_videos,
+        rejected=get_archive_rejections,
         fps=config["clips"]["fps"],
     script:
         "../scripts/dataset.py"

@@ -3,8 +3,8 @@ rule deface:
         video=get_ingested_video,
         probe="results/probe/{video_id}.json",
     output:
-        video=maybe_temp("results/deface/{video_id}.mp4"),
-        detections="results/deface/{video_id}.detections.parquet",
+        video=maybe_temp("results/deface/{video_id}/defaced.mp4"),
+        detections="results/deface/{video_id}/detections.parquet",
     log:
         "logs/deface/{video_id}.log",
     benchmark:

@@ -4,8 +4,8 @@ rule motion:
         probe="results/probe/{video_id}.json",
         arena=get_clip_arena,
     output:
-        table="results/motion/{video_id}.parquet",
-        segments="results/motion/{video_id}.segments.tsv",
+        table="results/motion/{video_id}/motion.parquet",
+        segments="results/motion/{video_id}/segments.tsv",
     log:
         "logs/motion/{video_id}.log",
     benchmark:

@@ -1,10 +1,10 @@
 rule video_figure:
     input:
-        motion="results/motion/{video_id}.parquet",
-        scenes="results/scenes/{video_id}.tsv",
+        motion="results/motion/{video_id}/motion.parquet",
+        scenes="results/scenes/{video_id}/shots.tsv",
         metadata="results/dataset/metadata.parquet",
         keyframes="results/dataset/keyframes",
-        annotations="results/annotations/{video_id}.parquet",
+        annotations="results/annotations/{video_id}/keyframes.parquet",
     output:
         figure=report(
             "results/report/videos/{video_id}.png",

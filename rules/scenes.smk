@@ -24,8 +24,8 @@ rule scenes:
         probe="results/probe/{video_id}.json",
         model=get_scenes_model,
     output:
-        scenes="results/scenes/{video_id}.tsv",
-        flash="results/scenes/{video_id}.flash.tsv",
+        scenes="results/scenes/{video_id}/shots.tsv",
+        flash="results/scenes/{video_id}/flash.tsv",
     log:
         "logs/scenes/{video_id}.log",
     benchmark:

@@ -2,11 +2,11 @@ rule score:
     input:
         clips="results/clips/{video_id}/clips",
         keyframes="results/clips/{video_id}/keyframes",
-        table="results/clips/{video_id}.tsv",
+        table="results/clips/{video_id}/clips.tsv",
         probe="results/probe/{video_id}.json",
-        flashes="results/scenes/{video_id}.flash.tsv",
+        flashes="results/scenes/{video_id}/flash.tsv",
         faces=get_face_detections,
-        annotations="results/annotations/{video_id}.parquet",
+        annotations="results/annotations/{video_id}/keyframes.parquet",
     output:
         scores="results/scores/{video_id}.parquet",
     log:

@@ -25,8 +25,8 @@ rule tracks:
         weights=get_tracks_weights,
     output:
         **TRACK_CLIP_OUTPUT,
-        table="results/tracks/{video_id}.parquet",
-        meta="results/tracks/{video_id}.tracks.jsonl.gz",
+        table="results/tracks/{video_id}/tracks.parquet",
+        meta="results/tracks/{video_id}/tracks.jsonl.gz",
     log:
         "logs/tracks/{video_id}.log",
     benchmark:

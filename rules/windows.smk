@@ -1,10 +1,10 @@
 rule windows:
     input:
         probe="results/probe/{video_id}.json",
-        scenes="results/scenes/{video_id}.tsv",
-        flash="results/scenes/{video_id}.flash.tsv",
-        motion="results/motion/{video_id}.parquet",
-        segments="results/motion/{video_id}.segments.tsv",
+        scenes="results/scenes/{video_id}/shots.tsv",
+        flash="results/scenes/{video_id}/flash.tsv",
+        motion="results/motion/{video_id}/motion.parquet",
+        segments="results/motion/{video_id}/segments.tsv",
     output:
         windows="results/windows/{video_id}.tsv",
     log:

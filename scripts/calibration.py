@@ -5,10 +5,14 @@ import pandas as pd
 from vidcurate.atomic import atomic_path
 from vidcurate.curation import CurationSettings, calibration_table
 from vidcurate.figures import score_histograms
+from vidcurate.outcome import rejection_in_table
 from vidcurate.runner import stage_logging
 
 with stage_logging(snakemake) as log:
-    scores = pd.concat([pd.read_parquet(p) for p in snakemake.input.scores], ignore_index=True)
+    tables = [pd.read_parquet(path) for path in snakemake.input.scores]
+    # rejected videos have no clips to describe
+    tables = [table for table in tables if not rejection_in_table(table)]
+    scores = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
     table = calibration_table(scores, snakemake.params.quantiles)
     with atomic_path(snakemake.output.table) as tmp:
         table.to_csv(tmp, sep="\t", index=False, float_format="%.6g")

@@ -2,6 +2,7 @@
 
 from vidcurate.dataset import build_dataset
 from vidcurate.manifest import files_of, read_manifest
+from vidcurate.outcome import Rejection
 from vidcurate.runner import stage_logging
 
 with stage_logging(snakemake):
@@ -20,4 +21,8 @@ with stage_logging(snakemake):
         out_windows=snakemake.output.windows,
         out_videos=snakemake.output.videos,
         captions_parquet=snakemake.input.captions[0] if snakemake.input.captions else None,
+        rejected={
+            archive_id: Rejection(archive_id, stage, reason)
+            for archive_id, (stage, reason) in snakemake.params.rejected.items()
+        },
     )

@@ -1,21 +1,30 @@
-"""Report figure of one video: motion trace, kept clips, shots, kept keyframes with boxes."""
+"""Report figure of one video: motion trace, kept clips, shots, kept keyframes with boxes;
+for a rejected video, the stage and the reason."""
 
 from pathlib import Path
 
 import pandas as pd
 
-from vidcurate.figures import video_figure
+from vidcurate.figures import rejected_figure, video_figure
+from vidcurate.outcome import first_rejection
 from vidcurate.runner import stage_logging
 
-with stage_logging(snakemake):
+# the report embeds this figure: a rejected video gets a picture saying why, not the
+# rejected form the per-video stages pass on
+with stage_logging(snakemake, pass_rejected=False):
     video_id = snakemake.wildcards.video_id
-    metadata = pd.read_parquet(snakemake.input.metadata)
-    video_figure(
-        video_id,
-        pd.read_parquet(snakemake.input.motion),
-        pd.read_csv(snakemake.input.scenes, sep="\t"),
-        metadata[metadata["video_id"] == video_id],
-        Path(snakemake.input.keyframes).parent,
-        pd.read_parquet(snakemake.input.annotations),
-        snakemake.output.figure,
-    )
+    inputs = snakemake.input
+    rejection = first_rejection([inputs.motion, inputs.scenes, inputs.annotations])
+    if rejection is not None:
+        rejected_figure(rejection, snakemake.output.figure)
+    else:
+        metadata = pd.read_parquet(inputs.metadata)
+        video_figure(
+            video_id,
+            pd.read_parquet(inputs.motion),
+            pd.read_csv(inputs.scenes, sep="\t"),
+            metadata[metadata["video_id"] == video_id],
+            Path(inputs.keyframes).parent,
+            pd.read_parquet(inputs.annotations),
+            snakemake.output.figure,
+        )

@@ -235,11 +235,11 @@ def test_box_drawn_back_lands_on_the_dark_mouse(dataset):
 
 def test_locomotion_labels_agree_with_speeds_computed_by_hand(dataset):
     results = dataset / "results"
-    table = pd.read_parquet(results / "annotations" / "mouse.parquet")
+    table = pd.read_parquet(results / "annotations" / "mouse" / "keyframes.parquet")
     assert table["action"].nunique() >= 2, table["action"].value_counts()
     assert set(table["action"]) <= {"still", "walking", "running"}
-    tracks = pd.read_parquet(results / "tracks" / "mouse.parquet")
-    arena = read_transform(results / "arena" / "mouse.json")
+    tracks = pd.read_parquet(results / "tracks" / "mouse" / "tracks.parquet")
+    arena = read_transform(results / "arena" / "mouse" / "arena.json")
     for _, row in table.sort_values("speed").iloc[[0, -1]].iterrows():
         # by hand: centres in arena pixels at the detections 0.2 s apart over the clip
         start = row.start_s

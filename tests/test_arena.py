@@ -227,13 +227,13 @@ def test_mouse_video_with_an_arena_gives_arena_clips(tmp_path):
     )
     snakemake(REPO, project)
     results = project / "results"
-    record = json.loads((results / "arena" / "mouse.json").read_text())
+    record = json.loads((results / "arena" / "mouse" / "arena.json").read_text())
     assert record["kind"] == "perspective" and record["output_size"] == [400, 280]
     assert record["px_per_cm"] == pytest.approx(8.0)
     np.testing.assert_allclose(
         np.asarray(record["inverse"]) @ record["homography"], np.eye(3), atol=1e-9
     )
-    picture = cv2.imread(str(results / "arena" / "mouse.png"))
+    picture = cv2.imread(str(results / "arena" / "mouse" / "arena.png"))
     assert picture.shape == (280, 400, 3)
     meta = __import__("pandas").read_parquet(results / "dataset" / "metadata.parquet")
     assert len(meta) == 77  # 77.7 s: every whole second, as without an arena
@@ -283,7 +283,7 @@ def test_sheet_value_auto_suggests_the_arena_in_the_job(tmp_path):
         tmp_path, {"mouse": (MOUSE, "train")}, columns={"arena": {"mouse": "auto"}}
     )
     snakemake(REPO, project, "--until", "arena")
-    record = json.loads((project / "results" / "arena" / "mouse.json").read_text())
+    record = json.loads((project / "results" / "arena" / "mouse" / "arena.json").read_text())
     assert record["definition"] == "mouse (auto)" and record["kind"] == "perspective"
     truth = read_arena_file(data_file("mouse/dlc_openfield_m3v1.arena.json"))
     assert polygon_iou(record["polygon"], truth.polygon) >= 0.9

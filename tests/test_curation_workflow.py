@@ -113,7 +113,7 @@ def test_every_clip_has_keep_reason_and_scores_only_kept_ones_have_files(curated
     meta = pd.read_parquet(dataset / "metadata.parquet")
     for video_id in VIDEOS:
         table = pd.read_csv(
-            project / "results" / "clips" / f"{video_id}.tsv",
+            project / "results" / "clips" / video_id / "clips.tsv",
             sep="\t",
             dtype={"clip": str},
             keep_default_na=False,
@@ -219,6 +219,7 @@ def test_changing_one_threshold_reruns_only_curation_and_what_reads_it(curated):
         "validate_dataset",
         "subsets",
         "dataset_figures",
+        "run_summary",
         "video_figure",
         "all",
     }

@@ -3,6 +3,7 @@ deploy-workflow` writes a project whose Snakefile declares vidcurate as a module
 workflow then reads its own files (rules, scripts, schemas, report captions, the library)
 from wherever the release lives, not from the project."""
 
+import json
 import os
 import re
 import shutil
@@ -142,9 +143,16 @@ def test_tagged_release_runs_end_to_end(tagged_project, release):
     # found its face (the deface test's carphone ground truth: a face in 120/120 frames)
     assert list(kept["video_id"]) == ["carphone"] * 4
     assert all((project / "results/dataset" / path).is_file() for path in kept["clip_path"])
-    detections = pd.read_parquet(project / "results/deface/carphone.detections.parquet")
+    detections = pd.read_parquet(project / "results/deface/carphone/detections.parquet")
     assert detections["frame"].nunique() == 120
     assert kept["lab"].tolist() == ["lab-carphone"] * 4  # the project's sheet, its columns
+    # the run summary is a rule's output: a deployed module writes and prints it too
+    summary = json.loads((project / "results/run_summary.json").read_text())
+    assert summary["counts"] == {"ok": 1} and summary["clips"]["kept"] == 4
+    printed = first.stdout + first.stderr
+    assert "vidcurate run summary (results/run_summary.json)" in printed
+    (line,) = [line for line in printed.splitlines() if line.startswith("carphone ")]
+    assert line.split()[2:4] == ["ok", "4"], line
     # the library the jobs import is the tag's, copied out of Snakemake's source cache
     [copied] = (project / ".snakemake" / "vidcurate").glob("*/vidcurate")
     for name in (release / "scripts/vidcurate/files.txt").read_text().split():

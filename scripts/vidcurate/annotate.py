@@ -60,6 +60,7 @@ from .arena import (
 )
 from .atomic import FILE_MODE, atomic_path, write_text
 from .errors import SheetError, VideoError
+from .ids import VIDEO_ID_PATTERN, safe_id
 from .probe import probe_video
 from .sheet import REQUIRED_COLUMNS, RESERVED_COLUMNS, load_sheet
 
@@ -79,7 +80,6 @@ SPLITS = ("train", "val", "test")
 # sheet columns the page sets itself: not editable as fields
 FIXED_COLUMNS = ("video_id", "source")
 ARENA_COLUMN = "arena"  # the sheet's own polygon / `auto`; a saved arena file replaces it
-VIDEO_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 UPLOAD_CHUNK = 1 << 20
 WORKFLOW_ROOT = Path(__file__).resolve().parents[2]  # the checkout, for an editable install
 
@@ -144,9 +144,7 @@ def safe_video_id(file_name: str) -> str:
     """A video_id the sheet accepts, from an uploaded file's name."""
     stem = Path(file_name.replace("\\", "/")).name
     stem = stem[: -len(Path(stem).suffix)] if Path(stem).suffix else stem
-    text = re.sub(r"[^A-Za-z0-9_.-]+", "_", stem).strip("._-")
-    text = re.sub(r"_{2,}", "_", text)[:80]
-    return text if text and VIDEO_ID_PATTERN.match(text) else "video"
+    return safe_id(stem, fallback="video")
 
 
 def _read_raw_sheet(path: Path) -> pd.DataFrame:

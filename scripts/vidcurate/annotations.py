@@ -27,6 +27,7 @@ import pandas as pd
 
 from .arena import apply
 from .atomic import atomic_path, write_text
+from .outcome import rejection_in_table
 from .settings import FromConfig
 from .tracks import iou, map_boxes
 
@@ -420,6 +421,7 @@ def write_annotation_files(
     metadata = pd.read_parquet(metadata_parquet)
     metadata = metadata[metadata["keep"].astype(bool)]  # dropped clips have no files
     per_video = {v: pd.read_parquet(p) for v, p in tables.items()}
+    per_video = {v: t for v, t in per_video.items() if not rejection_in_table(t)}
     names = category_names(list(per_video.values()), list(categories))
     category_id = {name: i for i, name in enumerate(names, start=1)}
     counts = {}
@@ -495,7 +497,7 @@ def write_annotation_files(
         "".join(f'item {{\n  name: "{n}"\n  id: {i}\n}}\n' for n, i in category_id.items()),
     )
     problems = [pd.read_csv(p, sep="\t", dtype=str) for p in unmatched.values()]
-    problems = [p for p in problems if len(p)]
+    problems = [p for p in problems if len(p) and not rejection_in_table(p)]
     table = pd.concat(problems) if problems else pd.DataFrame(columns=UNMATCHED_COLUMNS)
     with atomic_path(root / "unmatched_labels.tsv") as tmp:
         table.to_csv(tmp, sep="\t", index=False)

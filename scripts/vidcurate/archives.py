@@ -2,7 +2,7 @@
 
 The ``archive`` checkpoint opens the archive (downloading it first when the source is
 an http(s) URL), extracts every member that is a video to
-``resources/archives/{archive_id}/{video_id}.{ext}`` and writes the listing
+``resources/archives/{archive_id}/members/{video_id}.{ext}`` and writes the listing
 ``results/archives/{archive_id}.tsv``: every member, its video_id
 (``{archive_id}.{member path below the root, separators as _}``, made safe and unique),
 ``video`` or ``skipped`` and the reason (not a video, not a regular file, an unsafe
@@ -24,7 +24,9 @@ import pandas as pd
 
 from .atomic import atomic_dir, atomic_path
 from .errors import VideoError
-from .sheet_builder import is_resource_fork, is_video, safe_id, unique_ids
+from .ids import periodic_tail, safe_id
+from .outcome import Rejection, rejection_of
+from .sheet_builder import is_resource_fork, is_video, unique_ids
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +55,13 @@ def _skip_reason(member: Member) -> str:
     return ""
 
 
+def printable_name(name: str) -> str:
+    """A member name as text: bytes that are not UTF-8 (tar keeps them as they were
+    written, Python reads them as lone surrogates) become ``\\xNN``, so the listing can
+    be written and an extraction finds the member by the same name."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 def _members(path: Path, archive_id: str) -> tuple[list[Member], str]:
     """The members of a tar (any compression, read as a stream) or zip, and why the
     listing stopped early ("" when it did not): a tar truncated or corrupt part-way
@@ -71,7 +80,7 @@ def _members(path: Path, archive_id: str) -> tuple[list[Member], str]:
         try:
             for info in handle:
                 if not info.isdir():
-                    members.append(Member(info.name, info.size, info.isfile()))
+                    members.append(Member(printable_name(info.name), info.size, info.isfile()))
         except Exception as err:  # truncated or corrupt after some members
             stopped = (
                 f"archive unreadable after {len(members)} members: {type(err).__name__}: {err}"
@@ -83,14 +92,20 @@ def _members(path: Path, archive_id: str) -> tuple[list[Member], str]:
 
 def member_ids(archive_id: str, names: list[str]) -> list[str]:
     """``{archive_id}.{member path without extension, separators as _}``: the member part
-    made safe on its own (never empty, so the archive's prefix always stays) and
-    unique within the archive."""
+    made safe on its own (never empty, so the archive's prefix always stays; no tail
+    Snakemake refuses, vidcurate.ids) and unique within the archive."""
     stems = [PurePosixPath(n).with_suffix("").as_posix().replace("/", "_") for n in names]
     parts = unique_ids(
         [safe_id(stem) for stem in stems],
         lambda message: log.info("%s: %s", archive_id, message),
     )
-    return [f"{archive_id}.{part}" for part in parts]
+    ids = []
+    for part in parts:
+        video_id = f"{archive_id}.{part}"
+        if periodic_tail(video_id):  # a repeated run across the dot, each side short
+            video_id += "-m"
+        ids.append(video_id)
+    return ids
 
 
 def list_archive(archive: str, archive_id: str, out_listing: str) -> pd.DataFrame:
@@ -166,13 +181,14 @@ def extract_members(archive: str, archive_id: str, listing_tsv: str, out_dir: st
             try:
                 with tarfile.open(path, "r|*") as handle:
                     for info in handle:
-                        if info.name in wanted and info.name not in done:
+                        name = printable_name(info.name)
+                        if name in wanted and name not in done:
                             try:
-                                _copy(handle.extractfile(info), tmp / wanted[info.name])
-                                done.add(info.name)
+                                _copy(handle.extractfile(info), tmp / wanted[name])
+                                done.add(name)
                             except Exception as err:
-                                failed[info.name] = f"{type(err).__name__}: {err}"
-                                (tmp / wanted[info.name]).unlink(missing_ok=True)
+                                failed[name] = f"{type(err).__name__}: {err}"
+                                (tmp / wanted[name]).unlink(missing_ok=True)
                                 break  # a stream cannot go on past broken data
             except Exception as err:  # truncated or corrupt: the rest cannot be read
                 stream_error = f"{type(err).__name__}: {err}"
@@ -211,4 +227,25 @@ def member_file(folder: str, file: str, video_id: str) -> str:
 
 
 def read_listing(path: str | Path) -> pd.DataFrame:
+    """The archive's listing; an archive that was rejected (a download answering 4xx,
+    an archive that cannot be opened) lists no member."""
+    if rejection_of(path) is not None:
+        return pd.DataFrame(columns=LISTING_COLUMNS)
     return pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+
+
+def archive_outcome(path: str | Path, archive_id: str) -> Rejection | None:
+    """Why the archive gave no video (its rejection, or what its members were), or
+    None when it gave at least one: such an archive is a row of its own in the
+    dataset's videos.parquet and the run summary."""
+    rejection = rejection_of(path)
+    if rejection is not None:
+        return Rejection(archive_id, rejection.stage, rejection.reason)
+    listing = read_listing(path)
+    if (listing["status"] == "video").any():
+        return None
+    if not len(listing):
+        return Rejection(archive_id, "archive", "empty archive: no members")
+    skipped = listing["reason"].value_counts().to_dict()
+    reasons = "; ".join(f"{n} {reason}" for reason, n in sorted(skipped.items()))
+    return Rejection(archive_id, "archive", f"no video in the archive ({reasons})")

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from glob import escape as glob_escape
 from pathlib import Path
 
-from .runner import raise_if_terminated
+from .termination import raise_if_terminated
 
 # mkstemp/mkdtemp create private (0600/0700) entries; outputs should get the
 # permissions any other file would, so others on a shared cluster can read them

@@ -21,6 +21,7 @@ import pandas as pd
 
 from .atomic import atomic_path
 from .columns import MOTION_COLUMNS, SCORE_ONLY_COLUMNS
+from .outcome import rejection_in_table
 from .settings import FromConfig
 
 log = logging.getLogger(__name__)
@@ -153,7 +154,8 @@ def curate(
     tables = []
     for row in videos:
         table = scores[row["video_id"]].copy()
-        if not len(table):  # a video without clips: nothing to add, and no column types
+        # a video without clips, or rejected: nothing to add (and no column types)
+        if not len(table) or rejection_in_table(table):
             continue
         table.insert(1, "split", row["split"])
         tables.append(table)

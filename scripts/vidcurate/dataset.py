@@ -18,10 +18,11 @@ import pandas as pd
 
 from .atomic import atomic_dir, atomic_path
 from .columns import MOTION_COLUMNS, SCORE_ONLY_COLUMNS
+from .outcome import Rejection, rejection_of
 
 # every clip scored, kept or not; the kept ones are numbered 0001.. per video in time
 # order (clip), the others have an empty clip and no files; source_clip and window name
-# the clip in the video's clip table (results/clips/{video_id}.tsv)
+# the clip in the video's clip table (results/clips/{video_id}/clips.tsv)
 CLIP_METADATA_COLUMNS = [
     "video_id",
     "split",
@@ -47,8 +48,17 @@ CLIP_METADATA_COLUMNS = [
 CAPTION_METADATA_COLUMNS = ["caption", "caption_reason"]
 # facts of the ingested file, from its probe JSON, in every row of videos.parquet
 PROBE_COLUMNS = ["duration_s", "width", "height", "avg_frame_rate", "codec", "size_bytes"]
-# what videos.parquet adds to the sheet's columns
-VIDEO_COLUMNS = ["n_windows", "n_scored", "n_clips", "status", "reason", *PROBE_COLUMNS]
+# what videos.parquet adds to the sheet's columns: status ok, no_clips or rejected (the
+# stage that rejected the video in rejected_at), and the reason
+VIDEO_COLUMNS = [
+    "n_windows",
+    "n_scored",
+    "n_clips",
+    "status",
+    "rejected_at",
+    "reason",
+    *PROBE_COLUMNS,
+]
 
 
 def redact_source(source: str) -> str:
@@ -94,6 +104,7 @@ def build_dataset(
     out_windows: str,
     out_videos: str,
     captions_parquet: str | None = None,
+    rejected: dict[str, Rejection] | None = None,
 ) -> pd.DataFrame:
     """Lay out the kept clips and keyframes by split and write the three metadata tables.
 
@@ -101,7 +112,9 @@ def build_dataset(
     columns, which are carried into every clip's metadata row). ``curated_parquet`` is
     the curation table (vidcurate.curation): every scored clip with keep and reason.
     A URL source is written without its query string, fragment and userinfo.
-    ``captions_parquet`` (captions on) adds each kept clip's caption.
+    ``captions_parquet`` (captions on) adds each kept clip's caption. A video whose
+    files are rejected (vidcurate.outcome), or that is in ``rejected`` (an archive that
+    gave no video), has one row in videos.parquet saying where and why, and no clips.
     """
     curated = pd.read_parquet(curated_parquet)
     captions = {}
@@ -117,6 +130,15 @@ def build_dataset(
             if "source" in sheet_row:
                 sheet_row = {**sheet_row, "source": redact_source(str(sheet_row["source"]))}
             video_id, split = sheet_row["video_id"], sheet_row["split"]
+            rejection = (rejected or {}).get(video_id) or rejection_of(clip_tables[video_id])
+            if rejection is not None:
+                probe = (
+                    {} if video_id not in probes else json.loads(Path(probes[video_id]).read_text())
+                )
+                video_rows.append(
+                    _video_row(sheet_row, probe, status="rejected", rejection=rejection)
+                )
+                continue
             table = pd.read_csv(
                 clip_tables[video_id], sep="\t", keep_default_na=False, dtype={"clip": str}
             )
@@ -196,15 +218,13 @@ def build_dataset(
             else:
                 why = ",".join(sorted({r for rs in scored["reason"] for r in rs.split(",") if r}))
             video_rows.append(
-                {
-                    **sheet_row,
-                    "n_windows": len(table),
-                    "n_scored": len(scored),
-                    "n_clips": kept,
-                    "status": "ok" if kept else "no_clips",
-                    "reason": "" if kept else why,
-                    **{key: probe[key] for key in PROBE_COLUMNS},
-                }
+                _video_row(
+                    sheet_row,
+                    probe,
+                    status="ok" if kept else "no_clips",
+                    reason="" if kept else why,
+                    counts=(len(table), len(scored), kept),
+                )
             )
         columns = [*(videos[0] if videos else {}), *CLIP_METADATA_COLUMNS]
         if captions_parquet:
@@ -217,6 +237,29 @@ def build_dataset(
         )
         _write_parquet(pd.DataFrame(video_rows), out_videos)
     return metadata
+
+
+def _video_row(
+    sheet_row: dict,
+    probe: dict,
+    status: str,
+    reason: str = "",
+    counts: tuple[int, int, int] = (0, 0, 0),
+    rejection: Rejection | None = None,
+) -> dict:
+    """The video's row of videos.parquet: its sheet columns, then VIDEO_COLUMNS."""
+    n_windows, n_scored, n_clips = counts
+    return {
+        **sheet_row,
+        "n_windows": n_windows,
+        "n_scored": n_scored,
+        "n_clips": n_clips,
+        "status": status,
+        "rejected_at": rejection.stage if rejection else "",
+        "reason": rejection.reason if rejection else reason,
+        # a probe that rejected the video holds no facts about it
+        **{key: probe.get(key) for key in PROBE_COLUMNS},
+    }
 
 
 def _write_parquet(table: pd.DataFrame, path: str) -> None:

@@ -18,6 +18,12 @@ class VideoError(Exception):
         self.reason = reason
 
 
+class TransientError(RuntimeError):
+    """A failure outside the video that a later attempt may not meet (a timeout, a
+    server error, a dropped connection): it fails the job, which Snakemake's
+    ``--retries`` (or the next run) tries again; it never rejects the video."""
+
+
 class SheetError(ValueError):
     """The sample sheet is malformed; the message names the line and column."""
 

@@ -16,6 +16,7 @@ import pandas as pd
 
 from .atomic import atomic_path
 from .curation import REASONS, CurationSettings, numeric_scores, reason_counts
+from .outcome import Rejection
 
 KEPT_COLOUR = "#2e7d32"
 DROPPED_COLOUR = "#c62828"
@@ -117,6 +118,17 @@ def video_figure(
         axis.imshow(rgb)
         axis.set_title(title, fontsize=9)
         axis.axis("off")
+    _save(figure, out)
+
+
+def rejected_figure(rejection: Rejection, out: str) -> None:
+    """The figure of a video that gave nothing: which stage rejected it and why."""
+    plt = _pyplot()
+    figure = plt.figure(figsize=(12, 1.6))
+    axis = figure.add_subplot()
+    axis.axis("off")
+    axis.set_title(f"{rejection.video_id}: rejected at {rejection.stage}", loc="left")
+    axis.text(0, 0.5, rejection.reason, wrap=True, va="center", fontsize=11)
     _save(figure, out)
 
 

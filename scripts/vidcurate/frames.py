@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import queue
 import re
+import signal
 import subprocess
 import threading
 from collections import deque
@@ -37,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import VideoError, ffmpeg_reason
-from .runner import raise_if_terminated
+from .termination import raise_if_terminated
 
 CHANNELS = {"rgb24": 3, "gray": 1}
 # an error line per corrupt slice is normal for a few damaged packets; past both
@@ -314,6 +315,12 @@ class FfmpegFrames:
         self._closed = True
         self._proc.stdout.close()
         self._proc.stderr.close()
+        if code < 0:
+            # killed (the kernel's OOM killer, a signal to the job): not the video's fault
+            raise RuntimeError(
+                f"{self.video_id}: the ffmpeg decoder was killed by "
+                f"{signal.Signals(-code).name} at frame {self.delivered}"
+            )
         if code != 0:
             raise VideoError(
                 self.video_id, f"decoding failed at frame {self.delivered}: {self.reason()}"

@@ -16,12 +16,19 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from .errors import VideoError
+from .errors import TransientError, VideoError
 
 log = logging.getLogger(__name__)
 
 CHUNK = 1 << 20
 RETRYABLE_HTTP = {408, 425, 429, 500, 502, 503, 504}
+# yt-dlp's messages for what a later attempt may not meet (network, server errors);
+# anything else (unavailable, private, removed, unsupported) is the source's fault
+_TRANSIENT_YTDLP = re.compile(
+    r"HTTP Error 5\d\d|HTTP Error 429|timed? ?out|Connection|Temporary failure|"
+    r"Network is unreachable|Remote end closed|IncompleteRead",
+    re.IGNORECASE,
+)
 _URL_IN_TEXT = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
 
 
@@ -137,7 +144,10 @@ def download_http(
     this run or a later one, resumes with ``Range`` + ``If-Range``; a part with no
     validator, a reply starting elsewhere than asked, a changed validator or total, or
     a 200 reply restarts from byte 0, so bytes of two versions are never spliced.
-    Client errors (404, 403, ...) fail at once. A failure removes the part and sidecar.
+    Client errors (404, 403, ...) are the source's fault: VideoError at once. Timeouts,
+    dropped connections and server errors are retried; when every attempt failed that
+    is a TransientError (the job fails and a later run tries again, the video is not
+    rejected). A failure removes the part and sidecar.
     URLs appear in logs and errors without query string or credentials.
     """
     dest_path = Path(dest)
@@ -184,10 +194,10 @@ def download_http(
                 got,
             )
             time.sleep(backoff_s * 2 ** (attempt - 1))
-        raise VideoError(
-            video_id, f"download failed after {retries + 1} attempts: {last_error} for {shown}"
+        raise TransientError(
+            f"{video_id}: download failed after {retries + 1} attempts: {last_error} for {shown}"
         )
-    except VideoError:
+    except (VideoError, TransientError):
         _remove_partials(dest_path)
         raise
 
@@ -374,7 +384,10 @@ def download_ytdlp(url: str, dest: str, video_id: str, fmt: str, retries: int = 
                 ydl.extract_info(url, download=True)
         except yt_dlp.utils.DownloadError as err:
             message = _redact_text(str(err).removeprefix("ERROR: ").splitlines()[0], secrets)
-            raise VideoError(video_id, f"yt-dlp could not fetch {shown}: {message}") from None
+            reason = f"yt-dlp could not fetch {shown}: {message}"
+            if _TRANSIENT_YTDLP.search(message):
+                raise TransientError(f"{video_id}: {reason}") from None
+            raise VideoError(video_id, reason) from None
         produced = Path(f"{stem}.mp4")
         if not produced.exists():
             raise VideoError(video_id, f"yt-dlp produced no mp4 for {shown}")

@@ -17,11 +17,11 @@ from .atomic import atomic_path
 VIDEO_FILES = {
     "probe": "results/probe/{video_id}.json",
     "scores": "results/scores/{video_id}.parquet",
-    "clip_table": "results/clips/{video_id}.tsv",
+    "clip_table": "results/clips/{video_id}/clips.tsv",
     "clip_dir": "results/clips/{video_id}/clips",
     "keyframe_dir": "results/clips/{video_id}/keyframes",
-    "annotations": "results/annotations/{video_id}.parquet",
-    "unmatched": "results/annotations/{video_id}.unmatched.tsv",
+    "annotations": "results/annotations/{video_id}/keyframes.parquet",
+    "unmatched": "results/annotations/{video_id}/unmatched.tsv",
 }
 
 

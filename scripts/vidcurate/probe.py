@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from fractions import Fraction
+from pathlib import Path
 
 import ffmpeg
 
@@ -85,6 +86,8 @@ def probe_video(path: str, video_id: str) -> dict:
     Raises VideoError with a one-line reason for a broken container, a file with
     no video stream, or one whose first frame does not decode.
     """
+    if Path(path).stat().st_size == 0:
+        raise VideoError(video_id, "empty file (0 bytes)")
     try:
         info = ffmpeg.probe(str(path), v="error", count_packets=None)
     except ffmpeg.Error as err:

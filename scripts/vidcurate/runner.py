@@ -1,9 +1,17 @@
-"""Glue between Snakemake's ``snakemake`` object and the library: logging and failures.
+"""Glue between Snakemake's ``snakemake`` object and the library: logging, rejected
+videos and failures.
 
-Every way a stage can end badly leaves one line in the rule's log,
-``FAILED [stage] video_id: reason``, which the run summary reads: a VideoError (its
-reason), any other exception (``Type: message``, then the traceback), Ctrl-C, and
-SIGTERM (Slurm's scancel, time limit, preemption).
+A VideoError (the video itself is the problem) is a recorded outcome by default
+(config ``on_video_error: record``): the job writes every output in its rejected form
+(vidcurate.outcome), leaves ``REJECTED [stage] video_id: reason`` in its log and ends
+with success; a job whose inputs carry a rejection passes it on the same way without
+running the stage. With ``on_video_error: stop`` a VideoError fails the job instead.
+
+Every other way a stage can end badly fails the job and leaves one line in the rule's
+log, ``FAILED [stage] video_id: reason``: any other exception (``Type: message``, then
+the traceback: a bug, a full disk, a missing dependency, a server that kept failing),
+Ctrl-C, and SIGTERM (Slurm's scancel, time limit, preemption). Snakemake's
+``--retries`` retries those.
 
 Importing this module from a stage script (Snakemake puts the ``snakemake`` object in
 the script's globals before the script's first import) installs the SIGTERM handler at
@@ -25,31 +33,24 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from .errors import VideoError
+from .outcome import Rejection, first_rejection, write_rejected_outputs
+from .termination import (
+    TERMINATED_EXIT,
+    Terminated,
+    note_terminated,
+    raise_if_terminated,
+    terminated_by,
+)
 
 FAILED_PREFIX = "FAILED"
-TERMINATED_EXIT = 128 + signal.SIGTERM
 INTERRUPTED_EXIT = 128 + signal.SIGINT
+# config on_video_error: what a VideoError does to its job
+ON_VIDEO_ERROR = ("record", "stop")
 STOPPED_REASON = "stopped by SIGTERM (job cancelled, out of time or preempted); rerun to retry"
 INTERRUPTED_REASON = "interrupted (KeyboardInterrupt, Ctrl-C); rerun to retry"
 # our loggers (library modules and stages) log at INFO; everyone else's only from WARNING
 LIBRARY_LOGGER = "vidcurate"
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-
-
-class Terminated(SystemExit):
-    """SIGTERM arrived: Slurm cancelled the job, its time ran out, or it was preempted.
-
-    A SystemExit (so a BaseException): no ``except Exception`` on the way up swallows it,
-    ``finally`` blocks (temporary outputs, child processes) still run, and where nothing
-    catches it, e.g. when it is raised among a stage's imports, the interpreter exits
-    quietly with status 143."""
-
-    def __init__(self, signal_name: str = "SIGTERM"):
-        super().__init__(TERMINATED_EXIT)
-        self.signal_name = signal_name
-
-    def __str__(self) -> str:
-        return f"stopped by {self.signal_name}"
 
 
 @dataclass
@@ -64,7 +65,6 @@ class _Job:
 
 
 _job: _Job | None = None
-_terminated_by: str | None = None
 # stage_logging is starting the log: a SIGTERM now is noted, and raised right after
 # (blocking the signal would not do: another thread can take it, and Python runs the
 # handler in the main thread all the same)
@@ -73,15 +73,41 @@ _starting = False
 
 def _job_of(snakemake) -> _Job:
     log = list(getattr(snakemake, "log", None) or [])
+    wildcards = getattr(snakemake, "wildcards", None)
+    # per-video jobs name their video, archive jobs their archive, dataset-wide ones "-"
+    subject = getattr(wildcards, "video_id", None) or getattr(wildcards, "archive_id", None)
     return _Job(
         rule=str(snakemake.rule),
-        video_id=str(getattr(getattr(snakemake, "wildcards", None), "video_id", "-")),
+        video_id=str(subject or "-"),
         log_path=str(log[0]) if log else None,
     )
 
 
+def _files(named) -> list[str]:
+    """The paths of a job's inputs or outputs (Snakemake's named lists nest lists)."""
+    found = []
+    for item in list(named or []):
+        found.extend(_files(item) if isinstance(item, list | tuple) else [str(item)])
+    return found
+
+
+def video_error_mode(snakemake) -> str:
+    """record (the default) or stop, from config on_video_error."""
+    config = getattr(snakemake, "config", None) or {}
+    mode = config.get("on_video_error", "record")
+    if mode not in ON_VIDEO_ERROR:
+        raise ValueError(f"on_video_error must be one of {', '.join(ON_VIDEO_ERROR)}, got {mode!r}")
+    return mode
+
+
+def _record(job: _Job, snakemake, rejection: Rejection, note: str = "") -> None:
+    """The job's outputs in their rejected form, and the REJECTED line."""
+    write_rejected_outputs(_files(getattr(snakemake, "output", None)), rejection)
+    _append_line(job, rejection.line() + note)
+
+
 def failure_line(stage: str, video_id: str, reason: str) -> str:
-    """The one line a failed video leaves in its log; the run summary parses it."""
+    """The one line a failed job leaves in its log; a failed run lists these."""
     return f"{FAILED_PREFIX} [{stage}] {video_id}: {reason}"
 
 
@@ -96,15 +122,14 @@ def describe(err: BaseException) -> str:
     return f"{name}: {message}" if message else name
 
 
-def _report(job: _Job, line: str, detail: str = "") -> None:
-    """Append the FAILED line (and ``detail``, e.g. a traceback) to the log and stderr.
+def _append_line(job: _Job, line: str, detail: str = "") -> None:
+    """Append ``line`` (and ``detail``, e.g. a traceback) to the log and stderr.
 
     Plain appending writes, no logging: this runs inside the signal handler too, maybe
     in the middle of a log record, and the log's own handler appends as well, so
     neither overwrites the other (a handler opened with "w" writes at its own offset,
     which once put torch's exit-time records over the FAILED line)."""
     data = (line + "\n" + detail).encode("utf-8", "replace")
-    job.reported = True
     if job.log_path:
         with contextlib.suppress(OSError):
             fd = os.open(job.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
@@ -117,6 +142,12 @@ def _report(job: _Job, line: str, detail: str = "") -> None:
         os.write(2, data)
 
 
+def _report(job: _Job, line: str, detail: str = "") -> None:
+    """The job's FAILED line (and ``detail``), once written: a stop keeps it."""
+    job.reported = True
+    _append_line(job, line, detail)
+
+
 def _report_stop(job: _Job) -> None:
     if not job.reported:
         _report(job, failure_line(job.rule, job.video_id, STOPPED_REASON))
@@ -125,8 +156,8 @@ def _report_stop(job: _Job) -> None:
 def _on_sigterm(signum, _frame):
     """Say so at once, in the handler itself: the exception it raises may be swallowed
     by library code (torch's lazy imports drop it), or come too late to be reported."""
-    global _terminated_by
-    _terminated_by = signal.Signals(signum).name
+    name = signal.Signals(signum).name
+    note_terminated(name)
     job = _job
     if _starting:
         return  # stage_logging raises it once the log is ready
@@ -139,15 +170,7 @@ def _on_sigterm(signum, _frame):
                 sys.stdout.flush()
                 sys.stderr.flush()
             os._exit(TERMINATED_EXIT)
-    raise Terminated(_terminated_by)
-
-
-def raise_if_terminated() -> None:
-    """Raise again for a SIGTERM that third-party code swallowed: the signal can land
-    anywhere, e.g. inside torch's lazy imports, which catch and drop it. Frame loops
-    call this, so a stage stops within a frame whatever happened to the first raise."""
-    if _terminated_by:
-        raise Terminated(_terminated_by)
+    raise Terminated(name)
 
 
 def _install_for_stage_script() -> None:
@@ -193,10 +216,16 @@ def _configure_logging(log_path: str | None, truncate: bool) -> list[logging.Han
 
 
 @contextlib.contextmanager
-def stage_logging(snakemake) -> Iterator[logging.Logger]:
-    """Log to the rule's log file; end every failure with its FAILED line and a
-    non-zero exit status: 1 for a VideoError (the line only) or any other exception
-    (the line, then the traceback), 130 for Ctrl-C, 143 for SIGTERM.
+def stage_logging(snakemake, pass_rejected: bool = True) -> Iterator[logging.Logger]:
+    """Log to the rule's log file and end the job as the way it ends calls for.
+
+    - Inputs carrying a rejection (vidcurate.outcome; ``pass_rejected``): the body does
+      not run; every output is written rejected with the same stage and reason, exit 0.
+    - A VideoError of a per-video job: with on_video_error ``record`` the outputs are
+      written rejected and the REJECTED line logged, exit 0; with ``stop`` its FAILED
+      line, exit 1.
+    - Any other exception: the FAILED line and the traceback, exit 1; Ctrl-C: exit 130;
+      SIGTERM: exit 143.
 
     SIGTERM becomes an exception, so partial outputs are removed on the way out and
     the log says the job was stopped rather than ending mid-line."""
@@ -212,18 +241,29 @@ def stage_logging(snakemake) -> Iterator[logging.Logger]:
     finally:
         _starting = False
     logger = logging.getLogger(f"{LIBRARY_LOGGER}.{job.rule}")
+    per_video = job.video_id != "-"
     try:
         raise_if_terminated()  # a SIGTERM swallowed before the stage began
+        mode = video_error_mode(snakemake)
+        inputs = _files(getattr(snakemake, "input", None))
+        upstream = first_rejection(inputs) if pass_rejected and per_video else None
+        if upstream is not None:
+            passed_on = Rejection(job.video_id, upstream.stage, upstream.reason)
+            _record(job, snakemake, passed_on, " (passed on)")
+            sys.exit(0)
         yield logger
         raise_if_terminated()  # finished although told to stop: still a stopped job
     except BaseException as err:
         _flush(handlers)
-        if _terminated_by or isinstance(err, Terminated):
+        if terminated_by() or isinstance(err, Terminated):
             # whatever became of the exception SIGTERM raised (swallowed, or turned
             # into another by library code), the job was stopped
             _report_stop(job)
             sys.exit(TERMINATED_EXIT)
-        if isinstance(err, VideoError):
+        if isinstance(err, VideoError) and per_video:
+            if mode == "record":
+                _record(job, snakemake, Rejection(job.video_id, job.rule, err.reason))
+                sys.exit(0)
             _report(job, failure_line(job.rule, err.video_id, err.reason))
             sys.exit(1)
         if isinstance(err, KeyboardInterrupt):

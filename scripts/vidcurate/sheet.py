@@ -14,6 +14,7 @@ from jsonschema import Draft202012Validator
 from .columns import CLIP_COLUMNS
 from .dataset import CAPTION_METADATA_COLUMNS, CLIP_METADATA_COLUMNS, VIDEO_COLUMNS
 from .errors import SheetError
+from .ids import id_problem
 
 REQUIRED_COLUMNS = ("video_id", "source")
 # split may be left out, or blank on some rows: those videos get one by assign_split
@@ -161,6 +162,9 @@ def load_sheet(path: str | os.PathLike, schema_path: str | os.PathLike) -> pd.Da
             column = error.path[0] if error.path else "?"
             raise SheetError(f"{where}, column '{column}': {_explain(error, row.get(column))}")
         video_id = row["video_id"]
+        problem = id_problem(video_id)
+        if problem:
+            raise SheetError(f"{where}, column 'video_id': {problem}")
         if video_id in seen:
             raise SheetError(
                 f"{where}, column 'video_id': '{video_id}' repeats line {seen[video_id]}"

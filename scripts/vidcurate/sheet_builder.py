@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import glob
 import os
-import re
 import sys
 import tempfile
 from pathlib import Path
@@ -26,6 +25,7 @@ from pathlib import Path
 import pandas as pd
 
 from .errors import SheetError
+from .ids import safe_id
 from .sheet import ARCHIVE_SUFFIXES, MEDIA_EXTENSIONS, SPLITS, assign_split, load_sheet
 
 SCHEMA = Path(__file__).resolve().parents[2] / "config" / "schemas" / "samples.schema.yaml"
@@ -45,19 +45,6 @@ def archive_stem(path: str | os.PathLike) -> str:
         if name.lower().endswith(suffix):
             return name[: -len(suffix)]
     return Path(name).stem
-
-
-# ids become file names with suffixes: stay far below the usual 255-byte limit
-MAX_ID_LENGTH = 120
-
-
-def safe_id(text: str) -> str:
-    """Letters, digits, '_', '.', '-' only, starting with a letter or digit, at most
-    MAX_ID_LENGTH characters."""
-    text = re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_.-")
-    if not text or not text[0].isalnum():
-        text = f"v{text}"
-    return text[:MAX_ID_LENGTH].rstrip("_.-")
 
 
 def is_resource_fork(path: str | os.PathLike) -> bool:

@@ -34,7 +34,6 @@ import numpy as np
 import pandas as pd
 
 from .atomic import atomic_dir, atomic_path
-from .errors import VideoError
 from .settings import FromConfig
 from .x264 import H264Writer
 
@@ -250,6 +249,11 @@ class HogDetector:
         upscale = max(1.0, 128.0 / self.min_person_px)
         if upscale > 1.0:
             grey = cv2.resize(grey, None, fx=upscale, fy=upscale, interpolation=cv2.INTER_LINEAR)
+        window_w, window_h = self.hog.winSize
+        if grey.shape[1] < window_w or grey.shape[0] < window_h:
+            # no person fits; OpenCV's detectMultiScale corrupts the heap on such a
+            # frame (a 1x1 video aborted the job with "corrupted size vs. prev_size")
+            return Detections.empty()
         rects, weights = self.hog.detectMultiScale(
             grey,
             hitThreshold=self.hit_threshold,
@@ -818,10 +822,9 @@ def tracks_stage(
     arena = read_transform(arena_json) if arena_json else None
     with contextlib.ExitStack() as stack:
         clips_dir = stack.enter_context(atomic_dir(out_clips)) if out_clips else None
-        try:
-            table, counts = track_video(video, probe, settings, arena, clips_dir, weights, threads)
-        except (FileNotFoundError, RuntimeError, ValueError) as err:
-            raise VideoError(video_id, f"tracks ({settings.detector}): {err}") from None
+        # a missing model or weights file, a detector that cannot load: not the video's
+        # fault, so a failed job (with its traceback), never a rejected video
+        table, counts = track_video(video, probe, settings, arena, clips_dir, weights, threads)
         summaries = track_summaries(table)
         for summary in summaries:
             if out_clips:

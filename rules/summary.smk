@@ -1,0 +1,21 @@
+# what became of every video and clip (results/run_summary.json), printed at the end
+# of the run: a rule, so a deployed module writes it too, and it is redone whenever the
+# dataset changes
+localrules:
+    run_summary,
+
+
+rule run_summary:
+    input:
+        videos="results/dataset/videos.parquet",
+        metadata="results/dataset/metadata.parquet",
+    output:
+        summary=RUN_SUMMARY,
+    log:
+        "logs/run_summary/run_summary.log",
+    conda:
+        "../envs/dataset.yaml"
+    params:
+        code=library("summary"),
+    script:
+        "../scripts/run_summary.py"

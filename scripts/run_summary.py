@@ -1,0 +1,11 @@
+"""Localrule: run_summary: every video's outcome and the clips kept and dropped, as JSON
+and as the table printed at the end of the run."""
+
+from vidcurate.runner import stage_logging
+from vidcurate.summary import write_run_summary
+
+with stage_logging(snakemake):
+    table = write_run_summary(
+        snakemake.input.videos, snakemake.input.metadata, snakemake.output.summary
+    )
+    print(f"vidcurate run summary ({snakemake.output.summary}):\n{table}", flush=True)
