@@ -272,6 +272,19 @@ def test_a_repaired_source_reruns_that_video_and_the_dataset_only(runs):
     }
 
 
+def test_a_changed_url_reruns_that_video_and_the_dataset_only(runs):
+    workflow, mixed, _, _, url = runs
+    sheet = mixed / "videos.tsv"
+    original = sheet.read_text()
+    try:
+        sheet.write_text(original.replace(f"{url}/missing.mp4", f"{url}/moved/missing.mp4"))
+        jobs = planned(snakemake(workflow, mixed, "-n"))
+    finally:
+        sheet.write_text(original)
+    assert {video for rule, video in jobs if video and rule != "video_figure"} == {"gone"}
+    assert ("ingest", "gone") in jobs and ("dataset", "") in jobs
+
+
 def test_stop_mode_fails_naming_the_bad_video(tmp_path):
     project = tmp_path / "stop"
     raw = project / "raw"
