@@ -7,8 +7,10 @@ Ten 1-s clips are cut from the video through the frame source (as extract_clips 
 then each is encoded ``--repeats`` times with x264's instruction set pinned to each level
 (``x264-params asm=...``) and once more with x264's own choice (none pinned). Between
 encodes the heap is disturbed with allocations of random size, as other work in a stage
-would. Each row gives, for one level: how many clips came out with the same bytes in
-every repeat, whether the bytes equal those of the AVX2 row, and the encode time.
+would (small buffers of random bytes, freed again, so the encoder's own allocations reuse
+memory that held other data). Each row gives, for one level: how many clips came out
+with the same bytes in every repeat, whether the bytes equal those of the AVX2 row, and
+the encode time.
 Only levels the CPU has are run. docs/determinism.md has the numbers and what the
 writer does with them (vidcurate.x264).
 """
@@ -78,22 +80,28 @@ def main() -> None:
         frames = [frame.data for frame in source]
     clips = [frames[i : i + 25] for i in range(0, len(frames) - 24, 25)][: args.clips]
     flags = cpu_flags()
-    levels = [level for level in LEVELS if CPU_FLAGS[level] in flags] + [None]
+    # x264's own choice first: the first encodes of a process are among those compared
+    levels = [None, *(level for level in reversed(LEVELS) if CPU_FLAGS[level] in flags)]
     rng = np.random.default_rng(0)
-    ballast = []
-    results = {}
+    kept = []  # some of the random buffers stay allocated, as a stage's data would
+    digests = {level: [] for level in levels}
+    seconds = dict.fromkeys(levels, 0.0)
     with tempfile.TemporaryDirectory() as tmp:
-        for level in levels:
-            digests, start = [], time.perf_counter()
-            for repeat in range(args.repeats):
-                row = []
+        # repeats interleaved across levels: each encode meets another state of the heap
+        for repeat in range(args.repeats):
+            for level in levels:
+                row, start = [], time.perf_counter()
                 for index, clip in enumerate(clips):
-                    ballast.append(bytearray(int(rng.integers(1_000, 200_000))))
+                    scratch = [rng.bytes(int(rng.integers(1_000, 60_000))) for _ in range(20)]
+                    kept.append(scratch.pop())
+                    del scratch
                     row.append(encode(clip, size, level, Path(tmp) / f"{repeat}_{index}.mp4"))
-                digests.append(row)
-            seconds = (time.perf_counter() - start) / args.repeats
-            stable = sum(len({run[i] for run in digests}) == 1 for i in range(len(clips)))
-            results[level] = (digests[0], stable, seconds)
+                seconds[level] += (time.perf_counter() - start) / args.repeats
+                digests[level].append(row)
+    results = {}
+    for level, runs in digests.items():
+        stable = sum(len({run[i] for run in runs}) == 1 for i in range(len(clips)))
+        results[level] = (runs[0], stable, seconds[level])
     reference = results.get("AVX2", results[levels[0]])[0]
     print(f"video {Path(args.video).name} at {args.size}, {len(clips)} clips x {args.repeats}")
     print(f"pinned by vidcurate.x264 on this CPU: {pinned_instruction_set()}")
