@@ -231,10 +231,13 @@ def workflows(tmp: Path, args: argparse.Namespace, n_videos: int) -> list[Runs]:
         profile = ["--profile", str(REPO / "profiles" / "slurm"), "--sdm", "env-modules"]
         runs.append(Runs("vidcurate --profile slurm", [*ours, *profile]))
     if args.baseline:
+        # that workflow with its own config (a key added since would fail its schema)
         snakefile = workflow_at(args.baseline, tmp / "baseline")
-        runs.append(
-            Runs(f"vidcurate at {args.baseline}", [SNAKEMAKE, "-s", str(snakefile), *common])
-        )
+        config = yaml.safe_load((snakefile.parent / "config" / "config.yaml").read_text())
+        config["samples"] = "videos.tsv"
+        (tmp / "project" / "baseline.yaml").write_text(yaml.safe_dump(config))
+        theirs = [SNAKEMAKE, "-s", str(snakefile), "--configfile", "baseline.yaml", *common[2:]]
+        runs.append(Runs(f"vidcurate at {args.baseline}", theirs))
     if args.ablate:
         for name in ABLATIONS:
             snakefile = ablated_workflow(tmp / "ablated", name)

@@ -35,6 +35,7 @@ checkpoint archive:
         "../envs/ingest.yaml"
     params:
         code=library("sheet", "sheet_builder", "archives"),
+        limits=ARCHIVE_LIMITS,
     script:
         "../scripts/archive.py"
 
@@ -51,5 +52,6 @@ rule extract_archive:
         "../envs/ingest.yaml"
     params:
         code=library("sheet", "sheet_builder", "archives"),
+        limits=ARCHIVE_LIMITS,
     script:
         "../scripts/extract_archive.py"

@@ -52,11 +52,11 @@ from vidcurate.arena import (
     parse_points,
     read_arena_file,
 )
-from vidcurate.dataset import redact_source
+from vidcurate.web import redact_source, redact_url, url_sha256
 from vidcurate.manifest import VIDEO_FILES, video_row
 from vidcurate.probe import displayed_frame_size
 from vidcurate.errors import SheetError
-from vidcurate.settings import ConfigError, check_config
+from vidcurate.settings import ConfigError, check_config, check_config_inputs
 from vidcurate.archives import archive_outcome, read_listing
 from vidcurate.sheet import assign_split, fill_splits, load_sheet
 from vidcurate.summary import failed_jobs_table, mark_run_start
@@ -98,6 +98,7 @@ config.update(_config_sorted)
 # rules between keys, so a bad value fails here rather than in jobs after hours of work
 try:
     check_config(config)
+    check_config_inputs(config, os.environ)
 except ConfigError as err:
     raise WorkflowError(f"bad config: {err}") from None
 
@@ -348,11 +349,21 @@ def get_local_source(wildcards):
     return [row["source_path"]] if row["source_kind"] == "local" else []
 
 
+def source_params(source_path, kind):
+    """What a job's params say of its source: a local path as it is; a URL only
+    redacted, with the hash of the whole URL (a new token still reruns the job), since
+    Snakemake keeps every job's params in .snakemake/metadata. The job reads the URL
+    itself from the sheet (vidcurate.sheet.sheet_source)."""
+    if kind in ("local", "member") or "://" not in source_path:
+        return {"source": source_path}
+    return {"source": redact_url(source_path), "source_sha256": url_sha256(source_path)}
+
+
 def get_ingest_params(wildcards):
     row = ROWS[wildcards.video_id]
     return {
         "kind": row["source_kind"],
-        "source": row["source_path"],
+        **source_params(row["source_path"], row["source_kind"]),
         **config["ingest"],
     }
 
@@ -370,10 +381,15 @@ def get_archive_file(wildcards):
 
 def get_archive_params(wildcards):
     return {
-        "source": ARCHIVES[wildcards.archive_id]["source_path"],
-        "retries": config["ingest"]["retries"],
-        "timeout_s": config["ingest"]["timeout_s"],
+        **source_params(ARCHIVES[wildcards.archive_id]["source_path"], "archive"),
+        **config["ingest"],
     }
+
+
+# what an archive may hold: members over these are refused in its listing
+ARCHIVE_LIMITS = {
+    key: value for key, value in config["archives"].items() if key != "keep_extracted"
+}
 
 
 def archive_folder(path):

@@ -9,5 +9,6 @@ rule probe:
         "../envs/probe.yaml"
     params:
         code=library("frames", "geometry", "media", "probe"),
+        hdr=config["hdr"],
     script:
         "../scripts/probe.py"

@@ -5,6 +5,7 @@ rule windows:
         flash="results/scenes/{video_id}/flash.tsv",
         motion="results/motion/{video_id}/motion.parquet",
         segments="results/motion/{video_id}/segments.tsv",
+        arena=get_clip_arena,
     output:
         windows="results/windows/{video_id}.tsv",
     log:
@@ -12,7 +13,7 @@ rule windows:
     conda:
         "../envs/windows.yaml"
     params:
-        code=library("geometry", "settings", "columns", "motion", "windows"),
+        code=library("geometry", "settings", "columns", "motion", "windows", "arena"),
         clips=WINDOW_SETTINGS,
         shots=SHOT_SETTINGS,
         motion=get_window_motion,

@@ -1,6 +1,6 @@
 """Extract the video members of one archive for their ingest jobs."""
 
-from vidcurate.archives import extract_members
+from vidcurate.archives import ArchiveLimits, extract_members
 from vidcurate.runner import stage_logging
 
 with stage_logging(snakemake):
@@ -9,4 +9,5 @@ with stage_logging(snakemake):
         snakemake.wildcards.archive_id,
         snakemake.input.listing,
         snakemake.output.members,
+        ArchiveLimits.from_config(snakemake.params.limits),
     )

@@ -4,4 +4,9 @@ from vidcurate.probe import probe_stage
 from vidcurate.runner import stage_logging
 
 with stage_logging(snakemake):
-    probe_stage(snakemake.input.video, snakemake.wildcards.video_id, snakemake.output.probe)
+    probe_stage(
+        snakemake.input.video,
+        snakemake.wildcards.video_id,
+        snakemake.output.probe,
+        hdr=snakemake.params.hdr,
+    )

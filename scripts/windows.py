@@ -1,11 +1,14 @@
 """Stage: windows: the candidate clip windows of one video."""
 
+from vidcurate.arena import read_transform
 from vidcurate.runner import stage_logging
 from vidcurate.settings import ClipSettings
 from vidcurate.windows import windows_stage
 
 with stage_logging(snakemake):
     settings = ClipSettings.from_config(snakemake.params.clips)
+    # an arena video's clips are cut from the arena: its size decides too_small
+    arena = read_transform(snakemake.input.arena[0]) if snakemake.input.arena else None
     shots = snakemake.params.shots
     windows_stage(
         snakemake.input.probe,
@@ -20,4 +23,5 @@ with stage_logging(snakemake):
         segments_tsv=snakemake.input.segments,
         require_motion=snakemake.params.motion["require"],
         min_motion_covered=snakemake.params.motion["min_covered"],
+        arena_size=arena.output_size if arena else None,
     )

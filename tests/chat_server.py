@@ -6,6 +6,11 @@ The request's ``model`` picks the behaviour:
   down     500 on every request
   garbage  200 with a body that is not JSON
   slow     answers after 3 s (longer than the tests' timeout)
+  trickle  200, then one byte of the answer every 0.3 s (for minutes)
+  silent   reads the request and says nothing for a minute
+  huge     200 with a 50 MB caption
+  long     200 with a caption of 5,000 characters
+  moved    302 to ``redirect_to`` (another host), which records what it is sent
 Every request is recorded (model, image count, Authorization header) for the asserts.
 """
 
@@ -22,7 +27,7 @@ from conftest import LocalServer
 
 
 class ChatServer(LocalServer):
-    def __init__(self):
+    def __init__(self, redirect_to: str = ""):
         self.requests: list[dict] = []
         self.seen: set[str] = set()
         self.lock = threading.Lock()
@@ -58,6 +63,16 @@ class ChatServer(LocalServer):
                     return self._send(200, b"<html>not json</html>")
                 if model == "slow":
                     time.sleep(3)
+                if model == "trickle":
+                    return self._trickle()
+                if model == "silent":
+                    time.sleep(60)
+                    return None
+                if model == "moved":
+                    return self._send(302, b"", {"Location": redirect_to})
+                if model in ("huge", "long"):
+                    words = (50_000_000 if model == "huge" else 5_000) // 5
+                    return self._send(200, answer_with("word " * words))
                 answer = {
                     "choices": [
                         {
@@ -69,6 +84,16 @@ class ChatServer(LocalServer):
                     ]
                 }
                 return self._send(200, json.dumps(answer).encode())
+
+            def _trickle(self):
+                self.send_response(200)
+                self.send_header("Content-Length", "100000")
+                self.end_headers()
+                with contextlib.suppress(OSError):
+                    for _ in range(100_000):
+                        self.wfile.write(b" ")
+                        self.wfile.flush()
+                        time.sleep(0.3)
 
             def _send(self, status, payload, headers=None):
                 self.send_response(status)
@@ -86,3 +111,36 @@ class ChatServer(LocalServer):
     def count(self, model: str) -> int:
         with self.lock:
             return sum(1 for r in self.requests if r["model"] == model)
+
+
+def answer_with(caption: str) -> bytes:
+    return json.dumps(
+        {"choices": [{"message": {"role": "assistant", "content": caption}}]}
+    ).encode()
+
+
+class Elsewhere(LocalServer):
+    """Another host (``localhost`` and another port): records what reaches it."""
+
+    def __init__(self):
+        self.requests: list[dict] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def _record(self):
+                outer.requests.append(
+                    {"method": self.command, "authorization": self.headers.get("Authorization")}
+                )
+                payload = answer_with("an answer from elsewhere")
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            do_GET = do_POST = _record
+
+        super().__init__(Handler, "/elsewhere")
+        self.url = self.url.replace("127.0.0.1", "localhost")

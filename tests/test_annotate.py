@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -183,6 +184,33 @@ def test_bad_polygon_is_refused_with_check_polygon_message(server, project, poly
     status, data = request(server, "POST", "/api/videos/m3/save", {"polygon": polygon})
 
     assert (status, data) == (422, {"error": str(checked.value)})
+    assert not project.arena_path("m3").exists()
+    assert project.sheet_path.read_bytes() == sheet_before
+
+
+@pytest.mark.parametrize(
+    ("size_cm", "polygon"),
+    [
+        ([float("nan"), 5], GOOD_POLYGON),
+        ([float("inf"), 5], GOOD_POLYGON),
+        ([-44, 30], GOOD_POLYGON),
+        ([True, 30], GOOD_POLYGON),
+        (None, [[True, 50], *GOOD_POLYGON[1:]]),
+        (None, [[float("nan"), 50], *GOOD_POLYGON[1:]]),
+    ],
+)
+def test_non_finite_or_non_positive_numbers_are_refused(server, project, size_cm, polygon):
+    """size_cm [NaN, 5] was written as a bare NaN into the arena JSON, and the arena job
+    then crashed; JSON true passed as a coordinate."""
+    sheet_before = project.sheet_path.read_bytes()
+    body = json.dumps({"polygon": polygon, "size_cm": size_cm}).encode()  # NaN as JSON does
+    status, data = request(
+        server, "POST", "/api/videos/m3/save", body, content_type="application/json"
+    )
+    assert status == 422, data
+    assert re.search(
+        r"(size_cm must be|'polygon' must be a list of \[x, y\] pairs of finite)", data["error"]
+    )
     assert not project.arena_path("m3").exists()
     assert project.sheet_path.read_bytes() == sheet_before
 

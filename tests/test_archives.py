@@ -7,7 +7,9 @@ from __future__ import annotations
 import functools
 import io
 import json
+import re
 import tarfile
+import warnings
 import zipfile
 from http.server import SimpleHTTPRequestHandler
 from pathlib import Path
@@ -17,7 +19,13 @@ import pytest
 from test_workflow import planned, snakemake, write_config
 
 from conftest import REPO, LocalServer, data_file
-from vidcurate.archives import extract_archive, extract_members, list_archive, member_file
+from vidcurate.archives import (
+    ArchiveLimits,
+    extract_archive,
+    extract_members,
+    list_archive,
+    member_file,
+)
 from vidcurate.errors import VideoError
 
 COUNTER = data_file("shots/psd_counter.mp4")
@@ -193,3 +201,83 @@ def test_archives_expand_into_videos_through_a_checkpoint(tmp_path, web_folder):
     )
     # the plan now knows the videos inside, and all is done
     assert planned(snakemake(REPO, project, "-n")) == []
+
+
+def zip_with(path: Path, entries: list[tuple[str, bytes, int | None]]) -> Path:
+    """A zip of (name, bytes, Unix mode or None) entries, deflated, names repeated as given."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "Duplicate name": what this test wants
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zipped:
+            for name, data, mode in entries:
+                info = zipfile.ZipInfo(name)
+                info.compress_type = zipfile.ZIP_DEFLATED
+                if mode is not None:
+                    info.external_attr = mode << 16
+                zipped.writestr(info, data)
+    return path
+
+
+ZEROS = b"\0" * (80 << 20)  # 80 MiB of zeros: about 80 kB deflated
+
+
+@pytest.mark.parametrize("kind", ["zip", "tar.gz"])
+def test_a_compression_bomb_is_refused_before_it_is_extracted(tmp_path, kind):
+    if kind == "zip":
+        archive = zip_with(
+            tmp_path / "a.zip", [("bomb.mp4", ZEROS, None), ("ok.mp4", COUNTER.read_bytes(), None)]
+        )
+    else:
+        archive = make_tar(tmp_path / "a.tar.gz", {"bomb.mp4": ZEROS, "ok.mp4": COUNTER})
+    assert archive.stat().st_size < 1 << 20
+    listing = extract_archive(str(archive), "a", str(tmp_path / "out"), str(tmp_path / "a.tsv"))
+    rows = listing.set_index("member")
+    assert rows.loc["bomb.mp4", "status"] == "skipped"
+    assert re.fullmatch(
+        r"compressed \d+ to 1, more than archives.max_ratio \(100\): not a video",
+        rows.loc["bomb.mp4", "reason"],
+    )
+    assert rows.loc["ok.mp4", "status"] == "video"
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.ok.mp4"]
+
+
+def test_members_over_the_size_cap_and_without_room_are_not_extracted(tmp_path):
+    archive = make_tar(tmp_path / "a.tar", {"counter.mp4": COUNTER, "small.mp4": b"x" * 100})
+    capped = ArchiveLimits(max_member_gb=COUNTER.stat().st_size / 2e9)
+    listing = list_archive(str(archive), "a", str(tmp_path / "a.tsv"), capped)
+    reason = listing.set_index("member").loc["counter.mp4", "reason"]
+    size = COUNTER.stat().st_size
+    assert reason == f"{size} bytes, more than archives.max_member_gb ({capped.max_member_gb:g})"
+    # the disk must keep min_free_gb after every listed video: nothing is written
+    with pytest.raises(
+        OSError, match=r"extracting a needs 0\.00 GB and archives.min_free_gb \(1e\+09\) more"
+    ):
+        extract_members(
+            str(archive),
+            "a",
+            str(tmp_path / "a.tsv"),
+            str(tmp_path / "out"),
+            ArchiveLimits(min_free_gb=1e9),
+        )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.tar", "a.tsv"]
+
+
+def test_zip_repeats_and_links_are_listed_and_the_listed_entry_extracted(tmp_path):
+    """Two entries named dup.mp4: the listing calls the first the video and extraction
+    took the second (ZipFile.open(name) picks the last); a symlink entry was read as an
+    11-byte video."""
+    archive = zip_with(
+        tmp_path / "a.zip",
+        [
+            ("dup.mp4", COUNTER.read_bytes(), None),
+            ("dup.mp4", CARPHONE.read_bytes(), None),
+            ("link.mp4", b"counter.mp4", 0o120777),
+        ],
+    )
+    listing = extract_archive(str(archive), "a", str(tmp_path / "out"), str(tmp_path / "a.tsv"))
+    assert listing["reason"].tolist() == [
+        "",
+        "repeats an earlier member of the same name",
+        "not a regular file",
+    ]
+    assert (tmp_path / "out" / "a.dup.mp4").read_bytes() == COUNTER.read_bytes()
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.dup.mp4"]

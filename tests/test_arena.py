@@ -146,7 +146,7 @@ def test_sheet_points_and_files_are_read(tmp_path):
         parse_points("1,2;3", "videos.tsv line 2, column 'arena'")
     path = tmp_path / "cam.json"
     path.write_text('{"polygon": [[1, 2], [3, 4]], "size_cm": [40]}')
-    with pytest.raises(ArenaError, match="size_cm must be two numbers"):
+    with pytest.raises(ArenaError, match="size_cm must be two finite numbers"):
         read_arena_file(path)
     path.write_text("{polygon: }")
     with pytest.raises(ArenaError, match=r"cam\.json: not valid JSON"):
@@ -287,3 +287,30 @@ def test_sheet_value_auto_suggests_the_arena_in_the_job(tmp_path):
     assert record["definition"] == "mouse (auto)" and record["kind"] == "perspective"
     truth = read_arena_file(data_file("mouse/dlc_openfield_m3v1.arena.json"))
     assert polygon_iou(record["polygon"], truth.polygon) >= 0.9
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"polygon": [[0, 0], [10, 0], [10, 10], [0, 10]], "size_cm": [float("nan"), 5]},
+        {"polygon": [[0, 0], [10, 0], [10, 10], [0, 10]], "size_cm": [True, 5]},
+        {"polygon": [[0, 0], [10, 0], [10, 10], [0, 10]], "size_cm": "44,30"},
+        {"polygon": [[0, 0], [10, 0], [10, 10], [0, 10]], "output_px": [512.5, 300]},
+        {"polygon": [[0, 0], [True, 0], [10, 10], [0, 10]]},
+        {"polygon": [[0, 0], ["10", 0], [10, 10], [0, 10]]},
+        {"polygon": [[0, 0], [float("inf"), 0], [10, 10], [0, 10]]},
+    ],
+)
+def test_arena_files_refuse_what_is_not_a_finite_number(tmp_path, data):
+    path = tmp_path / "a.json"
+    path.write_text(json.dumps(data))  # NaN and Infinity as Python's json writes them
+    with pytest.raises(ArenaError, match=rf"{path}: .*finite"):
+        read_arena_file(path)
+
+
+@pytest.mark.parametrize(
+    "text", ["nan,1;10,0;10,10;0,10", "0,0;inf,0;10,10;0,10", "0,0;1e999,0;1,1"]
+)
+def test_sheet_arena_points_must_be_finite(text):
+    with pytest.raises(ArenaError, match="is not 'x,y' of finite numbers"):
+        parse_points(text, "sheet line 2, column 'arena'")

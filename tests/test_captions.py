@@ -5,12 +5,17 @@ JSON, timeout; the cache; the key never in logs; clips cut from a real video."""
 from __future__ import annotations
 
 import logging
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from chat_server import ChatServer
+from chat_server import ChatServer, Elsewhere
 
+from conftest import REPO
 from vidcurate.captions import (
     CaptionError,
     CaptionSettings,
@@ -19,6 +24,7 @@ from vidcurate.captions import (
     caption_clips,
     request_body,
 )
+from vidcurate.termination import TERMINATED_EXIT
 
 pytestmark = pytest.mark.network
 
@@ -27,8 +33,14 @@ IMAGE = "data:image/jpeg;base64,/9j/"
 
 
 @pytest.fixture(scope="module")
-def server():
-    with ChatServer() as running:
+def elsewhere():
+    with Elsewhere() as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def server(elsewhere):
+    with ChatServer(redirect_to=elsewhere.url) as running:
         yield running
 
 
@@ -78,7 +90,9 @@ def test_malformed_json_is_a_reason_not_a_crash(server):
 
 
 def test_timeout_is_retried_then_reported(server):
-    with pytest.raises(CaptionError, match=r"no answer from .* within 1 s \(after 2 attempts\)"):
+    with pytest.raises(
+        CaptionError, match=r"no complete answer from .* within 1 s \(after 2 attempts\)"
+    ):
         ask(
             request_body(settings(server, "slow"), [IMAGE]),
             settings(server, "slow", retries=1),
@@ -155,3 +169,79 @@ def test_failures_are_recorded_per_clip_and_never_cached(server, clips, tmp_path
     assert table["caption_status"].tolist() == ["failed"] * 3
     assert table["caption_reason"].str.startswith("HTTP 500 from http://127.0.0.1:").all()
     assert not list((tmp_path / "cache").glob("*.json"))
+
+
+def test_a_redirect_is_not_followed_and_the_key_stays_home(server, elsewhere):
+    """302 to another host: urllib sent the key there and turned the POST into a GET
+    whose answer was taken for the caption."""
+    with pytest.raises(CaptionError, match=r"redirected \(HTTP 302\) to http://localhost:\d+/"):
+        ask(request_body(settings(server, "moved"), [IMAGE]), settings(server, "moved"), SECRET)
+    assert elsewhere.requests == []
+    assert server.count("moved") == 1  # not retried: a redirect will not change
+
+
+def test_a_trickling_answer_ends_at_the_request_deadline(server):
+    start = time.monotonic()
+    with pytest.raises(CaptionError, match=r"no complete answer .* within 1 s \(after 2 attempts"):
+        ask(
+            request_body(settings(server, "trickle"), [IMAGE]),
+            settings(server, "trickle", retries=1),
+            None,
+        )
+    assert time.monotonic() - start < 4
+
+
+def test_answers_are_read_within_a_cap_and_captions_cut(server, clips, tmp_path):
+    with pytest.raises(CaptionError, match=r"answer from .* larger than 1048576 bytes"):
+        ask(request_body(settings(server, "huge"), [IMAGE]), settings(server, "huge"), None)
+    chosen = settings(server, "long", cache_dir=str(tmp_path / "cache"), max_caption_chars=80)
+    table = run_captions(clips, chosen, "long")
+    assert table["caption"].str.len().max() <= 80 and table["caption"].str.len().min() >= 70
+    assert (table["caption_status"] == "ok").all()
+    assert (table["caption_reason"] == "cut to captions.max_caption_chars (80)").all()
+
+
+STOPPED_BY_SIGTERM = """
+import sys
+from types import SimpleNamespace
+sys.path.insert(0, {scripts!r})
+snakemake = SimpleNamespace(
+    log=[{log!r}], rule="captions", wildcards=SimpleNamespace(), config={{}}, input=[], output=[]
+)
+from vidcurate.captions import CaptionSettings, caption_clips
+from vidcurate.runner import stage_logging
+
+root = {root!r}
+settings = CaptionSettings(api_url={url!r}, model="silent", timeout_s=120, retries=0,
+                           cache_dir={cache!r}, api_key_env=None)
+with stage_logging(snakemake):
+    print("started", flush=True)
+    caption_clips(root + "/curated.parquet", {{"carphone": root + "/clips.tsv"}},
+                  {{"carphone": root + "/clips"}}, {{"carphone": root + "/keyframes"}},
+                  settings, {out!r})
+"""
+
+
+def test_sigterm_ends_a_captions_job_waiting_on_a_silent_server(server, clips, tmp_path):
+    """Pool threads blocked in socket reads held the job's exit until SIGKILL (20 min)."""
+    script = STOPPED_BY_SIGTERM.format(
+        scripts=str(REPO / "scripts"),
+        log=str(tmp_path / "captions.log"),
+        root=str(clips),
+        url=server.url,
+        cache=str(tmp_path / "cache"),
+        out=str(tmp_path / "captions.parquet"),
+    )
+    job = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        assert job.stdout.readline() == "started\n"
+        time.sleep(1.0)  # the requests are out, the server says nothing
+        sent = time.monotonic()
+        job.send_signal(signal.SIGTERM)
+        assert job.wait(timeout=30) == TERMINATED_EXIT
+        assert time.monotonic() - sent < 5
+    finally:
+        job.kill()
+    log = (tmp_path / "captions.log").read_text()
+    assert "FAILED [captions] -: stopped by SIGTERM" in log
+    assert not (tmp_path / "captions.parquet").exists()

@@ -10,7 +10,7 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 from conftest import REPO
-from vidcurate.settings import ConfigError, check_config
+from vidcurate.settings import ConfigError, check_config, check_config_inputs
 
 SCHEMA = str(REPO / "config" / "schemas" / "config.schema.yaml")
 
@@ -137,6 +137,38 @@ def test_every_broken_rule_is_reported():
         "flash.window_s must be shorter than clips.seconds when flash.both_directions is on, "
         "got 0.25 >= 0.1",
     ]
+
+
+def test_a_luma_range_that_keeps_nothing_fails_naming_both_keys():
+    assert message(validated(curation={"min_luma": 200, "max_luma": 100})) == (
+        "curation.min_luma must be at most curation.max_luma, got 200 > 100: every clip "
+        "would be dropped"
+    )
+    check_config(validated(curation={"min_luma": 100, "max_luma": 100}))
+    check_config(validated(curation={"min_luma": 200, "max_luma": None}))
+
+
+def test_a_subset_range_that_keeps_nothing_fails():
+    subsets = [{"kind": "random", "count": 5, "min": {"sharpness": 9}, "max": {"sharpness": 3}}]
+    assert message(validated(subsets=subsets)) == (
+        "subsets[0].min.sharpness must be at most subsets[0].max.sharpness, got 9 > 3: the "
+        "subset would be empty"
+    )
+
+
+def test_labels_file_and_captions_key_are_checked_at_every_plan(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    config = validated(labels={"file": "labels.csv"}, captions={"enabled": True})
+    with pytest.raises(ConfigError) as caught:
+        check_config_inputs(config, {})
+    assert str(caught.value) == (
+        f"labels.file labels.csv does not exist (relative to {tmp_path}); captions.api_key_env "
+        "names OPENAI_API_KEY, which is not set in this environment (set it, or "
+        "api_key_env: null for a server without keys)"
+    )
+    (tmp_path / "labels.csv").write_text("v,1,0,0,1,1,walk,1\n")
+    check_config_inputs(config, {"OPENAI_API_KEY": "sk-x"})
+    check_config_inputs(validated(captions={"enabled": True, "api_key_env": None}), {})
 
 
 @pytest.mark.parametrize("key", ["threshold", "gradual_threshold"])

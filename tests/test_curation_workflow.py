@@ -323,3 +323,16 @@ def test_captions_and_webdataset_switched_on_for_the_existing_dataset(curated, m
     before = {p.name: p.read_bytes() for p in folder.glob("*.tar")}
     snakemake(workflow, project, "--forcerun", "webdataset", configfile="captioned.yaml")
     assert {p.name: p.read_bytes() for p in folder.glob("*.tar")} == before
+    # another model: the captions are asked for again (and what reads them redone)
+    config["captions"]["model"] = "ok"
+    (project / "recaptioned.yaml").write_text(yaml.safe_dump(config))
+    rules = {
+        rule
+        for rule, _ in planned(snakemake(workflow, project, "-n", configfile="recaptioned.yaml"))
+    }
+    assert {"captions", "dataset", "coco", "webdataset"} <= rules and not rules & DECODING_RULES
+    # without the key in the environment, every plan says so before any job
+    monkeypatch.delenv("VIDCURATE_TEST_CAPTION_KEY")
+    proc = snakemake(workflow, project, "-n", configfile="recaptioned.yaml", check=False)
+    assert proc.returncode != 0 and planned(proc) == []
+    assert "captions.api_key_env names VIDCURATE_TEST_CAPTION_KEY, which is not set" in proc.stderr

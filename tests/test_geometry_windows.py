@@ -97,3 +97,19 @@ def test_windows_table_roundtrip(tmp_path):
     assert list(back["keep"]) == [True, False, True]
     assert list(back["reason"]) == ["", "flash", ""]
     pd.testing.assert_series_equal(back["start_s"], table["start_s"])
+
+
+def test_an_arena_too_small_for_a_clip_drops_the_video_as_too_small(tmp_path):
+    """An arena of size_cm [1000, 1] gave 512x2 clips with status ok: clips are cut from
+    the arena, so its size decides, as the frame's does for other videos."""
+    import json
+
+    from vidcurate.windows import windows_stage
+
+    probe = {"video_id": "rig", "width": 640, "height": 480, "duration_s": 3.0}
+    (tmp_path / "probe.json").write_text(json.dumps(probe))
+    out = str(tmp_path / "w.tsv")
+    table = windows_stage(str(tmp_path / "probe.json"), ClipSettings(), out, arena_size=(512, 2))
+    assert table[["keep", "reason"]].values.tolist() == [[False, "too_small"]]
+    table = windows_stage(str(tmp_path / "probe.json"), ClipSettings(), out, arena_size=(512, 300))
+    assert table["keep"].tolist() == [True] * 3

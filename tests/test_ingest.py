@@ -1,8 +1,10 @@
 """Ingest against a real HTTP server on 127.0.0.1 started by the test."""
 
+import base64
 import hashlib
 import json
 import logging
+import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 from urllib.parse import urlsplit
@@ -10,13 +12,16 @@ from urllib.parse import urlsplit
 import pytest
 
 import vidcurate.ingest as ingest
+import vidcurate.web as web
 from conftest import LocalServer, data_file
 from vidcurate.errors import TransientError, VideoError
-from vidcurate.ingest import download_http, download_ytdlp, ingest_local, redact_url
+from vidcurate.ingest import DownloadLimits, download_http, download_ytdlp, ingest_local
+from vidcurate.web import redact_url
 
 pytestmark = pytest.mark.network
 
 TIMEOUT = 5.0  # seconds a test download may stall: every test is bounded
+LIMITS = DownloadLimits(timeout_s=TIMEOUT)
 
 
 @dataclass
@@ -141,9 +146,9 @@ def killed_during_backoff(monkeypatch, url: str, dest) -> None:
         raise Killed
 
     with monkeypatch.context() as patch:
-        patch.setattr(ingest.time, "sleep", sleep)
+        patch.setattr(web.time, "sleep", sleep)
         with pytest.raises(Killed):
-            download_http(url, str(dest), "v", timeout=TIMEOUT)
+            download_http(url, str(dest), "v", limits=LIMITS)
 
 
 def killed_before_rename(monkeypatch, url: str, dest) -> None:
@@ -155,7 +160,7 @@ def killed_before_rename(monkeypatch, url: str, dest) -> None:
     with monkeypatch.context() as patch:
         patch.setattr(ingest.os, "replace", replace)
         with pytest.raises(Killed):
-            download_http(url, str(dest), "v", timeout=TIMEOUT)
+            download_http(url, str(dest), "v", limits=LIMITS)
 
 
 @pytest.fixture
@@ -223,7 +228,7 @@ def test_resume_in_a_later_run_uses_if_range(tmp_path, video_bytes, monkeypatch)
             "last_modified": "Tue, 01 Apr 2025 10:00:00 GMT",
             "total": len(video_bytes),
         }
-        download_http(url, str(dest), "v", timeout=TIMEOUT)
+        download_http(url, str(dest), "v", limits=LIMITS)
     assert sha(dest.read_bytes()) == sha(video_bytes)
     assert server.requests[1] == Seen(
         "/flaky.mp4", f"bytes={half}-", "Tue, 01 Apr 2025 10:00:00 GMT", 206
@@ -263,7 +268,7 @@ def test_changed_url_never_continues_the_other_urls_part(tmp_path, video_bytes, 
         part_a, sidecar_a = ingest.partial_paths(dest, url_a)
         assert part_a.stat().st_size == len(video_bytes) // 2 and sidecar_a.exists()
         (tmp_path / "v.mp4.part").write_bytes(video_bytes[:1000])  # the old naming
-        size = download_http(url_b, str(dest), "v", timeout=TIMEOUT)
+        size = download_http(url_b, str(dest), "v", limits=LIMITS)
     assert size == len(other)
     assert sha(dest.read_bytes()) == sha(other)
     assert server.requests[-1] == Seen("/b.mp4", None, None, 200)
@@ -292,7 +297,7 @@ def test_changed_etag_restarts_from_zero(tmp_path, video_bytes, monkeypatch):
         url = f"{server.url}/flaky.mp4"
         killed_during_backoff(monkeypatch, url, dest)
         server.files["/flaky.mp4"] = Resource(new, etag='"v2"')
-        download_http(url, str(dest), "v", timeout=TIMEOUT)
+        download_http(url, str(dest), "v", limits=LIMITS)
     assert sha(dest.read_bytes()) == sha(new)
     # If-Range did not match, so the server sent the whole new version
     assert server.requests[1] == Seen("/flaky.mp4", f"bytes={half}-", '"v1"', 200)
@@ -309,7 +314,7 @@ def test_changed_etag_on_server_without_if_range(tmp_path, video_bytes, monkeypa
         killed_during_backoff(monkeypatch, url, dest)
         # this server answers the Range of the new version: the 206's ETag gives it away
         server.files["/flaky.mp4"] = Resource(new, etag='"v2"', if_range=False)
-        download_http(url, str(dest), "v", timeout=TIMEOUT)
+        download_http(url, str(dest), "v", limits=LIMITS)
     assert sha(dest.read_bytes()) == sha(new)
     assert server.requests[1:] == [
         Seen("/flaky.mp4", f"bytes={half}-", '"v1"', 206),
@@ -339,7 +344,7 @@ def test_416_with_a_stale_part_restarts_from_zero(tmp_path, video_bytes, monkeyp
         killed_during_backoff(monkeypatch, url, dest)
         # the file shrank and this server ignores If-Range: the kept half lies past its end
         server.files["/flaky.mp4"] = Resource(shorter, etag='"v2"', if_range=False)
-        size = download_http(url, str(dest), "v", timeout=TIMEOUT)
+        size = download_http(url, str(dest), "v", limits=LIMITS)
     assert size == len(shorter)
     assert sha(dest.read_bytes()) == sha(shorter)
     assert [r.status for r in server.requests] == [200, 416, 200]
@@ -353,7 +358,7 @@ def test_416_same_length_other_version_restarts(tmp_path, video_bytes, monkeypat
         url = f"{server.url}/video.mp4"
         killed_before_rename(monkeypatch, url, dest)
         server.files["/video.mp4"] = Resource(new, etag='"v2"', if_range=False)
-        download_http(url, str(dest), "v", timeout=TIMEOUT)
+        download_http(url, str(dest), "v", limits=LIMITS)
     assert sha(dest.read_bytes()) == sha(new)
     assert [r.status for r in server.requests] == [200, 416, 200]
 
@@ -364,7 +369,7 @@ def test_416_of_a_whole_part_promotes_it(tmp_path, video_bytes, monkeypatch):
         url = f"{server.url}/video.mp4"
         killed_before_rename(monkeypatch, url, dest)
         assert not dest.exists()
-        size = download_http(url, str(dest), "v", timeout=TIMEOUT)
+        size = download_http(url, str(dest), "v", limits=LIMITS)
     assert size == len(video_bytes)
     assert sha(dest.read_bytes()) == sha(video_bytes)
     assert server.requests[1] == Seen("/video.mp4", f"bytes={len(video_bytes)}-", '"v1"', 416)
@@ -403,7 +408,7 @@ def test_client_error_after_a_kill_removes_the_part(tmp_path, video_bytes, monke
         assert len(names(tmp_path)) == 2
         del server.files["/flaky.mp4"]
         with pytest.raises(VideoError, match="HTTP 404"):
-            download_http(url, str(dest), "v", timeout=TIMEOUT)
+            download_http(url, str(dest), "v", limits=LIMITS)
     assert names(tmp_path) == []
 
 
@@ -521,3 +526,111 @@ def test_ingest_local(tmp_path, mode):
     ingest_local(str(src), str(dest), mode=mode)
     assert sha(dest.read_bytes()) == sha(src.read_bytes())
     assert dest.is_symlink() == (mode == "symlink")
+
+
+class Hostile(BaseHTTPRequestHandler):
+    """Sources that misbehave: a trickle, a login, a redirect to another host, a giant."""
+
+    seen: list[tuple[str, str | None]]  # (path, Authorization) of every request
+    other = ""  # the URL of the other server, for /bounce.mp4
+    body = b""
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):  # http.server's name
+        path = urlsplit(self.path).path
+        self.seen.append((path, self.headers.get("Authorization")))
+        if path == "/trickle.mp4":
+            self.send_response(200)
+            self.send_header("Content-Length", "1000")
+            self.end_headers()
+            for _ in range(1000):  # one byte every 0.3 s, as a stuck server might
+                try:
+                    self.wfile.write(b"x")
+                    self.wfile.flush()
+                except OSError:
+                    return
+                time.sleep(0.3)
+        elif path in ("/login.mp4", "/bounce.mp4"):
+            expected = "Basic " + base64.b64encode(b"lab:pa ss").decode()
+            if self.headers.get("Authorization") != expected:
+                self.send_error(401)
+            elif path == "/bounce.mp4":
+                self.send_response(302)
+                self.send_header("Location", f"{self.other}/landed.mp4")
+                self.end_headers()
+            else:
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(self.body)))
+                self.end_headers()
+                self.wfile.write(self.body)
+        elif path == "/landed.mp4":
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(self.body)))
+            self.end_headers()
+            self.wfile.write(self.body)
+        elif path == "/giant.mp4":
+            self.send_response(200)
+            self.send_header("Content-Length", str(10**12))
+            self.end_headers()
+            self.wfile.write(b"x" * 1000)
+        else:
+            self.send_error(404)
+
+
+def hostile_server(seen: list, body: bytes = b"", other: str = "") -> LocalServer:
+    handler = type("Handler", (Hostile,), {"seen": seen, "body": body, "other": other})
+    return LocalServer(handler)
+
+
+def test_a_trickling_source_is_cut_off_by_its_rate_and_deadline(tmp_path):
+    """1 byte every 0.3 s never hit the per-read timeout: now the attempt ends when the
+    rate stays below min_rate_kb_s for timeout_s, and the download at max_download_s."""
+    seen: list = []
+    with hostile_server(seen) as server:
+        slow = DownloadLimits(timeout_s=1.0, min_rate_kb_s=1.0)
+        start = time.monotonic()
+        with pytest.raises(TransientError, match=r"after 2 attempts: slower than 1 kB/s"):
+            download_http(f"{server.url}/trickle.mp4", str(tmp_path / "a.mp4"), "a", 1, slow, 0.01)
+        assert time.monotonic() - start < 6
+        # no rate limit: the wall-clock limit of the whole download still ends it
+        late = DownloadLimits(timeout_s=5.0, min_rate_kb_s=0, max_download_s=1.5)
+        start = time.monotonic()
+        with pytest.raises(TransientError, match="not complete within its time limit"):
+            download_http(f"{server.url}/trickle.mp4", str(tmp_path / "b.mp4"), "b", 3, late, 0.01)
+        assert time.monotonic() - start < 4
+    assert names(tmp_path) == []
+
+
+def test_basic_auth_is_sent_to_its_own_host_only(tmp_path, video_bytes):
+    """user:password@ in the URL becomes Basic auth; a redirect to another host (localhost
+    vs 127.0.0.1, another port) gets the file without the credentials."""
+    landed: list = []
+    seen: list = []
+    with hostile_server(landed, video_bytes) as other:
+        other_url = other.url.replace("127.0.0.1", "localhost")
+        with hostile_server(seen, video_bytes, other_url) as server:
+            base = server.url.replace("http://", "http://lab:pa%20ss@")
+            download_http(f"{base}/login.mp4", str(tmp_path / "a.mp4"), "a", limits=LIMITS)
+            download_http(f"{base}/bounce.mp4", str(tmp_path / "b.mp4"), "b", limits=LIMITS)
+            with pytest.raises(VideoError, match=r"HTTP 401 .* for http://127\.0\.0\.1:\d+/login"):
+                download_http(
+                    f"{server.url}/login.mp4", str(tmp_path / "c.mp4"), "c", limits=LIMITS
+                )
+    assert (tmp_path / "a.mp4").read_bytes() == (tmp_path / "b.mp4").read_bytes() == video_bytes
+    assert [path for path, _ in seen] == ["/login.mp4", "/bounce.mp4", "/login.mp4"]
+    assert seen[0][1] is not None and seen[1][1] is not None
+    assert landed == [("/landed.mp4", None)]  # the other host never saw the password
+
+
+def test_a_source_over_max_gb_is_rejected_before_it_is_stored(tmp_path):
+    seen: list = []
+    with hostile_server(seen) as server:
+        capped = DownloadLimits(timeout_s=2.0, max_gb=1.0)
+        with pytest.raises(
+            VideoError, match=r"1000000000000 bytes, more than ingest.max_gb \(1 GB\)"
+        ):
+            download_http(f"{server.url}/giant.mp4", str(tmp_path / "a.mp4"), "a", 3, capped)
+    assert len(seen) == 1  # refused, not retried
+    assert names(tmp_path) == []

@@ -15,7 +15,6 @@ from vidcurate.dataset import (
     CLIP_METADATA_COLUMNS,
     VIDEO_COLUMNS,
     build_dataset,
-    redact_source,
 )
 from vidcurate.errors import SheetError
 from vidcurate.ids import MAX_ID_LENGTH, id_problem, safe_id
@@ -28,6 +27,7 @@ from vidcurate.sheet import (
     source_extension,
     source_kind,
 )
+from vidcurate.web import redact_source
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = REPO / "config" / "schemas" / "samples.schema.yaml"
@@ -184,6 +184,9 @@ PROBE = {
     "avg_frame_rate": "25/1",
     "codec": "h264",
     "size_bytes": 123456,
+    "color_primaries": "bt709",
+    "color_transfer": "bt709",
+    "hdr": False,
 }
 
 

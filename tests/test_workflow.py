@@ -188,6 +188,16 @@ def test_one_core_gives_the_same_bytes(finished, tmp_path):
     assert different == []
 
 
+def test_a_mistyped_label_file_fails_every_plan(finished):
+    """A finished project once said "Nothing to be done" with labels.file mistyped."""
+    workflow, project = finished
+    config = yaml.safe_load((project / "config.yaml").read_text())
+    (project / "typo.yaml").write_text(yaml.safe_dump({**config, "labels": {"file": "lables.csv"}}))
+    proc = snakemake(workflow, project, "-n", configfile="typo.yaml", check=False)
+    assert proc.returncode != 0 and planned(proc) == []
+    assert "bad config: labels.file lables.csv does not exist" in proc.stderr
+
+
 def test_nothing_to_do_after_success(finished):
     workflow, project = finished
     proc = snakemake(workflow, project, "-n")

@@ -13,8 +13,10 @@ never stops the others. Members are streamed to disk, never held in memory.
 
 from __future__ import annotations
 
+import errno
 import logging
 import shutil
+import stat
 import tarfile
 import zipfile
 from dataclasses import dataclass
@@ -26,6 +28,7 @@ from .atomic import atomic_dir, atomic_path
 from .errors import VideoError
 from .ids import periodic_tail, safe_id
 from .outcome import Rejection, rejection_of
+from .settings import FromConfig
 from .sheet_builder import is_resource_fork, is_video, unique_ids
 
 log = logging.getLogger(__name__)
@@ -37,14 +40,38 @@ CHUNK = 1 << 20
 @dataclass
 class Member:
     name: str
-    size: int
+    size: int  # bytes once extracted (the archive's own header says)
     regular: bool
+    stored: int | None = None  # bytes it takes in the archive, where known
 
 
-def _skip_reason(member: Member) -> str:
+@dataclass(frozen=True)
+class ArchiveLimits(FromConfig):
+    """What an archive may hold (config ``archives``): members are refused in the
+    listing, before anything is extracted."""
+
+    max_member_gb: float = 20.0
+    max_ratio: float = 100.0  # extracted / stored bytes, for members of 64 MiB and more
+    min_free_gb: float = 1.0  # left free on the disk after extracting
+
+
+# a video barely compresses; the ratio of smaller members says little
+RATIO_FROM_BYTES = 64 << 20
+
+
+def _skip_reason(member: Member, limits: ArchiveLimits) -> str:
     path = PurePosixPath(member.name)
     if not member.regular:
         return "not a regular file"
+    if member.size > limits.max_member_gb * 1e9:
+        return f"{member.size} bytes, more than archives.max_member_gb ({limits.max_member_gb:g})"
+    if member.stored and member.size >= RATIO_FROM_BYTES:
+        ratio = member.size / member.stored
+        if ratio > limits.max_ratio:
+            return (
+                f"compressed {ratio:.0f} to 1, more than archives.max_ratio "
+                f"({limits.max_ratio:g}): not a video"
+            )
     if path.is_absolute() or ".." in path.parts:
         return "unsafe path (absolute or with ..)"
     if is_resource_fork(member.name):
@@ -62,29 +89,48 @@ def printable_name(name: str) -> str:
     return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
+def _zip_regular(info: zipfile.ZipInfo) -> bool:
+    """A plain file: not a folder, and no symlink or device in its Unix mode bits."""
+    mode = info.external_attr >> 16
+    return not info.is_dir() and (stat.S_IFMT(mode) in (0, stat.S_IFREG))
+
+
 def _members(path: Path, archive_id: str) -> tuple[list[Member], str]:
     """The members of a tar (any compression, read as a stream) or zip, and why the
     listing stopped early ("" when it did not): a tar truncated or corrupt part-way
-    still lists the members before the damage. VideoError if it cannot be opened."""
+    still lists the members before the damage. VideoError if it cannot be opened.
+
+    ``stored`` is a zip member's compressed size; for a tar, the stretch of the archive
+    file read while its data went by (compressed tars are one stream)."""
     try:
         if zipfile.is_zipfile(path):
             with zipfile.ZipFile(path) as handle:
                 infos = handle.infolist()
-            members = [Member(i.filename, i.file_size, not i.is_dir()) for i in infos]
+            members = [
+                Member(i.filename, i.file_size, _zip_regular(i), i.compress_size) for i in infos
+            ]
             return [m for m in members if not m.name.endswith("/")], ""
-        handle = tarfile.open(path, "r|*")  # noqa: SIM115 (closed below)
+        with open(path, "rb") as raw:
+            return _tar_members(raw, path, archive_id)
     except (tarfile.TarError, zipfile.BadZipFile, OSError, EOFError) as err:
         raise VideoError(archive_id, f"cannot open archive {path.name}: {err}") from None
-    members, stopped = [], ""
-    with handle:
+
+
+def _tar_members(raw, path: Path, archive_id: str) -> tuple[list[Member], str]:
+    members, starts, stopped = [], [], ""
+    with tarfile.open(fileobj=raw, mode="r|*") as handle:
         try:
             for info in handle:
                 if not info.isdir():
+                    starts.append(raw.tell())
                     members.append(Member(printable_name(info.name), info.size, info.isfile()))
         except Exception as err:  # truncated or corrupt after some members
             stopped = (
                 f"archive unreadable after {len(members)} members: {type(err).__name__}: {err}"
             )
+        starts.append(raw.tell())
+    for member, start, end in zip(members, starts, starts[1:], strict=False):
+        member.stored = max(end - start, 1)
     if not members and stopped:
         raise VideoError(archive_id, f"cannot open archive {path.name}: {stopped}")
     return members, stopped
@@ -108,15 +154,18 @@ def member_ids(archive_id: str, names: list[str]) -> list[str]:
     return ids
 
 
-def list_archive(archive: str, archive_id: str, out_listing: str) -> pd.DataFrame:
+def list_archive(
+    archive: str, archive_id: str, out_listing: str, limits: ArchiveLimits = ArchiveLimits()
+) -> pd.DataFrame:
     """List every member of ``archive`` with its video_id or the reason it is skipped
-    (reads the archive's headers; a compressed tar is decompressed, not written)."""
+    (reads the archive's headers; a compressed tar is decompressed, not written).
+    Members over ``limits`` are skipped here, so they are never extracted."""
     path = Path(archive)
     members, stopped = _members(path, archive_id)
     seen: set[str] = set()
     reasons = []
     for member in members:
-        reason = _skip_reason(member)
+        reason = _skip_reason(member, limits)
         if not reason and member.name in seen:  # tar allows it; the last would win
             reason = "repeats an earlier member of the same name"
         seen.add(member.name)
@@ -160,19 +209,48 @@ def list_archive(archive: str, archive_id: str, out_listing: str) -> pd.DataFram
     return listing
 
 
-def extract_members(archive: str, archive_id: str, listing_tsv: str, out_dir: str) -> int:
+def check_free_space(folder: str | Path, needed: int, min_free_gb: float, what: str) -> None:
+    """Fail (an OSError: the disk is not the video's fault) when writing ``needed``
+    bytes under ``folder`` would leave less than ``min_free_gb`` free."""
+    folder = Path(folder)
+    while not folder.exists():
+        folder = folder.parent
+    free = shutil.disk_usage(folder).free
+    if needed + min_free_gb * 1e9 > free:
+        raise OSError(
+            errno.ENOSPC,
+            f"{what} needs {needed / 1e9:.2f} GB and archives.min_free_gb "
+            f"({min_free_gb:g}) more, but {folder} has {free / 1e9:.2f} GB free",
+        )
+
+
+def extract_members(
+    archive: str,
+    archive_id: str,
+    listing_tsv: str,
+    out_dir: str,
+    limits: ArchiveLimits = ArchiveLimits(),
+) -> int:
     """Stream the listed videos out of ``archive`` into ``out_dir``; a member that
     cannot be read leaves ``{file}.error`` with the reason, for its own ingest job to
-    report, and the others are extracted all the same. Returns the videos extracted."""
+    report, and the others are extracted all the same. Returns the videos extracted.
+    Nothing is written unless the disk has room for every listed video."""
     listing = read_listing(listing_tsv)
-    wanted = {r.member: r.file for r in listing.itertuples() if r.status == "video"}
+    videos = listing[listing["status"] == "video"]
+    wanted = dict(zip(videos["member"], videos["file"], strict=True))
+    needed = int(pd.to_numeric(videos["bytes"]).sum()) if len(videos) else 0
+    check_free_space(out_dir, needed, limits.min_free_gb, f"extracting {archive_id}")
     path, done, failed = Path(archive), set(), {}
     with atomic_dir(out_dir) as tmp:
         if zipfile.is_zipfile(path):
             with zipfile.ZipFile(path) as handle:
+                # the first entry of a name, as listed (ZipFile.open(name) takes the last)
+                first: dict[str, zipfile.ZipInfo] = {}
+                for info in handle.infolist():
+                    first.setdefault(info.filename, info)
                 for member in wanted:
                     try:
-                        _copy(handle.open(member), tmp / wanted[member])
+                        _copy(handle.open(first[member]), tmp / wanted[member])
                         done.add(member)
                     except Exception as err:  # this member's own failure
                         failed[member] = f"{type(err).__name__}: {err}"
@@ -206,10 +284,16 @@ def extract_members(archive: str, archive_id: str, listing_tsv: str, out_dir: st
     return done
 
 
-def extract_archive(archive: str, archive_id: str, out_dir: str, out_listing: str) -> pd.DataFrame:
+def extract_archive(
+    archive: str,
+    archive_id: str,
+    out_dir: str,
+    out_listing: str,
+    limits: ArchiveLimits = ArchiveLimits(),
+) -> pd.DataFrame:
     """List and extract in one go (tests and tools; the workflow runs the two apart)."""
-    listing = list_archive(archive, archive_id, out_listing)
-    extract_members(archive, archive_id, out_listing, out_dir)
+    listing = list_archive(archive, archive_id, out_listing, limits)
+    extract_members(archive, archive_id, out_listing, out_dir, limits)
     return listing
 
 

@@ -57,16 +57,27 @@ class ArenaDefinition:
 # --- reading ---------------------------------------------------------------------
 
 
+def _finite(value, text: bool = False) -> float:
+    """A finite number from JSON (an int or a float: never true/false or a string), or
+    from the sheet's ``text``; ValueError otherwise (NaN and infinities included)."""
+    if isinstance(value, bool) or not isinstance(value, str if text else int | float):
+        raise ValueError(value)
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError(value)
+    return number
+
+
 def parse_points(text: str, where: str) -> tuple[tuple[float, float], ...]:
     """``x1,y1;x2,y2;...`` (the sheet's `arena` column) as points."""
     points = []
     for number, pair in enumerate(p for p in text.replace(" ", "").split(";") if p):
-        values = pair.split(",")
         try:
-            x, y = (float(v) for v in values)
+            x, y = (_finite(v, text=True) for v in pair.split(","))
         except ValueError:
             raise ArenaError(
-                f"{where}: point {number + 1} {pair!r} is not 'x,y' (use x1,y1;x2,y2;...)"
+                f"{where}: point {number + 1} {pair!r} is not 'x,y' of finite numbers "
+                "(use x1,y1;x2,y2;...)"
             ) from None
         points.append((x, y))
     return tuple(points)
@@ -76,21 +87,29 @@ def _pair(value, key: str, where: str, kind=float) -> tuple | None:
     if value is None:
         return None
     try:
-        first, second = (kind(v) for v in value)
+        if isinstance(value, str | bytes):
+            raise ValueError(value)
+        first, second = (_finite(v) for v in value)
+        if kind is int and not (first.is_integer() and second.is_integer()):
+            raise ValueError(value)
     except (TypeError, ValueError):
-        raise ArenaError(f"{where}: {key} must be two numbers, got {value!r}") from None
+        raise ArenaError(f"{where}: {key} must be two finite numbers, got {value!r}") from None
     if first <= 0 or second <= 0:
         raise ArenaError(f"{where}: {key} must be positive, got {value!r}")
-    return first, second
+    return kind(first), kind(second)
 
 
 def definition_from_json(data: dict, where: str) -> ArenaDefinition:
     if not isinstance(data, dict) or "polygon" not in data:
         raise ArenaError(f"{where}: needs a 'polygon' list of [x, y] points")
     try:
-        polygon = tuple((float(x), float(y)) for x, y in data["polygon"])
+        if isinstance(data["polygon"], str | bytes):
+            raise ValueError(data["polygon"])
+        polygon = tuple((_finite(x), _finite(y)) for x, y in data["polygon"])
     except (TypeError, ValueError):
-        raise ArenaError(f"{where}: 'polygon' must be a list of [x, y] number pairs") from None
+        raise ArenaError(
+            f"{where}: 'polygon' must be a list of [x, y] pairs of finite numbers"
+        ) from None
     return ArenaDefinition(
         polygon=polygon,
         where=where,
@@ -119,7 +138,8 @@ def write_arena_file(path: str | os.PathLike, definition: ArenaDefinition) -> No
         data["output_px"] = list(definition.output_px)
     if definition.frame_size:
         data["frame_size"] = list(definition.frame_size)
-    write_text(path, json.dumps(data, indent=2) + "\n")
+    # allow_nan=False: a bare NaN is not JSON, and no arena has one
+    write_text(path, json.dumps(data, indent=2, allow_nan=False) + "\n")
 
 
 # --- checking ----------------------------------------------------------------------

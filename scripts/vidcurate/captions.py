@@ -21,12 +21,9 @@ import hashlib
 import json
 import logging
 import os
-import random
 import socket
 import threading
-import time
 import urllib.error
-import urllib.request
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -36,13 +33,24 @@ import numpy as np
 import pandas as pd
 
 from .atomic import atomic_path, write_text
-from .dataset import redact_source
 from .settings import FromConfig
+from .web import (
+    Deadline,
+    RedirectRefused,
+    TransferError,
+    error_body,
+    open_url,
+    read_body,
+    redact_source,
+    retrying,
+)
 
 log = logging.getLogger(__name__)
 
 CAPTION_COLUMNS = ["video_id", "source_clip", "caption", "caption_status", "caption_reason"]
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
+# the most of any answer read (error bodies too): a caption is a sentence, not megabytes
+MAX_RESPONSE_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -60,6 +68,7 @@ class CaptionSettings(FromConfig):
     api_key_env: str | None = "OPENAI_API_KEY"
     concurrency: int = 4
     timeout_s: float = 60.0
+    max_caption_chars: int = 1000
     retries: int = 4
     backoff_s: float = 1.0
     max_backoff_s: float = 60.0
@@ -171,44 +180,81 @@ def _retry_after(headers) -> float | None:
         return None
 
 
-def ask(
-    body: dict, settings: CaptionSettings, api_key: str | None, sleep=time.sleep
-) -> tuple[str, int]:
-    """POST ``body``; (caption, attempts made). Raises CaptionError with the reason."""
+class _Attempt(CaptionError):
+    """One attempt's failure: ``retry`` when another attempt may succeed, after ``wait``
+    seconds when the server said (Retry-After)."""
+
+    def __init__(self, reason: str, retry: bool, wait: float | None = None):
+        super().__init__(reason)
+        self.retry, self.wait = retry, wait
+
+
+def _one_request(url: str, data: bytes, headers: dict, settings: CaptionSettings) -> bytes:
+    """POST once within ``timeout_s`` (connecting, sending and the whole answer), never
+    redirected, the answer read up to MAX_RESPONSE_BYTES."""
+    where = redact_source(url)
+    deadline = Deadline.after(settings.timeout_s)
+    too_slow = f"no complete answer from {where} within {settings.timeout_s:g} s"
+    try:
+        with open_url(
+            url, deadline, settings.timeout_s, headers, data, "POST", follow_redirects=False
+        ) as response:
+            return read_body(response, deadline, MAX_RESPONSE_BYTES)
+    except urllib.error.HTTPError as err:
+        reason = f"HTTP {err.code} from {where}: {error_body(err)[:200]}"
+        raise _Attempt(reason, err.code in RETRY_STATUS, _retry_after(err.headers)) from None
+    except RedirectRefused as err:
+        raise _Attempt(f"{where} {err.reason}", retry=False) from None
+    except TransferError as err:
+        if "larger than" in str(err):
+            raise _Attempt(f"answer from {where} {err}", retry=False) from None
+        raise _Attempt(too_slow, retry=True) from None
+    except TimeoutError:
+        raise _Attempt(too_slow, retry=True) from None
+    except urllib.error.URLError as err:
+        if isinstance(err.reason, TimeoutError | socket.timeout):
+            raise _Attempt(too_slow, retry=True) from None
+        raise _Attempt(f"cannot reach {where}: {err.reason}", retry=True) from None
+    except (ConnectionError, OSError) as err:
+        raise _Attempt(f"connection to {where} failed: {err}", retry=True) from None
+
+
+def ask(body: dict, settings: CaptionSettings, api_key: str | None, sleep=None) -> tuple[str, int]:
+    """POST ``body``; (caption, attempts made). Raises CaptionError with the reason.
+
+    Each attempt has ``timeout_s`` in all; 429, 5xx, timeouts and dropped connections
+    are retried with backoff (or the server's Retry-After). A redirect is not followed:
+    the key goes to the configured address and nowhere else, and a POST never becomes
+    a GET."""
     data = json.dumps(body).encode()
     headers = {"Content-Type": "application/json"}
     if api_key:
         headers["Authorization"] = f"Bearer {api_key}"
-    where = redact_source(settings.api_url)
-    last = ""
-    for attempt in range(settings.retries + 1):
-        wait = None
-        try:
-            request = urllib.request.Request(
-                settings.api_url, data=data, headers=headers, method="POST"
-            )
-            with urllib.request.urlopen(request, timeout=settings.timeout_s) as response:
-                return parse_caption(response.read()), attempt + 1
-        except urllib.error.HTTPError as err:
-            detail = err.read()[:200].decode("utf-8", "replace") if err.fp else ""
-            last = f"HTTP {err.code} from {where}: {detail.strip()}"
-            if err.code not in RETRY_STATUS:
-                raise CaptionError(last) from None
-            wait = _retry_after(err.headers)
-        except TimeoutError:
-            last = f"no answer from {where} within {settings.timeout_s:g} s"
-        except urllib.error.URLError as err:
-            if isinstance(err.reason, (TimeoutError, socket.timeout)):
-                last = f"no answer from {where} within {settings.timeout_s:g} s"
-            else:
-                last = f"cannot reach {where}: {err.reason}"
-        except (ConnectionError, OSError) as err:
-            last = f"connection to {where} failed: {err}"
-        if attempt < settings.retries:
-            if wait is None:
-                wait = settings.backoff_s * 2**attempt * (0.5 + random.random() / 2)
-            sleep(min(wait, settings.max_backoff_s))
-    raise CaptionError(f"{last} (after {settings.retries + 1} attempts)")
+    attempts = []
+
+    def attempt(number: int) -> str:
+        attempts.append(number)
+        return parse_caption(_one_request(settings.api_url, data, headers, settings))
+
+    def retryable(err: Exception) -> float | None:
+        if isinstance(err, _Attempt) and err.retry:
+            return err.wait or 0.0
+        return None
+
+    try:
+        caption = retrying(
+            attempt,
+            settings.retries + 1,
+            retryable,
+            base_s=settings.backoff_s,
+            max_s=settings.max_backoff_s,
+            sleep=sleep,
+        )
+    except _Attempt as err:
+        if err.retry:
+            raise CaptionError(f"{err} (after {len(attempts)} attempts)") from None
+        raise CaptionError(str(err)) from None
+    return caption, len(attempts)
 
 
 # --- the stage ---------------------------------------------------------------------------------
@@ -256,6 +302,7 @@ def caption_clips(
     def one(job) -> dict:
         video_id, source_clip, clip, keyframe, width, height, n_frames = job
         result = {"video_id": video_id, "source_clip": source_clip}
+        status, note = "ok", ""
         try:
             key = cache_key(clip.read_bytes(), settings)
             with locks_guard:
@@ -264,33 +311,38 @@ def caption_clips(
                 cached = cache / f"{key}.json"
                 if cached.is_file():
                     caption = json.loads(cached.read_text())["caption"]
-                    return {
-                        **result,
-                        "caption": caption,
-                        "caption_status": "cached",
-                        "caption_reason": "",
-                    }
-                images = clip_images(
-                    clip,
-                    keyframe,
-                    width,
-                    height,
-                    n_frames,
-                    settings.frames,
-                    settings.image_long_side,
-                )
-                caption, _attempts = ask(request_body(settings, images), settings, api_key)
-                write_text(
-                    cached, json.dumps({"caption": caption, **settings.request_identity()}) + "\n"
-                )
+                    status = "cached"
+                else:
+                    images = clip_images(
+                        clip,
+                        keyframe,
+                        width,
+                        height,
+                        n_frames,
+                        settings.frames,
+                        settings.image_long_side,
+                    )
+                    caption, _attempts = ask(request_body(settings, images), settings, api_key)
+                    write_text(
+                        cached,
+                        json.dumps({"caption": caption, **settings.request_identity()}) + "\n",
+                    )
         except Exception as err:  # one clip's failure (a bad file, an odd answer) is its own
             reason = str(err) if isinstance(err, CaptionError) else f"{type(err).__name__}: {err}"
             log.warning("%s/%s: no caption: %s", video_id, source_clip, reason)
             return {**result, "caption": "", "caption_status": "failed", "caption_reason": reason}
-        return {**result, "caption": caption, "caption_status": "ok", "caption_reason": ""}
+        if len(caption) > settings.max_caption_chars:
+            caption = caption[: settings.max_caption_chars].rstrip()
+            note = f"cut to captions.max_caption_chars ({settings.max_caption_chars})"
+        return {**result, "caption": caption, "caption_status": status, "caption_reason": note}
 
-    with ThreadPoolExecutor(max_workers=max(1, settings.concurrency)) as pool:
+    # not ``with``: on SIGTERM the pool must not wait for requests in flight (the job
+    # ends at once, its FAILED line written; see vidcurate.runner)
+    pool = ThreadPoolExecutor(max_workers=max(1, settings.concurrency))
+    try:
         rows = list(pool.map(one, jobs))
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
     table = pd.DataFrame(rows, columns=CAPTION_COLUMNS)
     with atomic_path(out, suffix=".parquet") as tmp:
         table.to_parquet(tmp, index=False)

@@ -24,7 +24,7 @@ import pandas as pd
 from .arena import read_transform
 from .atomic import atomic_dir, atomic_path
 from .columns import CLIP_COLUMNS, MOTION_COLUMNS
-from .frames import FrameSpec, open_frames
+from .frames import FrameSpec, delivered_colour, open_frames
 from .geometry import clip_size
 from .settings import ClipSettings
 from .windows import Window, read_windows, start_frame
@@ -39,12 +39,16 @@ def encode_clip(
     keyframe_path: Path,
     settings: ClipSettings,
     size: tuple[int, int],
+    colour: dict[str, str] | None = None,
 ) -> None:
-    """Write one clip (H.264 yuv420p mp4, faststart, no audio) and its first frame as JPEG.
+    """Write one clip (H.264 yuv420p mp4, faststart, no audio, tagged with ``colour``)
+    and its first frame as JPEG.
 
     One x264 thread per clip: parallelism comes from encoding several clips at once;
     frame threads inside one 25-frame clip mostly wait on its flush."""
-    with H264Writer(clip_path, size, settings.fps, settings.crf, settings.preset) as out:
+    with H264Writer(
+        clip_path, size, settings.fps, settings.crf, settings.preset, colour=colour
+    ) as out:
         for index, plane in enumerate(frames):
             out.write_array(plane, "yuv420p", pts=index)
     first = av.VideoFrame.from_ndarray(frames[0], format="yuv420p")
@@ -90,6 +94,7 @@ def extract_clips(
         pad_end=True,
         arena=arena,
     )
+    colour = delivered_colour(probe)
     pending: deque[tuple[Future, int]] = deque()
     clip_number = 0
     active: dict[int, list] = {}  # plan index -> frames gathered so far
@@ -123,6 +128,7 @@ def extract_clips(
                         keyframes_dir / f"{name}.jpg",
                         settings,
                         size,
+                        colour,
                     )
                     pending.append((future, window.window))
                     # bound memory: at most two queued clips per worker

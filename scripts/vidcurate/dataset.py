@@ -12,13 +12,13 @@ import json
 import os
 import shutil
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import pandas as pd
 
 from .atomic import atomic_dir, atomic_path
 from .columns import MOTION_COLUMNS, SCORE_ONLY_COLUMNS
 from .outcome import Rejection, rejection_of
+from .web import redact_source
 
 # every clip scored, kept or not; the kept ones are numbered 0001.. per video in time
 # order (clip), the others have an empty clip and no files; source_clip and window name
@@ -47,7 +47,17 @@ CLIP_METADATA_COLUMNS = [
 # with captions on (vidcurate.captions): the kept clip's caption, or why it has none
 CAPTION_METADATA_COLUMNS = ["caption", "caption_reason"]
 # facts of the ingested file, from its probe JSON, in every row of videos.parquet
-PROBE_COLUMNS = ["duration_s", "width", "height", "avg_frame_rate", "codec", "size_bytes"]
+PROBE_COLUMNS = [
+    "duration_s",
+    "width",
+    "height",
+    "avg_frame_rate",
+    "codec",
+    "size_bytes",
+    "color_primaries",
+    "color_transfer",
+    "hdr",
+]
 # what videos.parquet adds to the sheet's columns: status ok, no_clips or rejected (the
 # stage that rejected the video in rejected_at), and the reason
 VIDEO_COLUMNS = [
@@ -59,16 +69,6 @@ VIDEO_COLUMNS = [
     "reason",
     *PROBE_COLUMNS,
 ]
-
-
-def redact_source(source: str) -> str:
-    """A URL without userinfo, query string or fragment (signed tokens, passwords);
-    a local path as it is ('#' and '?' are file name characters there)."""
-    parts = urlsplit(source)
-    if len(parts.scheme) <= 1:  # no scheme, or a Windows drive letter
-        return source
-    host = parts.netloc.rpartition("@")[2]
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
 def place(src: Path, dest: Path) -> None:

@@ -109,12 +109,42 @@ def delivered_size(probe: dict, spec: FrameSpec) -> tuple[int, int]:
     return displayed_size(probe)
 
 
+# HDR (PQ or HLG, BT.2020) to SDR BT.709: linear light with 100 nits as 1.0, BT.709
+# primaries, Hable's curve with its white at 1000 nits (peak 10) and no desaturation,
+# then BT.709's display transfer (BT.1886) and matrix (zimg)
+TONEMAP_FILTERS = [
+    "zscale=t=linear:npl=100",
+    "format=gbrpf32le",
+    "zscale=p=bt709",
+    "tonemap=tonemap=hable:desat=0:peak=10",
+    "zscale=t=bt709:m=bt709:r=tv",
+]
+SDR_BT709 = {"primaries": "bt709", "transfer": "bt709", "matrix": "bt709"}
+
+
+def delivered_colour(probe: dict) -> dict[str, str]:
+    """The colour of the frames the source delivers: BT.709 after tone mapping, else
+    the video's own as it declares it (primaries, transfer, matrix; whatever it leaves
+    unsaid stays unsaid, and a video that declares nothing gets nothing). Limited
+    range: the source's YUV output always is."""
+    if probe.get("tonemap"):
+        return {**SDR_BT709, "range": "tv"}
+    own = {
+        "primaries": probe.get("color_primaries"),
+        "transfer": probe.get("color_transfer"),
+        "matrix": probe.get("color_space"),
+    }
+    declared = {key: value for key, value in own.items() if value}
+    return {**declared, "range": "tv"} if declared else {}
+
+
 def video_filters(probe: dict, spec: FrameSpec) -> list[str]:
-    """The ffmpeg filter chain (after ffmpeg's own autorotation) for ``spec``."""
+    """The ffmpeg filter chain (after ffmpeg's own autorotation) for ``spec``; an HDR
+    source the probe marked for tone mapping is SDR BT.709 from the first filter on."""
     width, height = delivered_size(probe, spec)
     if spec.pix_fmt == "yuv420p" and (width % 2 or height % 2):
         raise ValueError(f"yuv420p frames need even sides, got {width}x{height}")
-    chain = ["setpts=PTS-STARTPTS"]
+    chain = ["setpts=PTS-STARTPTS", *(TONEMAP_FILTERS if probe.get("tonemap") else [])]
     scale = f"scale={width}:{height}:flags={spec.scaler}"
     if spec.arena is not None:
         from .arena import ffmpeg_filters

@@ -3,24 +3,37 @@
 from __future__ import annotations
 
 import glob
-import hashlib
 import http.client
 import json
 import logging
 import os
 import re
 import shutil
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import TransientError, VideoError
+from .settings import FromConfig
+from .termination import raise_if_terminated
+from .web import (
+    Deadline,
+    RedirectRefused,
+    TransferError,
+    open_url,
+    read_body,
+    redact_text,
+    redact_url,
+    retrying,
+    secrets_of,
+    split_credentials,
+    url_sha256,
+)
 
 log = logging.getLogger(__name__)
 
-CHUNK = 1 << 20
 RETRYABLE_HTTP = {408, 425, 429, 500, 502, 503, 504}
 # yt-dlp's messages for what a later attempt may not meet (network, server errors);
 # anything else (unavailable, private, removed, unsupported) is the source's fault
@@ -29,48 +42,6 @@ _TRANSIENT_YTDLP = re.compile(
     r"Network is unreachable|Remote end closed|IncompleteRead",
     re.IGNORECASE,
 )
-_URL_IN_TEXT = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
-
-
-def redact_url(url: str) -> str:
-    """``url`` fit for logs and tables: scheme, host, port and path only.
-
-    A query string or fragment (signed tokens such as ``X-Amz-Signature``) becomes
-    ``?…`` and ``user:password@`` is dropped. ``https://u:p@h/v.mp4?sig=x`` ->
-    ``https://h/v.mp4?…``."""
-    try:
-        parts = urllib.parse.urlsplit(url)
-    except ValueError:  # e.g. an unclosed IPv6 bracket: cut at the first ? or #
-        head = re.split(r"[?#]", url, maxsplit=1)[0]
-        head = re.sub(r"^([^:/]+://)[^/@]*@", r"\1", head)
-        return head + ("?…" if len(head) < len(url) else "")
-    host = parts.netloc.rpartition("@")[2]
-    tail = "?…" if parts.query or parts.fragment else ""
-    return urllib.parse.urlunsplit((parts.scheme, host, parts.path, "", "")) + tail
-
-
-def _redact_text(text: str, secrets: tuple[str, ...] = ()) -> str:
-    """``text`` on one line, with every URL in it passed through :func:`redact_url`
-    and each of ``secrets`` (see :func:`_secrets_of`) replaced by ``…``."""
-    text = _URL_IN_TEXT.sub(lambda m: redact_url(m.group(0)), text)
-    for secret in secrets:
-        text = text.replace(secret, "…")
-    return " ".join(text.split())
-
-
-def _secrets_of(url: str) -> tuple[str, ...]:
-    """The parts of ``url`` that redact_url drops, as they might appear outside it
-    (yt-dlp names a video after the URL's last path segment, query included):
-    query, fragment, password, and query values of 8 characters or more."""
-    try:
-        parts = urllib.parse.urlsplit(url)
-        password = parts.password
-    except ValueError:
-        return ()
-    found = {parts.query, parts.fragment, password or ""}
-    found.update(urllib.parse.unquote(s) for s in list(found))
-    found.update(v for _, v in urllib.parse.parse_qsl(parts.query) if len(v) >= 8)
-    return tuple(sorted((s for s in found if s), key=len, reverse=True))
 
 
 def ingest_local(source: str, dest: str, mode: str = "symlink") -> None:
@@ -94,13 +65,9 @@ def ingest_local(source: str, dest: str, mode: str = "symlink") -> None:
     os.replace(tmp, dest_path)
 
 
-def _url_sha256(url: str) -> str:
-    return hashlib.sha256(url.encode("utf-8")).hexdigest()
-
-
 def url_key(url: str) -> str:
     """16 hex digits of sha256(url): names the partial files that belong to ``url``."""
-    return _url_sha256(url)[:16]
+    return url_sha256(url)[:16]
 
 
 def partial_paths(dest: str | Path, url: str) -> tuple[Path, Path]:
@@ -127,12 +94,30 @@ class _Restart(Exception):
     """The partial file cannot be continued; fetch again from byte 0 in the same attempt."""
 
 
+class TooLarge(TransferError):
+    """The source is larger than ingest.max_gb allows."""
+
+
+@dataclass(frozen=True)
+class DownloadLimits(FromConfig):
+    """How long a download may take and how large it may be (config ``ingest``)."""
+
+    timeout_s: float = 30.0  # the longest wait for any one network read
+    max_download_s: float = 6 * 3600.0  # wall clock for the whole download, retries too
+    min_rate_kb_s: float = 8.0  # slower than this over timeout_s (or 30 s) fails the attempt
+    max_gb: float = 50.0
+
+    @property
+    def max_bytes(self) -> int:
+        return int(self.max_gb * 1e9)
+
+
 def download_http(
     url: str,
     dest: str,
     video_id: str,
     retries: int = 5,
-    timeout: float = 30.0,
+    limits: DownloadLimits = DownloadLimits(),
     backoff_s: float = 1.0,
 ) -> int:
     """Download ``url`` to ``dest`` with retries and resume; returns the byte count.
@@ -140,80 +125,115 @@ def download_http(
     Bytes land in ``.{name}.{url key}.part`` and are renamed to ``dest`` only when
     complete, so ``dest`` never holds half a file. The part belongs to one URL (its
     sha256 names it); a sidecar ``.part.json`` keeps the URL's sha256, the server's
-    validator (a strong ETag, else Last-Modified) and the total length. A dropped connection, in
-    this run or a later one, resumes with ``Range`` + ``If-Range``; a part with no
-    validator, a reply starting elsewhere than asked, a changed validator or total, or
-    a 200 reply restarts from byte 0, so bytes of two versions are never spliced.
-    Client errors (404, 403, ...) are the source's fault: VideoError at once. Timeouts,
-    dropped connections and server errors are retried; when every attempt failed that
-    is a TransientError (the job fails and a later run tries again, the video is not
-    rejected). A failure removes the part and sidecar.
-    URLs appear in logs and errors without query string or credentials.
+    validator (a strong ETag, else Last-Modified) and the total length. A dropped
+    connection, in this run or a later one, resumes with ``Range`` + ``If-Range``; a part
+    with no validator, a reply starting elsewhere than asked, a changed validator or
+    total, or a 200 reply restarts from byte 0, so bytes of two versions are never spliced.
+
+    ``user:password@`` in the URL is sent as Basic authentication, never to another host
+    (vidcurate.web). Client errors (404, 403, ...) and a source over ``limits.max_gb`` are
+    the source's fault: VideoError at once. Timeouts, slow or dropped connections and
+    server errors are retried within ``limits.max_download_s``; when every attempt failed
+    that is a TransientError (the job fails and a later run tries again, the video is not
+    rejected). A failure removes the part and sidecar. URLs appear in logs and errors
+    without query string or credentials.
     """
     dest_path = Path(dest)
     dest_path.parent.mkdir(parents=True, exist_ok=True)
     part, sidecar = partial_paths(dest_path, url)
     _remove_partials(dest_path, keep=(part, sidecar))
-    shown, secrets = redact_url(url), _secrets_of(url)
+    shown, secrets = redact_url(url), secrets_of(url)
     try:
-        urllib.request.Request(url)
+        urllib.request.Request(split_credentials(url)[0])
     except ValueError:
         raise VideoError(video_id, f"download failed: not a URL: {shown}") from None
-    last_error = "no attempt made"
-    try:
-        for attempt in range(1, retries + 2):
-            try:
-                size = _fetch(url, part, sidecar, video_id, timeout)
-                os.replace(part, dest_path)
-                sidecar.unlink(missing_ok=True)
-                log.info(
-                    "%s: downloaded %d bytes from %s (attempt %d)", video_id, size, shown, attempt
-                )
-                return size
-            except urllib.error.HTTPError as err:
-                if err.code not in RETRYABLE_HTTP:
-                    reason = _redact_text(f"HTTP {err.code} {err.reason}", secrets)
-                    raise VideoError(video_id, f"download failed: {reason} for {shown}") from None
-                last_error = f"HTTP {err.code} {err.reason}"
-            except (urllib.error.URLError, http.client.HTTPException, OSError) as err:
-                last_error = f"{type(err).__name__}: {getattr(err, 'reason', err)}"
-            last_error = _redact_text(last_error, secrets)
-            if attempt > retries:
-                log.warning(
-                    "%s: attempt %d of %d failed (%s)", video_id, attempt, attempt, last_error
-                )
-                break
-            state = _load_state(sidecar, url)
-            got = part.stat().st_size if state and _validator(state) and part.exists() else 0
-            log.warning(
-                "%s: attempt %d of %d failed (%s); %d bytes kept for resume",
-                video_id,
-                attempt,
-                retries + 1,
-                last_error,
-                got,
-            )
-            time.sleep(backoff_s * 2 ** (attempt - 1))
-        raise TransientError(
-            f"{video_id}: download failed after {retries + 1} attempts: {last_error} for {shown}"
+    deadline = Deadline.after(limits.max_download_s)
+    attempts = []
+
+    def attempt(number: int) -> int:
+        attempts.append(number)
+        return _fetch(url, part, sidecar, video_id, deadline, limits)
+
+    def retryable(err: Exception) -> float | None:
+        if isinstance(err, urllib.error.HTTPError):
+            return (_retry_after(err.headers) or 0.0) if err.code in RETRYABLE_HTTP else None
+        if isinstance(err, TooLarge | RedirectRefused):
+            return None
+        if isinstance(err, urllib.error.URLError | http.client.HTTPException | OSError):
+            return 0.0
+        return None
+
+    def on_retry(number: int, err: Exception) -> None:
+        state = _load_state(sidecar, url)
+        got = part.stat().st_size if state and _validator(state) and part.exists() else 0
+        log.warning(
+            "%s: attempt %d of %d failed (%s); %d bytes kept for resume",
+            video_id,
+            number + 1,
+            retries + 1,
+            redact_text(_describe(err), secrets),
+            got,
         )
-    except (VideoError, TransientError):
+
+    try:
+        size = retrying(
+            attempt,
+            retries + 1,
+            retryable,
+            base_s=backoff_s,
+            max_s=max(backoff_s, 60.0),
+            jitter=False,
+            on_retry=on_retry,
+            deadline=deadline,
+        )
+    except Exception as err:
         _remove_partials(dest_path)
-        raise
+        reason = redact_text(_describe(err), secrets)
+        if retryable(err) is None and isinstance(err, urllib.error.HTTPError | TooLarge):
+            raise VideoError(video_id, f"download failed: {reason} for {shown}") from None
+        if retryable(err) is None and not isinstance(err, RedirectRefused):
+            raise
+        raise TransientError(
+            f"{video_id}: download failed after {len(attempts)} attempts: {reason} for {shown}"
+        ) from None
+    os.replace(part, dest_path)
+    sidecar.unlink(missing_ok=True)
+    log.info("%s: downloaded %d bytes from %s (attempt %d)", video_id, size, shown, len(attempts))
+    return size
 
 
-def _fetch(url: str, part: Path, sidecar: Path, video_id: str, timeout: float) -> int:
+def _describe(err: Exception) -> str:
+    if isinstance(err, urllib.error.HTTPError):
+        return f"HTTP {err.code} {err.reason}"
+    if isinstance(err, TransferError):
+        return str(err)
+    return f"{type(err).__name__}: {getattr(err, 'reason', err)}"
+
+
+def _retry_after(headers) -> float | None:
+    value = headers.get("Retry-After") if headers else None
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _fetch(
+    url: str, part: Path, sidecar: Path, video_id: str, deadline: Deadline, limits: DownloadLimits
+) -> int:
     """One attempt: continue ``part`` where it can be trusted, else fetch from byte 0.
 
     Returns the size of the complete part; raises on an error or a short read."""
     try:
-        return _request(url, part, sidecar, timeout, resume=True)
+        return _request(url, part, sidecar, deadline, limits, resume=True)
     except _Restart as why:
         log.info("%s: partial download discarded (%s); restarting from byte 0", video_id, why)
-        return _request(url, part, sidecar, timeout, resume=False)
+        return _request(url, part, sidecar, deadline, limits, resume=False)
 
 
-def _request(url: str, part: Path, sidecar: Path, timeout: float, resume: bool) -> int:
+def _request(
+    url: str, part: Path, sidecar: Path, deadline: Deadline, limits: DownloadLimits, resume: bool
+) -> int:
     state = _load_state(sidecar, url) if resume else None
     have = part.stat().st_size if state and part.exists() else 0
     validator = _validator(state) if state else None
@@ -227,9 +247,8 @@ def _request(url: str, part: Path, sidecar: Path, timeout: float, resume: bool) 
     if have:
         headers["Range"] = f"bytes={have}-"
         headers["If-Range"] = validator
-    request = urllib.request.Request(url, headers=headers)
     try:
-        response = urllib.request.urlopen(request, timeout=timeout)
+        response = open_url(url, deadline, limits.timeout_s, headers=headers)
     except urllib.error.HTTPError as err:
         if err.code == 416 and have:
             err.close()
@@ -255,6 +274,8 @@ def _request(url: str, part: Path, sidecar: Path, timeout: float, resume: bool) 
             total = int(length) if length and length.isdigit() else None
         else:
             raise http.client.HTTPException(f"unexpected HTTP {response.status}")
+        if total is not None and total > limits.max_bytes:
+            raise TooLarge(f"{total} bytes, more than ingest.max_gb ({limits.max_gb:g} GB)")
         if not have:
             sidecar.unlink(missing_ok=True)  # never a new validator beside old bytes
             part.write_bytes(b"")
@@ -262,8 +283,19 @@ def _request(url: str, part: Path, sidecar: Path, timeout: float, resume: bool) 
         with open(part, "r+b") as fh:
             fh.seek(have)
             fh.truncate()
-            while chunk := response.read(CHUNK):
-                fh.write(chunk)
+            try:
+                read_body(
+                    response,
+                    deadline,
+                    max_bytes=limits.max_bytes - have,
+                    sink=fh,
+                    min_rate=limits.min_rate_kb_s * 1000,
+                    rate_window_s=limits.timeout_s,
+                )
+            except TransferError as err:
+                if "larger than" in str(err):
+                    raise TooLarge(f"more than ingest.max_gb ({limits.max_gb:g} GB)") from None
+                raise
     size = part.stat().st_size
     if total is not None and size < total:
         raise http.client.IncompleteRead(b"", total - size)
@@ -278,14 +310,14 @@ def _load_state(sidecar: Path, url: str) -> dict | None:
         state = json.loads(sidecar.read_text())
     except (OSError, ValueError):
         return None
-    mine = isinstance(state, dict) and state.get("url_sha256") == _url_sha256(url)
+    mine = isinstance(state, dict) and state.get("url_sha256") == url_sha256(url)
     return state if mine else None
 
 
 def _save_state(sidecar: Path, url: str, response, total: int | None) -> None:
     state = {
         "url": redact_url(url),  # for people; a signed token is not kept on disk
-        "url_sha256": _url_sha256(url),
+        "url_sha256": url_sha256(url),
         "etag": response.headers.get("ETag"),
         "last_modified": response.headers.get("Last-Modified"),
         "total": total,
@@ -333,16 +365,16 @@ class _RedactingLogger:
         self.secrets = secrets
 
     def debug(self, msg: str) -> None:
-        log.debug("%s", _redact_text(msg, self.secrets))
+        log.debug("%s", redact_text(msg, self.secrets))
 
     def info(self, msg: str) -> None:
-        log.info("%s", _redact_text(msg, self.secrets))
+        log.info("%s", redact_text(msg, self.secrets))
 
     def warning(self, msg: str) -> None:
-        log.warning("%s", _redact_text(msg, self.secrets))
+        log.warning("%s", redact_text(msg, self.secrets))
 
     def error(self, msg: str) -> None:
-        log.error("%s", _redact_text(msg, self.secrets))
+        log.error("%s", redact_text(msg, self.secrets))
 
 
 def _ytdlp_leftovers(dest_path: Path) -> list[Path]:
@@ -350,17 +382,25 @@ def _ytdlp_leftovers(dest_path: Path) -> list[Path]:
     return list(dest_path.parent.glob(glob.escape(f".{dest_path.stem}.ytdlp.") + "*"))
 
 
-def download_ytdlp(url: str, dest: str, video_id: str, fmt: str, retries: int = 5) -> None:
+def download_ytdlp(
+    url: str,
+    dest: str,
+    video_id: str,
+    fmt: str,
+    retries: int = 5,
+    limits: DownloadLimits = DownloadLimits(),
+) -> None:
     """Fetch a page URL through yt-dlp's Python API, remuxed to mp4, renamed when complete.
 
     yt-dlp's files are named ``.{stem}.ytdlp.{url key}.*``: it continues only its own
-    URL's partial files; other URLs' leftovers are removed first, and all on failure."""
-    import yt_dlp
+    URL's partial files; other URLs' leftovers are removed first, and all on failure.
+    ``limits`` bound each network wait, the whole download and the file's size."""
+    import yt_dlp  # only videos fetched from pages need it: a heavy import
 
     dest_path = Path(dest)
     dest_path.parent.mkdir(parents=True, exist_ok=True)
     stem = dest_path.with_name(f".{dest_path.stem}.ytdlp.{url_key(url)}")
-    shown, secrets = redact_url(url), _secrets_of(url)
+    shown, secrets = redact_url(url), secrets_of(url)
     for leftover in _ytdlp_leftovers(dest_path):
         if not leftover.name.startswith(stem.name + "."):
             leftover.unlink(missing_ok=True)
@@ -377,13 +417,16 @@ def download_ytdlp(url: str, dest: str, video_id: str, fmt: str, retries: int = 
         "no_warnings": True,
         "noprogress": True,
         "logger": _RedactingLogger(secrets),
+        "socket_timeout": limits.timeout_s,
+        "max_filesize": limits.max_bytes,
+        "progress_hooks": [_stop_after(Deadline.after(limits.max_download_s))],
     }
     try:
         try:
             with yt_dlp.YoutubeDL(options) as ydl:
                 ydl.extract_info(url, download=True)
         except yt_dlp.utils.DownloadError as err:
-            message = _redact_text(str(err).removeprefix("ERROR: ").splitlines()[0], secrets)
+            message = redact_text(str(err).removeprefix("ERROR: ").splitlines()[0], secrets)
             reason = f"yt-dlp could not fetch {shown}: {message}"
             if _TRANSIENT_YTDLP.search(message):
                 raise TransientError(f"{video_id}: {reason}") from None
@@ -392,7 +435,18 @@ def download_ytdlp(url: str, dest: str, video_id: str, fmt: str, retries: int = 
         if not produced.exists():
             raise VideoError(video_id, f"yt-dlp produced no mp4 for {shown}")
         os.replace(produced, dest_path)
-    except VideoError:
+    except (VideoError, TransientError):
         for leftover in _ytdlp_leftovers(dest_path):
             leftover.unlink(missing_ok=True)
         raise
+
+
+def _stop_after(deadline: Deadline):
+    """A yt-dlp progress hook that ends the download past ``deadline`` or on SIGTERM."""
+
+    def hook(_progress: dict) -> None:
+        raise_if_terminated()
+        if deadline.remaining() <= 0:
+            raise TransferError("not complete within ingest.max_download_s (timed out)")
+
+    return hook

@@ -18,6 +18,14 @@ from .media import packet_times
 log = logging.getLogger(__name__)
 
 TEXT_FORMATS = {"tty"}
+# transfer functions of high dynamic range video: PQ (HDR10, Dolby Vision) and HLG
+HDR_TRANSFERS = {"smpte2084", "arib-std-b67"}
+HDR_POLICIES = ("tonemap", "reject")
+
+
+def _colour(stream: dict, key: str) -> str | None:
+    value = stream.get(key)
+    return None if value in (None, "", "unknown", "unspecified", "reserved") else str(value)
 
 
 def _rate(text: str | None) -> Fraction | None:
@@ -158,14 +166,33 @@ def probe_video(path: str, video_id: str) -> dict:
         "n_frames": n_frames,
         "has_audio": any(s.get("codec_type") == "audio" for s in streams),
         "size_bytes": int(fmt.get("size") or 0),
+        # colour as the stream declares it (None where it does not)
+        "color_primaries": _colour(stream, "color_primaries"),
+        "color_transfer": _colour(stream, "color_transfer"),
+        "color_space": _colour(stream, "color_space"),
+        "color_range": _colour(stream, "color_range"),
+        "hdr": _colour(stream, "color_transfer") in HDR_TRANSFERS,
     }
     check_decodable(str(path), video_id, info)
     return info
 
 
-def probe_stage(video: str, video_id: str, out_json: str) -> dict:
-    """Probe ``video`` and write the facts as JSON (atomically)."""
+def probe_stage(video: str, video_id: str, out_json: str, hdr: str = "tonemap") -> dict:
+    """Probe ``video`` and write the facts as JSON (atomically).
+
+    A high dynamic range source (PQ or HLG transfer) is, by ``hdr`` (config ``hdr``),
+    tone-mapped to SDR BT.709 by the frame source for every later stage (``tonemap``
+    true in the JSON), or rejected with the reason (``reject``)."""
+    if hdr not in HDR_POLICIES:
+        raise ValueError(f"hdr must be one of {', '.join(HDR_POLICIES)}, got {hdr!r}")
     info = probe_video(video, video_id)
+    if info["hdr"] and hdr == "reject":
+        raise VideoError(
+            video_id,
+            f"high dynamic range source (transfer {info['color_transfer']}, primaries "
+            f"{info['color_primaries']}) and config hdr is reject",
+        )
+    info["tonemap"] = info["hdr"]
     write_text(out_json, json.dumps(info, indent=2) + "\n")
     log.info(
         "%s: %dx%d %s, %.3f s, %s frames",

@@ -259,6 +259,14 @@ def stage_logging(snakemake, pass_rejected: bool = True) -> Iterator[logging.Log
             # whatever became of the exception SIGTERM raised (swallowed, or turned
             # into another by library code), the job was stopped
             _report_stop(job)
+            if _workers_alive():
+                # threads blocked in a network read or an encoder would hold the
+                # interpreter's exit (it joins them): the line is written, end now
+                _flush(handlers)
+                with contextlib.suppress(Exception):
+                    sys.stdout.flush()
+                    sys.stderr.flush()
+                os._exit(TERMINATED_EXIT)
             sys.exit(TERMINATED_EXIT)
         if isinstance(err, VideoError) and per_video:
             if mode == "record":
@@ -279,6 +287,14 @@ def stage_logging(snakemake, pass_rejected: bool = True) -> Iterator[logging.Log
     finally:
         job.finished = True
         _flush(handlers)
+
+
+def _workers_alive() -> bool:
+    """Threads other than this one that the interpreter would wait for at exit."""
+    return any(
+        thread is not threading.current_thread() and thread.is_alive() and not thread.daemon
+        for thread in threading.enumerate()
+    )
 
 
 def _flush(handlers: list[logging.Handler]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from .geometry import clip_size
 
@@ -79,6 +80,41 @@ def check_config(config: dict) -> None:
             f"motion.exit_px_s must be at most motion.enter_px_s (hysteresis), got "
             f"{motion['exit_px_s']} > {motion['enter_px_s']}"
         )
+    # a range whose low end is above its high end keeps nothing
+    curation = config.get("curation") or {}
+    low, high = curation.get("min_luma"), curation.get("max_luma")
+    if low is not None and high is not None and low > high:
+        problems.append(
+            f"curation.min_luma must be at most curation.max_luma, got {low} > {high}: "
+            "every clip would be dropped"
+        )
+    for index, subset in enumerate(config.get("subsets") or []):
+        lows, highs = subset.get("min") or {}, subset.get("max") or {}
+        for column in sorted(set(lows) & set(highs)):
+            if lows[column] > highs[column]:
+                problems.append(
+                    f"subsets[{index}].min.{column} must be at most subsets[{index}].max."
+                    f"{column}, got {lows[column]} > {highs[column]}: the subset would be empty"
+                )
+    if problems:
+        raise ConfigError("; ".join(problems))
+
+
+def check_config_inputs(config: dict, environ: dict) -> None:
+    """What the config names outside itself, checked at every plan (a finished project
+    too): the label file exists; the captions key variable is set when captions are on
+    (the captions job runs where the plan is made). ConfigError listing each problem."""
+    problems = []
+    labels = (config.get("labels") or {}).get("file")
+    if labels and not Path(labels).is_file():
+        problems.append(f"labels.file {labels} does not exist (relative to {Path.cwd()})")
+    captions = config.get("captions") or {}
+    variable = captions.get("api_key_env")
+    if captions.get("enabled") and variable and not environ.get(variable):
+        problems.append(
+            f"captions.api_key_env names {variable}, which is not set in this environment "
+            "(set it, or api_key_env: null for a server without keys)"
+        )
     if problems:
         raise ConfigError("; ".join(problems))
 
@@ -101,9 +137,14 @@ class ClipSettings(FromConfig):
         return frames_per_clip(self.seconds, self.fps)
 
 
-def video_skip_reason(probe: dict, settings: ClipSettings) -> str:
-    """Why a probed video yields no clips at all ('' when it can yield some)."""
-    width, height = clip_size(probe["width"], probe["height"], settings.max_short_side)
+def video_skip_reason(
+    probe: dict, settings: ClipSettings, shown: tuple[int, int] | None = None
+) -> str:
+    """Why a probed video yields no clips at all ('' when it can yield some). ``shown``:
+    the size clips are cut from when it is not the video's own (an arena's)."""
+    width, height = clip_size(
+        *(shown or (probe["width"], probe["height"])), settings.max_short_side
+    )
     if min(width, height) < settings.min_short_side:
         return "too_small"
     if probe["duration_s"] + 1e-6 < settings.seconds:

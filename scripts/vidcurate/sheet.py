@@ -15,6 +15,7 @@ from .columns import CLIP_COLUMNS
 from .dataset import CAPTION_METADATA_COLUMNS, CLIP_METADATA_COLUMNS, VIDEO_COLUMNS
 from .errors import SheetError
 from .ids import id_problem
+from .web import url_sha256
 
 REQUIRED_COLUMNS = ("video_id", "source")
 # split may be left out, or blank on some rows: those videos get one by assign_split
@@ -185,6 +186,25 @@ def load_sheet(path: str | os.PathLike, schema_path: str | os.PathLike) -> pd.Da
     sheet = sheet.apply(lambda col: col.str.strip())
     sheet["source_kind"], sheet["ext"], sheet["source_path"] = kinds, exts, sources
     return sheet.set_index("video_id", drop=False)
+
+
+def sheet_source(sheet: str | os.PathLike, video_id: str, sha256: str) -> str:
+    """The source URL of ``video_id`` read from the sheet by the job that downloads it
+    (its params hold only the redacted URL and ``sha256``, the hash of the whole URL,
+    because Snakemake keeps params on disk). Fails when the sheet no longer holds the
+    URL the run was planned with."""
+    table = pd.read_csv(sheet, sep="\t", dtype=str, keep_default_na=False, comment=None)
+    table.columns = [c.strip() for c in table.columns]
+    for row in table.to_dict("records"):
+        if row["video_id"].strip() == video_id:
+            source = row["source"].strip()
+            if url_sha256(source) != sha256:
+                break
+            return source
+    raise RuntimeError(
+        f"{video_id}: the sample sheet {sheet} no longer holds the source this run was "
+        "planned with (edited while running?); run again"
+    )
 
 
 def _explain(error, value) -> str:

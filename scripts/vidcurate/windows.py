@@ -128,6 +128,7 @@ def windows_stage(
     segments_tsv: str | None = None,
     require_motion: bool = False,
     min_motion_covered: float = 0.5,
+    arena_size: tuple[int, int] | None = None,
 ) -> pd.DataFrame:
     """Candidate windows: back-to-back ``settings.seconds`` windows over the whole video,
     narrowed to shots (and away from flashes) when a scenes table is given. With the
@@ -137,10 +138,11 @@ def windows_stage(
 
     Every window stays in the table with keep/reason, so every drop is accounted
     for. A video that cannot give a single clip gets one dropped window spanning
-    all of it, with the reason (``too_short``, ``too_small``).
+    all of it, with the reason (``too_short``, ``too_small``: of the arena, when clips
+    are cut in arena pixels, ``arena_size``).
     """
     probe = json.loads(Path(probe_json).read_text())
-    reason = video_skip_reason(probe, settings)
+    reason = video_skip_reason(probe, settings, arena_size)
     if reason:
         table = windows_frame([Window(1, 0.0, probe["duration_s"])], dropped={1: reason})
     else:

@@ -53,9 +53,34 @@ def pinned_instruction_set(cpuinfo: str = "/proc/cpuinfo") -> str | None:
     return None
 
 
+# the colour names x264 writes into the stream (its VUI), as ffprobe spells them
+X264_COLOUR = {
+    "primaries": ("colorprim", {"bt709", "bt470m", "bt470bg", "smpte170m", "smpte240m", "bt2020"}),
+    "transfer": (
+        "transfer",
+        {"bt709", "bt470m", "bt470bg", "smpte170m", "smpte240m", "linear", "iec61966-2-1"}
+        | {"bt2020-10", "bt2020-12", "smpte2084", "arib-std-b67"},
+    ),
+    "matrix": ("colormatrix", {"bt709", "fcc", "bt470bg", "smpte170m", "smpte240m", "bt2020nc"}),
+    "range": ("range", {"tv", "pc"}),
+}
+
+
+def _colour_params(colour: dict[str, str]) -> list[str]:
+    """x264-params that tag the stream with ``colour`` (names x264 does not know are
+    left out: untagged is better than wrongly tagged)."""
+    params = []
+    for key, value in colour.items():
+        name, known = X264_COLOUR[key]
+        if value in known:
+            params.append(f"{name}={value}")
+    return params
+
+
 class H264Writer:
     """One mp4 being written: ``write`` frames (numpy arrays or av.VideoFrames, with
-    their pts), then ``close`` (or leave the ``with`` block) to flush the encoder."""
+    their pts), then ``close`` (or leave the ``with`` block) to flush the encoder.
+    ``colour`` (primaries, transfer, matrix, range) tags the stream."""
 
     def __init__(
         self,
@@ -68,6 +93,7 @@ class H264Writer:
         threads: int = 1,
         time_base: Fraction | None = None,
         options: dict[str, str] | None = None,
+        colour: dict[str, str] | None = None,
     ):
         self.container = av.open(str(path), "w", format="mp4", options={"movflags": "+faststart"})
         try:
@@ -78,11 +104,13 @@ class H264Writer:
                 stream.time_base = time_base
                 stream.codec_context.time_base = time_base
             asm = pinned_instruction_set()
+            params = [f"asm={asm}"] if asm else []
+            params += _colour_params(colour or {})
             stream.options = {
                 "crf": str(crf),
                 "preset": preset,
                 **(options or {}),
-                **({"x264-params": f"asm={asm}"} if asm else {}),
+                **({"x264-params": ":".join(params)} if params else {}),
             }
             stream.codec_context.thread_count = threads
         except BaseException:
