@@ -26,12 +26,17 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts"))
 
-from vidcurate.arena import arena_transform, read_arena_file  # noqa: E402
-from vidcurate.clips import clips_stage  # noqa: E402
-from vidcurate.frames import FrameSpec, open_frames  # noqa: E402
-from vidcurate.probe import probe_stage  # noqa: E402
-from vidcurate.settings import ClipSettings  # noqa: E402
-from vidcurate.windows import windows_stage  # noqa: E402
+from vidcurate.arena import arena_transform, read_arena_file
+from vidcurate.clips import (
+    ClipSettings,
+    clips_stage,
+)
+from vidcurate.frames import FrameSpec, open_frames
+from vidcurate.probe import probe_stage
+from vidcurate.windows import (
+    WindowSettings,
+    windows_stage,
+)
 
 DATA = REPO / "tests" / "data"
 
@@ -49,7 +54,7 @@ def main() -> None:
         tmp = Path(tmp)
         probe = probe_stage(str(args.video), "bench", str(tmp / "probe.json"))
         settings = ClipSettings()
-        windows_stage(str(tmp / "probe.json"), settings, str(tmp / "windows.tsv"))
+        windows_stage(str(tmp / "probe.json"), WindowSettings(), str(tmp / "windows.tsv"))
         definition = read_arena_file(args.arena)
         transform = arena_transform(definition, (probe["width"], probe["height"]))
         (tmp / "arena.json").write_text(json.dumps(transform.to_json()))

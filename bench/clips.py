@@ -25,11 +25,13 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts"))
 
-from vidcurate.clips import clips_stage  # noqa: E402
-from vidcurate.geometry import clip_size  # noqa: E402
-from vidcurate.probe import probe_stage  # noqa: E402
-from vidcurate.settings import ClipSettings  # noqa: E402
-from vidcurate.windows import windows_stage  # noqa: E402
+from vidcurate.clips import (
+    ClipSettings,
+    clips_stage,
+)
+from vidcurate.geometry import clip_size
+from vidcurate.probe import probe_stage
+from vidcurate.windows import windows_stage
 
 DATA = REPO / "tests" / "data"
 DEFAULT_VIDEOS = [

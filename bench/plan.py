@@ -227,8 +227,7 @@ def workflows(tmp: Path, args: argparse.Namespace, n_videos: int) -> list[Runs]:
     if "local" in args.profiles:
         runs.append(Runs("vidcurate", ours))
     if "slurm" in args.profiles:
-        # no conda here: env-modules replaces the profile's conda (see README)
-        profile = ["--profile", str(REPO / "profiles" / "slurm"), "--sdm", "env-modules"]
+        profile = ["--profile", str(REPO / "profiles" / "slurm")]
         runs.append(Runs("vidcurate --profile slurm", [*ours, *profile]))
     if args.baseline:
         # that workflow with its own config (a key added since would fail its schema)

@@ -27,14 +27,14 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts"))
 sys.path.insert(1, str(REPO / "bench"))
 
-import numpy as np  # noqa: E402
-from timing import (  # noqa: E402
+import numpy as np
+from timing import (
     median_of_interleaved_processes,
     print_process_header,
     print_process_rows,
 )
 
-from vidcurate.probe import probe_stage  # noqa: E402
+from vidcurate.probe import probe_stage
 
 DATA = REPO / "tests" / "data"
 DEFAULT_VIDEOS = [DATA / "shots" / "psd_testvideo.mp4", DATA / "mouse" / "dlc_openfield_m3v1.mp4"]
@@ -186,7 +186,7 @@ def main() -> None:
         if args.stage:
             run_stage(*args.stage, str(tmp / "scenes.tsv"))
             return
-        from vidcurate.transnet import build_onnx
+        from vidcurate.transnet_graph import build_onnx
 
         model = build_onnx(tmp / "transnetv2.onnx")
         if args.levers_only:

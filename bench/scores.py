@@ -22,13 +22,19 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts"))
 
-import cv2  # noqa: E402
-from timing import best_of_interleaved, print_against_decode  # noqa: E402
+import cv2
+from timing import best_of_interleaved, print_against_decode
 
-from vidcurate.frames import FrameSpec, every, open_frames  # noqa: E402
-from vidcurate.geometry import clip_size  # noqa: E402
-from vidcurate.probe import probe_stage  # noqa: E402
-from vidcurate.scores import ScoreSettings, TextArea, exposure, phash, sharpness  # noqa: E402
+from vidcurate.frames import FrameSpec, every, open_frames
+from vidcurate.geometry import clip_size
+from vidcurate.probe import probe_stage
+from vidcurate.scores import (
+    ScoreSettings,
+    TextArea,
+    exposure,
+    phash,
+    sharpness,
+)
 
 DATA = REPO / "tests" / "data"
 VIDEOS = [DATA / "mouse" / "dlc_openfield_m3v1.mp4", DATA / "shots" / "psd_testvideo.mp4"]

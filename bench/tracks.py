@@ -23,12 +23,16 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts"))
 
-from timing import best_of_interleaved, print_against_decode  # noqa: E402
+from timing import best_of_interleaved, print_against_decode
 
-from vidcurate.arena import arena_transform, read_arena_file  # noqa: E402
-from vidcurate.frames import FrameSpec, every, open_frames  # noqa: E402
-from vidcurate.probe import probe_stage  # noqa: E402
-from vidcurate.tracks import TrackSettings, detection_size, track_video  # noqa: E402
+from vidcurate.arena import arena_transform, read_arena_file
+from vidcurate.frames import FrameSpec, every, open_frames
+from vidcurate.probe import probe_stage
+from vidcurate.tracks import (
+    TrackSettings,
+    detection_size,
+    track_video,
+)
 
 DATA = REPO / "tests" / "data"
 MOUSE = DATA / "mouse" / "dlc_openfield_m3v1.mp4"

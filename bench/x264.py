@@ -30,9 +30,9 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts"))
 
-from vidcurate.frames import FrameSpec, open_frames  # noqa: E402
-from vidcurate.probe import probe_video  # noqa: E402
-from vidcurate.x264 import pinned_instruction_set  # noqa: E402
+from vidcurate.frames import FrameSpec, open_frames
+from vidcurate.probe import probe_video
+from vidcurate.x264 import pinned_instruction_set
 
 LEVELS = ["SSE2", "SSSE3", "SSE4.2", "AVX", "AVX2", "AVX512"]
 CPU_FLAGS = {"SSE2": "sse2", "SSSE3": "ssse3", "SSE4.2": "sse4_2", "AVX": "avx"}

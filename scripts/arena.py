@@ -1,6 +1,7 @@
 """Stage: arena: the source -> arena transform and the rectified median frame."""
 
-from vidcurate.arena import arena_stage, definition_from_json, parse_points, read_arena_file
+from vidcurate.arena import definition_from_json, parse_points, read_arena_file
+from vidcurate.arena_stage import arena_stage
 from vidcurate.runner import stage_logging
 
 with stage_logging(snakemake):

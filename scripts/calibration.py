@@ -3,9 +3,10 @@
 import pandas as pd
 
 from vidcurate.atomic import atomic_path
-from vidcurate.curation import CurationSettings, calibration_table
+from vidcurate.curation import calibration_table
 from vidcurate.figures import score_histograms
 from vidcurate.outcome import rejection_in_table
+from vidcurate.reasons import CurationSettings
 from vidcurate.runner import stage_logging
 
 with stage_logging(snakemake) as log:

@@ -1,7 +1,8 @@
 """Stage: curate: keep or drop every clip of the dataset, with the reasons."""
 
-from vidcurate.curation import CurationSettings, curate_stage
+from vidcurate.curation import curate_stage
 from vidcurate.manifest import files_of, read_manifest
+from vidcurate.reasons import CurationSettings
 from vidcurate.runner import stage_logging
 
 with stage_logging(snakemake):

@@ -2,8 +2,8 @@
 
 import pandas as pd
 
-from vidcurate.curation import CurationSettings
 from vidcurate.figures import classes_figure, reasons_figure, score_histograms
+from vidcurate.reasons import CurationSettings
 from vidcurate.runner import stage_logging
 
 with stage_logging(snakemake):

@@ -1,8 +1,7 @@
 """Stage: extract_clips: every kept window to an exact clip + keyframe, one decode pass."""
 
-from vidcurate.clips import clips_stage
+from vidcurate.clips import ClipSettings, clips_stage
 from vidcurate.runner import stage_logging
-from vidcurate.settings import ClipSettings
 
 with stage_logging(snakemake):
     clips_stage(

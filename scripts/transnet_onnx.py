@@ -2,7 +2,7 @@
 
 from vidcurate.atomic import atomic_path
 from vidcurate.runner import stage_logging
-from vidcurate.transnet import build_onnx
+from vidcurate.transnet_graph import build_onnx
 
 with stage_logging(snakemake), atomic_path(snakemake.output.model, suffix=".onnx") as tmp:
     build_onnx(tmp)

@@ -2,11 +2,10 @@
 
 from vidcurate.arena import read_transform
 from vidcurate.runner import stage_logging
-from vidcurate.settings import ClipSettings
-from vidcurate.windows import windows_stage
+from vidcurate.windows import WindowSettings, windows_stage
 
 with stage_logging(snakemake):
-    settings = ClipSettings.from_config(snakemake.params.clips)
+    settings = WindowSettings.from_config(snakemake.params.clips)
     # an arena video's clips are cut from the arena: its size decides too_small
     arena = read_transform(snakemake.input.arena[0]) if snakemake.input.arena else None
     shots = snakemake.params.shots

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import copy
 import hashlib
 import http.server
 import ipaddress
@@ -46,20 +45,23 @@ from importlib import resources
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
+import numpy as np
 import pandas as pd
 import yaml
-from jsonschema import Draft202012Validator, validators
+from PIL import Image
 
 from .arena import (
     ArenaError,
     check_definition,
     definition_from_json,
-    median_frame,
-    suggest_polygon,
     write_arena_file,
 )
+from .arena_stage import suggest_polygon
 from .atomic import FILE_MODE, atomic_path, write_text
+from .columns import SPLITS
+from .config import ConfigError, validate_config
 from .errors import SheetError, VideoError
+from .frames import median_frame
 from .ids import VIDEO_ID_PATTERN, safe_id
 from .probe import probe_video
 from .sheet import REQUIRED_COLUMNS, RESERVED_COLUMNS, load_sheet
@@ -76,7 +78,6 @@ DEFAULT_PORT = 8765
 PAGE = "annotate_page.html"
 CACHE_FOLDER = "resources/annotate"  # median frames and probes, per video
 INGESTED_FOLDER = "resources/videos"  # where the workflow puts downloaded sources
-SPLITS = ("train", "val", "test")
 # sheet columns the page sets itself: not editable as fields
 FIXED_COLUMNS = ("video_id", "source")
 ARENA_COLUMN = "arena"  # the sheet's own polygon / `auto`; a saved arena file replaces it
@@ -94,20 +95,6 @@ class ApiError(Exception):
 
 
 # --- configuration -----------------------------------------------------------------------
-
-
-def _defaults_filling_validator():
-    """Draft 2020-12 that also fills ``default`` values in, as snakemake's validate does."""
-    check_properties = Draft202012Validator.VALIDATORS["properties"]
-
-    def properties(validator, props, instance, schema):
-        if validator.is_type(instance, "object"):
-            for name, subschema in props.items():
-                if isinstance(subschema, dict) and "default" in subschema:
-                    instance.setdefault(name, copy.deepcopy(subschema["default"]))
-        yield from check_properties(validator, props, instance, schema)
-
-    return validators.extend(Draft202012Validator, {"properties": properties})
 
 
 def find_schemas(root: Path) -> Path:
@@ -128,13 +115,10 @@ def load_config(path: Path, schemas: Path) -> dict:
         raise ValueError(f"config file {path} does not exist")
     config = yaml.safe_load(path.read_text()) or {}
     schema = yaml.safe_load((schemas / "config.schema.yaml").read_text())
-    errors = sorted(
-        _defaults_filling_validator()(schema).iter_errors(config), key=lambda e: list(e.path)
-    )
-    if errors:
-        where = ".".join(map(str, errors[0].path)) or "(top level)"
-        raise ValueError(f"{path}: {where}: {errors[0].message}")
-    return config
+    try:
+        return validate_config(config, schema)
+    except ConfigError as err:
+        raise ValueError(f"{path}: {err}") from None
 
 
 # --- the project: sheet, arenas, uploads -------------------------------------------------
@@ -339,8 +323,6 @@ class Project:
         with self._video_lock(video_id):
             meta = self._read_meta(video_id, key)
             if not (meta.get("frame") and png.is_file()):
-                from PIL import Image
-
                 try:
                     rgb = median_frame(str(path), probe, self.median_samples, video_id)
                 except VideoError as err:
@@ -353,8 +335,6 @@ class Project:
         return png, etag
 
     def suggestion(self, video_id: str) -> dict:
-        import numpy as np
-        from PIL import Image
 
         png, _ = self.frame(video_id)
         try:

@@ -19,21 +19,48 @@ from __future__ import annotations
 import json
 import logging
 import pickle
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from PIL import Image
+from pycocotools.coco import COCO
 
-from .arena import apply
+from vidcurate.settings import FromConfig
+
+from .arena import read_transform
 from .atomic import atomic_path, write_text
+from .columns import SPLITS
+from .geometry import apply, iou, map_boxes
 from .outcome import rejection_in_table
-from .settings import FromConfig
-from .tracks import iou, map_boxes
 
 log = logging.getLogger(__name__)
 
-SPLITS = ("train", "val", "test")
+
+@dataclass(frozen=True)
+class AnnotationSettings(FromConfig):
+    max_gap_s: float = 0.5  # interpolate a box between detections at most this far apart
+    speed_step_s: float = 0.2  # the centre's path is measured between points this far apart
+    still_below: float = 2.0  # cm/s (px/s thresholds below when the arena has no size)
+    running_above: float = 20.0
+    still_below_px: float = 20.0
+    running_above_px: float = 200.0
+    label_time_tolerance_s: float = 0.5
+    label_min_iou: float = 0.5
+    locomotion: bool = True
+
+
+@dataclass(frozen=True)
+class CocoSettings(FromConfig):
+    """What the dataset's COCO, person-box and AVA files are named and hold."""
+
+    categories: list = field(default_factory=list)
+    actor_classes: list = field(default_factory=lambda: ["person", "animal"])
+    dataset_name: str = "vidcurate"
+    data_root: str = "data/vidcurate"
+
+
 LOCOMOTION = ("still", "walking", "running")
 ANNOTATION_COLUMNS = [
     "video_id",
@@ -58,19 +85,6 @@ LABEL_COLUMNS = ["video_id", "timestamp_s", "x1", "y1", "x2", "y2", "action", "p
 
 class LabelFileError(ValueError):
     """The user's label file is malformed; the message names the file and the line."""
-
-
-@dataclass(frozen=True)
-class AnnotationSettings(FromConfig):
-    max_gap_s: float = 0.5  # interpolate a box between detections at most this far apart
-    speed_step_s: float = 0.2  # the centre's path is measured between points this far apart
-    still_below: float = 2.0  # cm/s (px/s thresholds below when the arena has no size)
-    running_above: float = 20.0
-    still_below_px: float = 20.0
-    running_above_px: float = 200.0
-    label_time_tolerance_s: float = 0.5
-    label_min_iou: float = 0.5
-    locomotion: bool = True
 
 
 # --- geometry ------------------------------------------------------------------------------
@@ -346,7 +360,6 @@ def annotations_stage(
     arena_json: str | None = None,
     labels_file: str | None = None,
 ) -> pd.DataFrame:
-    from .arena import read_transform
 
     probe = json.loads(Path(probe_json).read_text())
     clips = pd.read_csv(clips_table, sep="\t", keep_default_na=False, dtype={"clip": str})
@@ -539,8 +552,6 @@ class DatasetInvalid(ValueError):
 
 def validate_dataset(root: str) -> dict:
     """Check every split's files; raise DatasetInvalid naming the file and entry."""
-    from PIL import Image
-    from pycocotools.coco import COCO
 
     root = Path(root)
     report = {}

@@ -24,14 +24,26 @@ from pathlib import Path, PurePosixPath
 
 import pandas as pd
 
+from vidcurate.settings import FromConfig
+
 from .atomic import atomic_dir, atomic_path
 from .errors import VideoError
-from .ids import periodic_tail, safe_id
+from .ids import periodic_tail, safe_id, unique_ids
 from .outcome import Rejection, rejection_of
-from .settings import FromConfig
-from .sheet_builder import is_resource_fork, is_video, unique_ids
+from .sources import is_resource_fork, is_video
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ArchiveLimits(FromConfig):
+    """What an archive may hold (config ``archives``): members are refused in the
+    listing, before anything is extracted."""
+
+    max_member_gb: float = 20.0
+    max_ratio: float = 100.0  # extracted / stored bytes, for members of 64 MiB and more
+    min_free_gb: float = 1.0  # left free on the disk after extracting
+
 
 LISTING_COLUMNS = ["member", "video_id", "status", "reason", "bytes", "file"]
 CHUNK = 1 << 20
@@ -43,16 +55,6 @@ class Member:
     size: int  # bytes once extracted (the archive's own header says)
     regular: bool
     stored: int | None = None  # bytes it takes in the archive, where known
-
-
-@dataclass(frozen=True)
-class ArchiveLimits(FromConfig):
-    """What an archive may hold (config ``archives``): members are refused in the
-    listing, before anything is extracted."""
-
-    max_member_gb: float = 20.0
-    max_ratio: float = 100.0  # extracted / stored bytes, for members of 64 MiB and more
-    min_free_gb: float = 1.0  # left free on the disk after extracting
 
 
 # a video barely compresses; the ratio of smaller members says little
@@ -155,11 +157,12 @@ def member_ids(archive_id: str, names: list[str]) -> list[str]:
 
 
 def list_archive(
-    archive: str, archive_id: str, out_listing: str, limits: ArchiveLimits = ArchiveLimits()
+    archive: str, archive_id: str, out_listing: str, limits: ArchiveLimits | None = None
 ) -> pd.DataFrame:
     """List every member of ``archive`` with its video_id or the reason it is skipped
     (reads the archive's headers; a compressed tar is decompressed, not written).
     Members over ``limits`` are skipped here, so they are never extracted."""
+    limits = limits or ArchiveLimits()
     path = Path(archive)
     members, stopped = _members(path, archive_id)
     seen: set[str] = set()
@@ -229,12 +232,13 @@ def extract_members(
     archive_id: str,
     listing_tsv: str,
     out_dir: str,
-    limits: ArchiveLimits = ArchiveLimits(),
+    limits: ArchiveLimits | None = None,
 ) -> int:
     """Stream the listed videos out of ``archive`` into ``out_dir``; a member that
     cannot be read leaves ``{file}.error`` with the reason, for its own ingest job to
     report, and the others are extracted all the same. Returns the videos extracted.
     Nothing is written unless the disk has room for every listed video."""
+    limits = limits or ArchiveLimits()
     listing = read_listing(listing_tsv)
     videos = listing[listing["status"] == "video"]
     wanted = dict(zip(videos["member"], videos["file"], strict=True))
@@ -289,7 +293,7 @@ def extract_archive(
     archive_id: str,
     out_dir: str,
     out_listing: str,
-    limits: ArchiveLimits = ArchiveLimits(),
+    limits: ArchiveLimits | None = None,
 ) -> pd.DataFrame:
     """List and extract in one go (tests and tools; the workflow runs the two apart)."""
     listing = list_archive(archive, archive_id, out_listing, limits)

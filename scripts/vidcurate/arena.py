@@ -1,5 +1,6 @@
-"""Arena definitions: validate a polygon, turn it into a source -> arena transform,
-and suggest one from the video itself.
+"""Arena definitions: read and check a polygon, and turn it into the source -> arena
+transform the frame source applies while decoding (crop, scale, perspective warp, mask).
+Suggesting an arena and the arena stage itself are vidcurate.arena_stage.
 
 Coordinates are continuous image coordinates in displayed-source pixels (rotation
 and sample aspect applied): (0, 0) is the top-left corner of the top-left pixel,
@@ -21,15 +22,14 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from dataclasses import dataclass, field
-from fractions import Fraction
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from .atomic import write_text
-from .errors import VideoError
+from .geometry import apply, homography
 
 DEFAULT_LONGEST_SIDE = 512
 MIN_AREA_FRACTION = 0.01  # of the frame: anything smaller is a mis-click, not an arena
@@ -233,24 +233,6 @@ def check_definition(definition: ArenaDefinition, frame_size=None) -> ArenaDefin
 # --- the transform -------------------------------------------------------------------
 
 
-def homography(src, dst) -> np.ndarray:
-    """The 3x3 projective map sending 4 ``src`` points onto 4 ``dst`` points."""
-    rows, rhs = [], []
-    for (x, y), (u, v) in zip(src, dst, strict=True):
-        rows.append([x, y, 1, 0, 0, 0, -u * x, -u * y])
-        rows.append([0, 0, 0, x, y, 1, -v * x, -v * y])
-        rhs += [u, v]
-    h = np.linalg.solve(np.asarray(rows, float), np.asarray(rhs, float))
-    return np.append(h, 1.0).reshape(3, 3)
-
-
-def apply(matrix: np.ndarray, points) -> np.ndarray:
-    """Map (N, 2) points through a 3x3 homography."""
-    pts = np.asarray(points, float).reshape(-1, 2)
-    mapped = np.c_[pts, np.ones(len(pts))] @ np.asarray(matrix, float).T
-    return mapped[:, :2] / mapped[:, 2:3]
-
-
 def natural_aspect(definition: ArenaDefinition) -> float:
     """Width / height of the arena as it really is: from size_cm when known, else
     from the polygon (mean of opposite sides for 4 points, the bounding box else)."""
@@ -300,6 +282,17 @@ class ArenaTransform:
         """Source -> pixels of the arena delivered at ``size`` (e.g. a clip's)."""
         sx, sy = size[0] / self.output_size[0], size[1] / self.output_size[1]
         return np.diag([sx, sy, 1.0]) @ self.matrix
+
+    # what the frame source asks of an arena (it never imports this module, so the
+    # stages that have no arena do not depend on it)
+    def ffmpeg_filters(self, size: tuple[int, int], scaler: str) -> list[str]:
+        return ffmpeg_filters(self, size, scaler)
+
+    def warp(self, size: tuple[int, int], pix_fmt: str) -> PerspectiveWarp:
+        return PerspectiveWarp(self, size, pix_fmt)
+
+    def outside(self, size: tuple[int, int]) -> np.ndarray | None:
+        return mask_for(self, size)
 
     def to_json(self) -> dict:
         return {
@@ -397,7 +390,6 @@ class PerspectiveWarp:
     half resolution. Bilinear, edges replicated."""
 
     def __init__(self, transform: ArenaTransform, size: tuple[int, int], pix_fmt: str):
-        import cv2
 
         x, y, w, h = transform.crop or source_crop(transform)
         width, height = size
@@ -422,7 +414,6 @@ class PerspectiveWarp:
         )
 
     def __call__(self, data: np.ndarray) -> np.ndarray:
-        import cv2
 
         def warp(plane, maps):
             return cv2.remap(plane, *maps, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
@@ -444,7 +435,6 @@ def mask_for(transform: ArenaTransform, size: tuple[int, int]) -> np.ndarray | N
     None when nothing is outside (a perspective warp fills the frame)."""
     if transform.kind == "perspective":
         return None
-    import cv2
 
     outline = apply(transform.scaled_to(size), transform.polygon)
     inside = np.zeros((size[1], size[0]), np.uint8)
@@ -452,231 +442,6 @@ def mask_for(transform: ArenaTransform, size: tuple[int, int]) -> np.ndarray | N
     vertices = np.round((outline - 0.5) * (1 << shift)).astype(np.int32)
     cv2.fillPoly(inside, [vertices], 1, lineType=cv2.LINE_8, shift=shift)
     return inside == 0
-
-
-# --- suggesting ------------------------------------------------------------------------
-
-
-SUGGEST_BLUR_PX = 2.0
-SUGGEST_EDGE_PERCENTILE = 92  # gradient strength that walls off the floor region
-SUGGEST_REACH = 0.03  # of the frame diagonal: how far a side may move to its edge
-
-
-def _floor_region(grey: np.ndarray):
-    """The region around the frame centre bounded by strong edges (the floor's
-    outline), and the image gradients used to refine it."""
-    import cv2
-
-    gx = cv2.Sobel(grey, cv2.CV_32F, 1, 0)
-    gy = cv2.Sobel(grey, cv2.CV_32F, 0, 1)
-    magnitude = np.hypot(gx, gy)
-    edges = (magnitude > np.percentile(magnitude, SUGGEST_EDGE_PERCENTILE)).astype(np.uint8)
-    edges = cv2.dilate(edges, np.ones((3, 3), np.uint8))
-    _, labels = cv2.connectedComponents(1 - edges, connectivity=4)
-    height, width = grey.shape
-    return (labels == labels[height // 2, width // 2]).astype(np.uint8), gx, gy
-
-
-def _sample(image: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """Bilinear samples at continuous coordinates (pixel centres at +0.5)."""
-    import cv2
-
-    xy = (points - 0.5).astype(np.float32)
-    return cv2.remap(image, xy[:, :1], xy[:, 1:], cv2.INTER_LINEAR).ravel()
-
-
-def _edge_of_side(p, q, centre, gx, gy, reach: float, darker_outside: bool):
-    """Move side pq along its normal to the nearest strong floor edge: the first
-    local maximum of the mean brightness step that reaches half the strongest."""
-    direction = q - p
-    tangent = direction / np.hypot(*direction)
-    normal = np.array([tangent[1], -tangent[0]])
-    if np.dot((p + q) / 2 - centre, normal) < 0:
-        normal = -normal  # outward
-    along = p + np.linspace(0.15, 0.85, 60)[:, None] * direction  # corners are rounded
-    offsets = np.arange(-reach / 2, reach + 0.01, 0.25)
-    sign = -1.0 if darker_outside else 1.0
-    steps = np.array(
-        [
-            sign
-            * (
-                _sample(gx, along + o * normal) * normal[0]
-                + _sample(gy, along + o * normal) * normal[1]
-            ).mean()
-            for o in offsets
-        ]
-    )
-    best = int(steps.argmax())
-    for i in range(1, len(offsets) - 1):
-        if steps[i] >= 0.5 * steps[best] and steps[i] >= steps[i - 1] and steps[i] >= steps[i + 1]:
-            best = i
-            break
-    return p + offsets[best] * normal, q + offsets[best] * normal
-
-
-def _intersection(a1, a2, b1, b2) -> np.ndarray:
-    da, db = a2 - a1, b2 - b1
-    t = np.linalg.solve(np.array([da, -db]).T, b1 - a1)
-    return a1 + t[0] * da
-
-
-def suggest_polygon(background: np.ndarray) -> tuple[tuple[float, float], ...]:
-    """The arena floor in a background (median) frame.
-
-    The floor is the region around the frame centre walled off by the strongest
-    edges; its convex hull gives a quadrilateral when it is one, and each side is
-    then moved to the floor's edge (where the brightness steps to the wall). A
-    region that is not four-sided (a round arena) comes back as its hull polygon.
-    """
-    import cv2
-
-    grey = background if background.ndim == 2 else cv2.cvtColor(background, cv2.COLOR_RGB2GRAY)
-    grey = cv2.GaussianBlur(grey, (0, 0), SUGGEST_BLUR_PX).astype(np.float32)
-    height, width = grey.shape
-    region, gx, gy = _floor_region(grey)
-    contours, _ = cv2.findContours(region, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-    if not contours:
-        raise ArenaError("no arena floor found in the background frame")
-    contour = max(contours, key=cv2.contourArea)
-    if cv2.contourArea(contour) < MIN_AREA_FRACTION * width * height:
-        raise ArenaError("no arena floor found in the background frame")
-    hull = cv2.convexHull(contour)
-    perimeter = cv2.arcLength(hull, True)
-    quad = cv2.approxPolyDP(hull, 0.02 * perimeter, True).reshape(-1, 2).astype(float) + 0.5
-    if len(quad) != 4:
-        outline = cv2.approxPolyDP(hull, 0.005 * perimeter, True).reshape(-1, 2) + 0.5
-        return clockwise_from_top_left(outline)
-    quad = np.asarray(clockwise_from_top_left(quad), float)
-    centre = quad.mean(axis=0)
-    inside = float(grey[region > 0].mean())
-    darker_outside = inside > float(grey[region == 0].mean())
-    reach = SUGGEST_REACH * float(np.hypot(width, height))
-    sides = [
-        _edge_of_side(quad[i], quad[(i + 1) % 4], centre, gx, gy, reach, darker_outside)
-        for i in range(4)
-    ]
-    corners = np.array([_intersection(*sides[i - 1], *sides[i]) for i in range(4)])
-    corners[:, 0] = corners[:, 0].clip(0, width)
-    corners[:, 1] = corners[:, 1].clip(0, height)
-    return clockwise_from_top_left(corners)
-
-
-def clockwise_from_top_left(points) -> tuple[tuple[float, float], ...]:
-    pts = np.asarray(points, float)
-    centre = pts.mean(axis=0)
-    angles = np.arctan2(pts[:, 1] - centre[1], pts[:, 0] - centre[0])
-    pts = pts[np.argsort(angles)]  # increasing angle = clockwise on screen (y down)
-    start = int(np.argmin(pts.sum(axis=1)))
-    pts = np.roll(pts, -start, axis=0)
-    return tuple((round(float(x), 1), round(float(y), 1)) for x, y in pts)
-
-
-def median_frame(
-    path: str, probe: dict, samples: int = 25, video_id: str | None = None, **spec_fields
-):
-    """The per-pixel median of ``samples`` frames spread over the video (RGB, or as
-    ``spec_fields`` of FrameSpec ask: size, pix_fmt, arena): the empty arena, whatever
-    moved through it.
-
-    Keyframes only are decoded (the first one at or after each of ``samples`` evenly
-    spaced times), so a long recording costs a fraction of a decode pass; a video
-    with too few keyframes for that is sampled from every frame instead."""
-    from .frames import FrameSpec, open_frames
-
-    video_id = video_id or probe.get("video_id", "?")
-    duration = max(float(probe["duration_s"]), 1e-3)
-    targets = [(k + 0.5) * duration / samples for k in range(samples)]
-    picked: list[np.ndarray] = []
-    keyframes = FrameSpec(keyframes_only=True, **spec_fields)
-    with open_frames(path, probe, keyframes, video_id) as source:
-        for frame in source:
-            while targets and frame.time_s >= targets[0] - 0.5 * duration / samples:
-                targets.pop(0)
-                if not picked or picked[-1] is not frame.data:
-                    picked.append(frame.data)
-            if not targets:
-                break
-    if len(picked) < min(samples, 5):
-        rate = min(max(samples / duration, 1e-3), float(probe.get("avg_fps") or 25))
-        spec = FrameSpec(
-            fps=Fraction(rate).limit_denominator(100000), max_frames=samples, **spec_fields
-        )
-        with open_frames(path, probe, spec, video_id) as source:
-            picked = [frame.data for frame in source]
-    if not picked:
-        raise VideoError(video_id, "no frame decoded for the arena's median frame")
-    return np.median(np.stack(picked), axis=0).astype(np.uint8)
-
-
-def rectified_image(image: np.ndarray, transform: ArenaTransform, folder: Path) -> np.ndarray:
-    """``image`` (source pixels, RGB) as the frame source delivers it in arena pixels:
-    the same ffmpeg filters and mask clips get, run on a still picture."""
-    from PIL import Image
-
-    from .frames import FrameSpec, open_frames
-
-    # a name of its own: arena jobs of several videos share the folder and run at once
-    handle, name = tempfile.mkstemp(prefix=".arena-source-", suffix=".png", dir=folder)
-    os.close(handle)
-    still = Path(name)
-    Image.fromarray(image).save(still)
-    height, width = image.shape[:2]
-    probe = {"video_id": "arena", "width": width, "height": height, "duration_s": 1.0}
-    try:
-        with open_frames(str(still), probe, FrameSpec(arena=transform)) as source:
-            return next(source).data
-    finally:
-        still.unlink(missing_ok=True)
-
-
-def arena_stage(
-    video: str,
-    probe_json: str,
-    definition: ArenaDefinition | None,
-    out_json: str,
-    out_png: str,
-    longest_side: int = DEFAULT_LONGEST_SIDE,
-    mask_colour=(0, 0, 0),
-    samples: int = 25,
-) -> ArenaTransform:
-    """Write the video's arena transform (JSON) and its rectified median frame (PNG).
-
-    ``definition`` None: suggest the arena from the median frame (``auto``)."""
-    import logging
-
-    from PIL import Image
-
-    from .atomic import atomic_path
-
-    log = logging.getLogger(__name__)
-    probe = json.loads(Path(probe_json).read_text())
-    video_id = probe["video_id"]
-    frame_size = (probe["width"], probe["height"])
-    background = median_frame(video, probe, samples, video_id)
-    if definition is None:
-        try:
-            polygon = suggest_polygon(background)
-        except ArenaError as err:
-            raise VideoError(video_id, f"arena auto: {err}") from None
-        definition = ArenaDefinition(polygon, f"{video_id} (auto)")
-        log.info("%s: suggested arena %s", video_id, polygon)
-    try:
-        transform = arena_transform(definition, frame_size, mask_colour, longest_side)
-    except ArenaError as err:
-        raise VideoError(video_id, str(err)) from None
-    picture = rectified_image(background, transform, Path(out_png).parent)
-    with atomic_path(out_png, suffix=".png") as tmp:
-        Image.fromarray(picture).save(tmp, format="PNG")
-    record = {"video_id": video_id, "definition": definition.where, **transform.to_json()}
-    write_text(out_json, json.dumps(record, indent=2) + "\n")
-    log.info(
-        "%s: %s arena %dx%d from %s",
-        video_id,
-        transform.kind,
-        *transform.output_size,
-        definition.where,
-    )
-    return transform
 
 
 def read_transform(path: str | os.PathLike) -> ArenaTransform:

@@ -29,11 +29,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pandas as pd
+from PIL import Image
+
+from vidcurate.settings import FromConfig
 
 from .atomic import atomic_path, write_text
-from .settings import FromConfig
+from .frames import FrameSpec, open_frames
 from .web import (
     Deadline,
     RedirectRefused,
@@ -46,11 +50,6 @@ from .web import (
 )
 
 log = logging.getLogger(__name__)
-
-CAPTION_COLUMNS = ["video_id", "source_clip", "caption", "caption_status", "caption_reason"]
-RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
-# the most of any answer read (error bodies too): a caption is a sentence, not megabytes
-MAX_RESPONSE_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -89,6 +88,12 @@ class CaptionSettings(FromConfig):
         }
 
 
+CAPTION_COLUMNS = ["video_id", "source_clip", "caption", "caption_status", "caption_reason"]
+RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
+# the most of any answer read (error bodies too): a caption is a sentence, not megabytes
+MAX_RESPONSE_BYTES = 1 << 20
+
+
 class CaptionError(RuntimeError):
     """A caption request failed for good; the message is the reason recorded."""
 
@@ -104,7 +109,6 @@ def cache_key(clip_bytes: bytes, settings: CaptionSettings) -> str:
 
 
 def _jpeg_data_url(rgb: np.ndarray, long_side: int) -> str:
-    import cv2
 
     height, width = rgb.shape[:2]
     scale = min(1.0, long_side / max(width, height))
@@ -125,9 +129,6 @@ def clip_images(
 ) -> list[str]:
     """The keyframe and ``count`` evenly spaced frames of the clip, as data URLs; frames
     come through the frame source."""
-    from PIL import Image
-
-    from .frames import FrameSpec, open_frames
 
     images = [_jpeg_data_url(np.asarray(Image.open(keyframe).convert("RGB")), long_side)]
     if count > 0:

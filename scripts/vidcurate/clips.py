@@ -15,22 +15,43 @@ import json
 import logging
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import av
 import numpy as np
 import pandas as pd
 
+from vidcurate.settings import FromConfig, frames_per_clip
+
 from .arena import read_transform
 from .atomic import atomic_dir, atomic_path
-from .columns import CLIP_COLUMNS, MOTION_COLUMNS
+from .columns import CLIP_COLUMNS, MOTION_COLUMNS, Window, read_windows, start_frame
 from .frames import FrameSpec, delivered_colour, open_frames
 from .geometry import clip_size
-from .settings import ClipSettings
-from .windows import Window, read_windows, start_frame
 from .x264 import H264Writer
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ClipSettings(FromConfig):
+    """How clips are cut and encoded (config ``clips``; min_short_side only decides
+    windows)."""
+
+    seconds: float = 1.0
+    fps: int = 25
+    max_short_side: int = 360
+    crf: int = 23
+    preset: str = "fast"
+    jpeg_quality: int = 95
+
+    def __post_init__(self):
+        frames_per_clip(self.seconds, self.fps)  # fail on a fractional frame count
+
+    @property
+    def n_frames(self) -> int:
+        return frames_per_clip(self.seconds, self.fps)
 
 
 def encode_clip(

@@ -1,5 +1,17 @@
-"""Column names of the per-video clip table, in a module light enough for the sheet
-loader to import at planning time (clips.py pulls in PyAV)."""
+"""The tables the stages hand each other and the dataset's tables: their columns, the
+splits, and the windows table (written by windows, read by clips), in a module light
+enough for the sheet loader to import while planning."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import pandas as pd
+
+# every split gets its files, empty ones too (a trainer's config names val and test)
+SPLITS = ("train", "val", "test")
 
 # a window's motion (vidcurate.motion), carried from windows into clips and metadata:
 # means over the window's frame pairs, and the share of it inside moving segments
@@ -48,3 +60,120 @@ SCORE_ONLY_COLUMNS = [
     "phash_key",
     "phash_mid",
 ]
+
+
+# --- the windows table: every candidate window of a video, kept or not --------------------
+
+WINDOW_COLUMNS = ["window", "start_s", "end_s", "keep", "reason"]
+EPS = 1e-6
+
+
+@dataclass(frozen=True)
+class Window:
+    window: int
+    start_s: float
+    end_s: float
+
+
+def windows_frame(windows: list[Window], dropped: dict[int, str] | None = None) -> pd.DataFrame:
+    """The per-video windows table: every candidate window, kept or not, with a reason."""
+    dropped = dropped or {}
+    rows = [
+        {
+            "window": w.window,
+            "start_s": w.start_s,
+            "end_s": w.end_s,
+            "keep": w.window not in dropped,
+            "reason": dropped.get(w.window, ""),
+        }
+        for w in windows
+    ]
+    return pd.DataFrame(rows, columns=WINDOW_COLUMNS)
+
+
+def read_windows(path) -> pd.DataFrame:
+    table = pd.read_csv(path, sep="\t", keep_default_na=False)
+    missing = [c for c in WINDOW_COLUMNS if c not in table.columns]
+    if missing:
+        raise ValueError(f"{path}: windows table lacks columns {missing}")
+    table["keep"] = table["keep"].astype(str).str.lower().isin(["true", "1"])
+    return table
+
+
+def start_frame(start_s: float, fps: float) -> int:
+    """First output frame of a window starting at ``start_s``."""
+    return int(round(start_s * fps + EPS))
+
+
+# --- the dataset's tables -------------------------------------------------------------------
+
+# every clip scored, kept or not; the kept ones are numbered 0001.. per video in time
+# order (clip), the others have an empty clip and no files; source_clip and window name
+# the clip in the video's clip table (results/clips/{video_id}/clips.tsv)
+CLIP_METADATA_COLUMNS = [
+    "video_id",
+    "split",
+    "clip",
+    "keep",
+    "reason",
+    "duplicate_of",
+    "source_clip",
+    "window",
+    "start_s",
+    "end_s",
+    "n_frames",
+    "fps",
+    "width",
+    "height",
+    "clip_path",
+    "keyframe_path",
+    "to_source",
+    *MOTION_COLUMNS,
+    *SCORE_ONLY_COLUMNS,
+]
+# with captions on (vidcurate.captions): the kept clip's caption, or why it has none
+CAPTION_METADATA_COLUMNS = ["caption", "caption_reason"]
+# facts of the ingested file, from its probe JSON, in every row of videos.parquet
+PROBE_COLUMNS = [
+    "duration_s",
+    "width",
+    "height",
+    "avg_frame_rate",
+    "codec",
+    "size_bytes",
+    "color_primaries",
+    "color_transfer",
+    "hdr",
+]
+# what videos.parquet adds to the sheet's columns: status ok, no_clips or rejected (the
+# stage that rejected the video in rejected_at), and the reason
+VIDEO_COLUMNS = [
+    "n_windows",
+    "n_scored",
+    "n_clips",
+    "status",
+    "rejected_at",
+    "reason",
+    *PROBE_COLUMNS,
+]
+
+
+def reason_counts(reasons: Iterable[str]) -> dict[str, int]:
+    """Clips per reason, from cells of comma-joined reasons (a clip failing two filters
+    counts under both), most frequent first (then by name)."""
+    counts = Counter(r for cell in reasons for r in str(cell).split(",") if r)
+    return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
+
+
+# scores that are not numbers
+TEXT_SCORES = ("action", "phash_key", "phash_mid")
+
+
+def numeric_scores(table: pd.DataFrame) -> list[str]:
+    """The score columns of ``table`` that are numbers (not the hashes or the action),
+    by name: a video without clips has empty, untyped columns."""
+    return [
+        c
+        for c in (*MOTION_COLUMNS, *SCORE_ONLY_COLUMNS)
+        if c in table.columns and c not in TEXT_SCORES
+    ]

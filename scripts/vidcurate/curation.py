@@ -14,56 +14,19 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from .atomic import atomic_path
-from .columns import MOTION_COLUMNS, SCORE_ONLY_COLUMNS
+from .columns import numeric_scores, reason_counts
 from .outcome import rejection_in_table
-from .settings import FromConfig
+from .reasons import CurationSettings
 
 log = logging.getLogger(__name__)
 
-# reason, score column, config key, which side fails
-FILTERS = [
-    ("static", "motion_mean_px_s", "min_motion_px_s", "below"),
-    ("blurry", "sharpness", "min_sharpness", "below"),
-    ("dark", "luma_mean", "min_luma", "below"),
-    ("bright", "luma_mean", "max_luma", "above"),
-    ("clipped", "luma_clipped", "max_clipped", "above"),
-    ("text", "text_area", "max_text_area", "above"),
-    ("faces", "faces_max", "max_faces", "above"),
-    ("flash", "flash_frames", "max_flash_frames", "above"),
-    ("no_tracks", "track_boxes", "min_tracks", "below"),
-]
-REASONS = [reason for reason, *_ in FILTERS] + ["duplicate"]
 # what curate adds to the score columns
 CURATION_COLUMNS = ["split", "keep", "reason", "duplicate_of"]
-
-
-@dataclass(frozen=True)
-class CurationSettings(FromConfig):
-    min_motion_px_s: float | None = None
-    min_sharpness: float | None = None
-    min_luma: float | None = None
-    max_luma: float | None = None
-    max_clipped: float | None = None
-    max_text_area: float | None = None
-    max_faces: int | None = None
-    max_flash_frames: int | None = None
-    min_tracks: int | None = None
-    dedup_max_hamming: int | None = None
-
-    def thresholds(self) -> dict[str, tuple[str, str, float, str]]:
-        """Config key -> (reason, score column, threshold, failing side) of every
-        filter switched on."""
-        return {
-            key: (reason, column, getattr(self, key), side)
-            for reason, column, key, side in FILTERS
-            if getattr(self, key) is not None
-        }
 
 
 def filter_reasons(scores: pd.DataFrame, settings: CurationSettings) -> pd.Series:
@@ -170,7 +133,7 @@ def curate(
         is_duplicate = table["duplicate_of"] != ""
         table.loc[is_duplicate, "reason"] = "duplicate"
     table["keep"] = table["reason"] == ""
-    counts = reason_counts(table)
+    counts = reason_counts(table["reason"])
     log.info(
         "curation: %d of %d clips kept; dropped: %s",
         int(table["keep"].sum()),
@@ -178,16 +141,6 @@ def curate(
         ", ".join(f"{k} {v}" for k, v in counts.items()) or "none",
     )
     return table
-
-
-def reason_counts(table: pd.DataFrame) -> dict[str, int]:
-    """Clips failing each reason (a clip failing two counts under both)."""
-    counts = {}
-    for reason in REASONS:
-        hits = int(table["reason"].str.split(",").map(lambda rs, r=reason: r in rs).sum())
-        if hits:
-            counts[reason] = hits
-    return counts
 
 
 def curate_stage(
@@ -201,20 +154,6 @@ def curate_stage(
 
 
 # --- calibration (seed 002) ------------------------------------------------------------------
-
-
-# scores that are not numbers
-TEXT_SCORES = ("action", "phash_key", "phash_mid")
-
-
-def numeric_scores(table: pd.DataFrame) -> list[str]:
-    """The score columns of ``table`` that are numbers (not the hashes or the action),
-    by name: a video without clips has empty, untyped columns."""
-    return [
-        c
-        for c in (*MOTION_COLUMNS, *SCORE_ONLY_COLUMNS)
-        if c in table.columns and c not in TEXT_SCORES
-    ]
 
 
 def calibration_table(table: pd.DataFrame, quantiles: list[float]) -> pd.DataFrame:

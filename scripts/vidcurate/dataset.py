@@ -16,59 +16,15 @@ from pathlib import Path
 import pandas as pd
 
 from .atomic import atomic_dir, atomic_path
-from .columns import MOTION_COLUMNS, SCORE_ONLY_COLUMNS
+from .columns import (
+    CAPTION_METADATA_COLUMNS,
+    CLIP_METADATA_COLUMNS,
+    MOTION_COLUMNS,
+    PROBE_COLUMNS,
+    SCORE_ONLY_COLUMNS,
+)
 from .outcome import Rejection, rejection_of
 from .web import redact_source
-
-# every clip scored, kept or not; the kept ones are numbered 0001.. per video in time
-# order (clip), the others have an empty clip and no files; source_clip and window name
-# the clip in the video's clip table (results/clips/{video_id}/clips.tsv)
-CLIP_METADATA_COLUMNS = [
-    "video_id",
-    "split",
-    "clip",
-    "keep",
-    "reason",
-    "duplicate_of",
-    "source_clip",
-    "window",
-    "start_s",
-    "end_s",
-    "n_frames",
-    "fps",
-    "width",
-    "height",
-    "clip_path",
-    "keyframe_path",
-    "to_source",
-    *MOTION_COLUMNS,
-    *SCORE_ONLY_COLUMNS,
-]
-# with captions on (vidcurate.captions): the kept clip's caption, or why it has none
-CAPTION_METADATA_COLUMNS = ["caption", "caption_reason"]
-# facts of the ingested file, from its probe JSON, in every row of videos.parquet
-PROBE_COLUMNS = [
-    "duration_s",
-    "width",
-    "height",
-    "avg_frame_rate",
-    "codec",
-    "size_bytes",
-    "color_primaries",
-    "color_transfer",
-    "hdr",
-]
-# what videos.parquet adds to the sheet's columns: status ok, no_clips or rejected (the
-# stage that rejected the video in rejected_at), and the reason
-VIDEO_COLUMNS = [
-    "n_windows",
-    "n_scored",
-    "n_clips",
-    "status",
-    "rejected_at",
-    "reason",
-    *PROBE_COLUMNS,
-]
 
 
 def place(src: Path, dest: Path) -> None:

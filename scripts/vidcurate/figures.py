@@ -11,12 +11,15 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pandas as pd
+from PIL import Image
 
 from .atomic import atomic_path
-from .curation import REASONS, CurationSettings, numeric_scores, reason_counts
+from .columns import numeric_scores, reason_counts
 from .outcome import Rejection
+from .reasons import REASONS, CurationSettings
 
 KEPT_COLOUR = "#2e7d32"
 DROPPED_COLOUR = "#c62828"
@@ -24,7 +27,7 @@ BOX_COLOUR = "#ffeb3b"
 
 
 def _pyplot():
-    import matplotlib
+    import matplotlib  # pyplot only once the headless backend is chosen
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -49,8 +52,6 @@ def contact_sheet(
 ) -> list[tuple[np.ndarray, str]]:
     """(keyframe RGB with its boxes drawn, title) of up to ``max_images`` kept clips,
     evenly spread over the video."""
-    import cv2
-    from PIL import Image
 
     clips = clips.sort_values("start_s")
     if len(clips) > max_images:
@@ -165,7 +166,7 @@ def reasons_figure(metadata: pd.DataFrame, out: str) -> None:
     """Clips dropped per reason, per split (a clip failing two filters counts twice)."""
     plt = _pyplot()
     splits = sorted(metadata["split"].unique())
-    counts = {s: reason_counts(metadata[metadata["split"] == s]) for s in splits}
+    counts = {s: reason_counts(metadata.loc[metadata["split"] == s, "reason"]) for s in splits}
     figure, axis = plt.subplots(figsize=(8, 3.5))
     left = np.zeros(len(REASONS))
     for split in splits:

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
+import av
 import numpy as np
 
 from .errors import VideoError, ffmpeg_reason
@@ -96,17 +97,12 @@ class FrameSpec:
         return (height, width, 3)
 
 
-def displayed_size(probe: dict) -> tuple[int, int]:
-    """Upright size with square pixels, as the probe recorded it."""
-    return int(probe["width"]), int(probe["height"])
-
-
 def delivered_size(probe: dict, spec: FrameSpec) -> tuple[int, int]:
     if spec.size:
         return spec.size
     if spec.arena is not None:
         return tuple(spec.arena.output_size)
-    return displayed_size(probe)
+    return int(probe["width"]), int(probe["height"])  # the probe's displayed size
 
 
 # HDR (PQ or HLG, BT.2020) to SDR BT.709: linear light with 100 nits as 1.0, BT.709
@@ -147,14 +143,12 @@ def video_filters(probe: dict, spec: FrameSpec) -> list[str]:
     chain = ["setpts=PTS-STARTPTS", *(TONEMAP_FILTERS if probe.get("tonemap") else [])]
     scale = f"scale={width}:{height}:flags={spec.scaler}"
     if spec.arena is not None:
-        from .arena import ffmpeg_filters
-
         geometry = []
         if str(probe.get("sample_aspect_ratio") or "1") != "1":
             # arena points are in square displayed pixels
-            shown_w, shown_h = displayed_size(probe)
+            shown_w, shown_h = int(probe["width"]), int(probe["height"])
             geometry.append(f"scale={shown_w}:{shown_h}:flags={spec.scaler}")
-        scale = ",".join([*geometry, *ffmpeg_filters(spec.arena, (width, height), spec.scaler)])
+        scale = ",".join([*geometry, *spec.arena.ffmpeg_filters((width, height), spec.scaler)])
     if spec.fps:
         if spec.pad_end:
             chain.append("tpad=stop_mode=clone:stop=1")
@@ -209,9 +203,7 @@ class FfmpegFrames:
         self._outside = self._mask_planes()
         self._warp = None
         if spec.arena is not None and spec.arena.kind == "perspective":
-            from .arena import PerspectiveWarp
-
-            self._warp = PerspectiveWarp(spec.arena, self.size, spec.pix_fmt)
+            self._warp = spec.arena.warp(self.size, spec.pix_fmt)
         self.frame_bytes = spec.frame_bytes(self.size)
         self.shape = spec.frame_shape(self.size)
         self.delivered = 0
@@ -253,9 +245,8 @@ class FfmpegFrames:
         """(range of the flat frame, flat mask, value) per plane outside the arena."""
         if self.spec.arena is None:
             return None
-        from .arena import mask_for
 
-        outside = mask_for(self.spec.arena, self.size)
+        outside = self.spec.arena.outside(self.size)
         if outside is None:
             return None
         red, green, blue = self.spec.arena.mask_colour
@@ -392,6 +383,65 @@ def every(frames: Iterator, step_s: float) -> Iterator:
             yield frame
             while next_time <= frame.time_s + 1e-3:
                 next_time += step_s
+
+
+def median_frame(
+    path: str, probe: dict, samples: int = 25, video_id: str | None = None, **spec_fields
+):
+    """The per-pixel median of ``samples`` frames spread over the video (RGB, or as
+    ``spec_fields`` of FrameSpec ask: size, pix_fmt, arena): the empty arena, whatever
+    moved through it.
+
+    Keyframes only are decoded (the first one at or after each of ``samples`` evenly
+    spaced times), so a long recording costs a fraction of a decode pass; a video
+    with too few keyframes for that is sampled from every frame instead."""
+    video_id = video_id or probe.get("video_id", "?")
+    duration = max(float(probe["duration_s"]), 1e-3)
+    targets = [(k + 0.5) * duration / samples for k in range(samples)]
+    picked: list[np.ndarray] = []
+    keyframes = FrameSpec(keyframes_only=True, **spec_fields)
+    with open_frames(path, probe, keyframes, video_id) as source:
+        for frame in source:
+            while targets and frame.time_s >= targets[0] - 0.5 * duration / samples:
+                targets.pop(0)
+                if not picked or picked[-1] is not frame.data:
+                    picked.append(frame.data)
+            if not targets:
+                break
+    if len(picked) < min(samples, 5):
+        rate = min(max(samples / duration, 1e-3), float(probe.get("avg_fps") or 25))
+        spec = FrameSpec(
+            fps=Fraction(rate).limit_denominator(100000), max_frames=samples, **spec_fields
+        )
+        with open_frames(path, probe, spec, video_id) as source:
+            picked = [frame.data for frame in source]
+    if not picked:
+        raise VideoError(video_id, "no frame decoded for the arena's median frame")
+    return np.median(np.stack(picked), axis=0).astype(np.uint8)
+
+
+def motion_vectors(path: str) -> Iterator[tuple[int, float, bool, np.ndarray | None]]:
+    """The encoder's own motion vectors, no pixels: (frame number, time from the first
+    frame, whether it is a P-frame, its vectors as PyAV's structured array or None) for
+    every decoded frame. In-process (PyAV with ``+export_mvs``): ffmpeg's pipe carries
+    pixels only."""
+    predicted = av.video.frame.PictureType.P
+    first_time = None
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        stream.codec_context.options = {"flags2": "+export_mvs"}
+        stream.thread_type = "AUTO"
+        for number, frame in enumerate(container.decode(stream)):
+            raise_if_terminated()
+            time_s = float(frame.time or 0.0)
+            first_time = time_s if first_time is None else first_time
+            vectors = frame.side_data.get("MOTION_VECTORS")
+            yield (
+                number,
+                time_s - first_time,
+                frame.pict_type == predicted,
+                vectors.to_ndarray() if vectors is not None else None,
+            )
 
 
 def open_frames(

@@ -1,8 +1,11 @@
-"""Frame-size arithmetic for clips: aspect kept, even sides, never upscaled."""
+"""Geometry every stage shares: clip sizes (aspect kept, even sides, never upscaled),
+displayed sizes, homographies, and boxes (mapped through a homography, compared by IoU)."""
 
 from __future__ import annotations
 
 from fractions import Fraction
+
+import numpy as np
 
 
 def _even_floor(x: float) -> int:
@@ -45,3 +48,51 @@ def displayed_size(
     if round(rotation) % 180 == 90 or round(rotation) % 180 == -90:
         return coded_height, width
     return width, coded_height
+
+
+def homography(src, dst) -> np.ndarray:
+    """The 3x3 projective map sending 4 ``src`` points onto 4 ``dst`` points."""
+    rows, rhs = [], []
+    for (x, y), (u, v) in zip(src, dst, strict=True):
+        rows.append([x, y, 1, 0, 0, 0, -u * x, -u * y])
+        rows.append([0, 0, 0, x, y, 1, -v * x, -v * y])
+        rhs += [u, v]
+    h = np.linalg.solve(np.asarray(rows, float), np.asarray(rhs, float))
+    return np.append(h, 1.0).reshape(3, 3)
+
+
+def apply(matrix: np.ndarray, points) -> np.ndarray:
+    """Map (N, 2) points through a 3x3 homography."""
+    pts = np.asarray(points, float).reshape(-1, 2)
+    mapped = np.c_[pts, np.ones(len(pts))] @ np.asarray(matrix, float).T
+    return mapped[:, :2] / mapped[:, 2:3]
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pairwise IoU of (n, 4) and (m, 4) xyxy boxes."""
+    a, b = np.asarray(a, float)[:, None, :], np.asarray(b, float)[None, :, :]
+    w = np.clip(np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]), 0, None)
+    h = np.clip(np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]), 0, None)
+    inter = w * h
+    area_a = (a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1])
+    area_b = (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])
+    return inter / np.maximum(area_a + area_b - inter, 1e-12)
+
+
+def map_boxes(xyxy: np.ndarray, matrix: np.ndarray, size) -> np.ndarray:
+    """(n, 4) xyxy boxes through the 3x3 map ``matrix`` (e.g. delivered -> displayed
+    source pixels): the four corners mapped, their bounding box taken (exact for a
+    scale or crop; the enclosing box of the quadrilateral for a perspective warp),
+    clipped to an image of ``size`` (w, h)."""
+    if len(xyxy) == 0:
+        return np.zeros((0, 4))
+    x1, y1, x2, y2 = (np.asarray(xyxy, float)[:, i] for i in range(4))
+    corners = np.stack(
+        [np.c_[x1, y1], np.c_[x2, y1], np.c_[x2, y2], np.c_[x1, y2]], axis=1
+    )  # (n, 4, 2)
+    mapped = apply(matrix, corners.reshape(-1, 2)).reshape(-1, 4, 2)
+    width, height = size
+    out = np.c_[mapped.min(axis=1), mapped.max(axis=1)]
+    out[:, [0, 2]] = out[:, [0, 2]].clip(0, width)
+    out[:, [1, 3]] = out[:, [1, 3]].clip(0, height)
+    return out

@@ -63,3 +63,23 @@ def safe_id(text: str, fallback: str = "v", max_length: int = MAX_ID_LENGTH) -> 
         text = f"{fallback}{text}"
     text = _shorten_periodic_tail(text[:max_length].rstrip("_.-"))
     return text.rstrip("_.-") or fallback
+
+
+def unique_ids(stems: list[str], report) -> list[str]:
+    """safe_id of every stem, made unique by a -2, -3... suffix; ``report`` is told of
+    each collision."""
+    taken: dict[str, str] = {}
+    ids = []
+    for stem in stems:
+        base = safe_id(stem)
+        candidate, n = base, 1
+        while candidate in taken:
+            n += 1
+            candidate = f"{base}-{n}"
+        if candidate != base:
+            report(
+                f"id collision: {stem!r} gives {base!r} like {taken[base]!r}; using {candidate!r}"
+            )
+        taken[candidate] = stem
+        ids.append(candidate)
+    return ids

@@ -15,8 +15,9 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from vidcurate.settings import FromConfig
+
 from .errors import TransientError, VideoError
-from .settings import FromConfig
 from .termination import raise_if_terminated
 from .web import (
     Deadline,
@@ -33,6 +34,34 @@ from .web import (
 )
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class IngestSettings(FromConfig):
+    """How sources are brought in (config ``ingest``)."""
+
+    local_mode: str = "symlink"
+    retries: int = 5
+    ytdlp_format: str = "bv*[height<=720][ext=mp4]+ba[ext=m4a]/b[height<=720][ext=mp4]"
+    timeout_s: float = 30.0
+    max_download_s: float = 6 * 3600.0
+    min_rate_kb_s: float = 8.0
+    max_gb: float = 50.0
+
+
+@dataclass(frozen=True)
+class DownloadLimits(FromConfig):
+    """How long a download may take and how large it may be (config ``ingest``)."""
+
+    timeout_s: float = 30.0  # the longest wait for any one network read
+    max_download_s: float = 6 * 3600.0  # wall clock for the whole download, retries too
+    min_rate_kb_s: float = 8.0  # slower than this over timeout_s (or 30 s) fails the attempt
+    max_gb: float = 50.0
+
+    @property
+    def max_bytes(self) -> int:
+        return int(self.max_gb * 1e9)
+
 
 RETRYABLE_HTTP = {408, 425, 429, 500, 502, 503, 504}
 # yt-dlp's messages for what a later attempt may not meet (network, server errors);
@@ -98,26 +127,12 @@ class TooLarge(TransferError):
     """The source is larger than ingest.max_gb allows."""
 
 
-@dataclass(frozen=True)
-class DownloadLimits(FromConfig):
-    """How long a download may take and how large it may be (config ``ingest``)."""
-
-    timeout_s: float = 30.0  # the longest wait for any one network read
-    max_download_s: float = 6 * 3600.0  # wall clock for the whole download, retries too
-    min_rate_kb_s: float = 8.0  # slower than this over timeout_s (or 30 s) fails the attempt
-    max_gb: float = 50.0
-
-    @property
-    def max_bytes(self) -> int:
-        return int(self.max_gb * 1e9)
-
-
 def download_http(
     url: str,
     dest: str,
     video_id: str,
     retries: int = 5,
-    limits: DownloadLimits = DownloadLimits(),
+    limits: DownloadLimits | None = None,
     backoff_s: float = 1.0,
 ) -> int:
     """Download ``url`` to ``dest`` with retries and resume; returns the byte count.
@@ -138,6 +153,7 @@ def download_http(
     rejected). A failure removes the part and sidecar. URLs appear in logs and errors
     without query string or credentials.
     """
+    limits = limits or DownloadLimits()
     dest_path = Path(dest)
     dest_path.parent.mkdir(parents=True, exist_ok=True)
     part, sidecar = partial_paths(dest_path, url)
@@ -388,14 +404,15 @@ def download_ytdlp(
     video_id: str,
     fmt: str,
     retries: int = 5,
-    limits: DownloadLimits = DownloadLimits(),
+    limits: DownloadLimits | None = None,
 ) -> None:
     """Fetch a page URL through yt-dlp's Python API, remuxed to mp4, renamed when complete.
 
     yt-dlp's files are named ``.{stem}.ytdlp.{url key}.*``: it continues only its own
     URL's partial files; other URLs' leftovers are removed first, and all on failure.
     ``limits`` bound each network wait, the whole download and the file's size."""
-    import yt_dlp  # only videos fetched from pages need it: a heavy import
+    limits = limits or DownloadLimits()
+    import yt_dlp  # optional heavy backend: only videos fetched from pages
 
     dest_path = Path(dest)
     dest_path.parent.mkdir(parents=True, exist_ok=True)

@@ -26,19 +26,18 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pandas as pd
 
+from vidcurate.settings import FromConfig
+
+from .arena import mask_for, read_transform
 from .atomic import atomic_path
-from .columns import MOTION_COLUMNS
-from .frames import every
-from .settings import FromConfig
+from .frames import FrameSpec, every, motion_vectors, open_frames
+from .geometry import apply
 
 log = logging.getLogger(__name__)
-
-BACKENDS = ("dis", "farneback", "ilk", "codec")
-MIN_FLOW_SIDE = 16  # DIS needs 12; such videos give no clips anyway (too_small)
-SEGMENT_COLUMNS = ["segment", "start_s", "end_s", "mean_px_s", "peak_px_s"]
 
 
 @dataclass(frozen=True)
@@ -57,6 +56,11 @@ class MotionSettings(FromConfig):
     merge_gap_s: float = 0.5
 
 
+BACKENDS = ("dis", "farneback", "ilk", "codec")
+MIN_FLOW_SIDE = 16  # DIS needs 12; such videos give no clips anyway (too_small)
+SEGMENT_COLUMNS = ["segment", "start_s", "end_s", "mean_px_s", "peak_px_s"]
+
+
 def analysis_size(width: int, height: int, short_side: int) -> tuple[int, int]:
     """(w, h) with the short side ``short_side`` (never upscaled), even sides."""
     scale = min(1.0, short_side / min(width, height))
@@ -71,7 +75,6 @@ DIS_PRESETS = ("ultrafast", "fast", "medium")
 
 class DisFlow:
     def __init__(self, preset: str = "medium"):
-        import cv2
 
         self.dis = cv2.DISOpticalFlow_create(
             getattr(cv2, f"DISOPTICAL_FLOW_PRESET_{preset.upper()}")
@@ -83,7 +86,6 @@ class DisFlow:
 
 class FarnebackFlow:
     def __call__(self, previous: np.ndarray, current: np.ndarray) -> np.ndarray:
-        import cv2
 
         return cv2.calcOpticalFlowFarneback(previous, current, None, 0.5, 3, 15, 3, 5, 1.2, 0)
 
@@ -95,7 +97,7 @@ class IlkFlow:
         self.xp, self.ilk = np, None
         if device in ("auto", "cuda"):
             try:
-                import cupy
+                import cupy  # optional heavy backend: ilk on a GPU
                 from cucim.skimage.registration import optical_flow_ilk
 
                 if cupy.cuda.runtime.getDeviceCount() > 0:
@@ -104,7 +106,7 @@ class IlkFlow:
                 if device == "cuda":
                     raise
         if self.ilk is None:
-            from skimage.registration import optical_flow_ilk
+            from skimage.registration import optical_flow_ilk  # optional: the ilk backend
 
             self.ilk = optical_flow_ilk
 
@@ -193,11 +195,7 @@ def codec_speeds(
     ``+export_mvs``), per sampled frame: each block's vector, in source pixels per
     source frame, is drawn at its place on the analysis grid (through the arena's
     homography when there is one). Block resolution; no pixels reach Python."""
-    import av
 
-    from .arena import apply
-
-    P_FRAME = av.video.frame.PictureType.P
     width, height = size
     if arena is not None:
         to_grid = np.diag([width / arena.output_size[0], height / arena.output_size[1], 1.0])
@@ -205,41 +203,30 @@ def codec_speeds(
     else:
         to_grid = np.diag([width / probe["width"], height / probe["height"], 1.0])
     step = 1.0 / settings.fps
-    next_sample, first_time, last_time = step, None, None
-    with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        stream.codec_context.options = {"flags2": "+export_mvs"}
-        stream.thread_type = "AUTO"
-        for number, frame in enumerate(container.decode(stream)):
-            time_s = float(frame.time or 0.0)
-            first_time = time_s if first_time is None else first_time
-            time_s -= first_time
-            elapsed, last_time = time_s - (last_time if last_time is not None else 0.0), time_s
-            # P-frames only: an I-frame has no vectors, a B-frame's may point either way
-            if time_s < next_sample - 1e-3 or elapsed <= 0 or frame.pict_type != P_FRAME:
-                continue
-            while next_sample <= time_s + 1e-3:
-                next_sample += step
-            speed = np.zeros((height, width), np.float32)
-            vectors = frame.side_data.get("MOTION_VECTORS")
-            if vectors is not None:
-                mv = vectors.to_ndarray()
-                mv = mv[mv["source"] < 0]  # from past frames: motion up to this frame
-                if len(mv):
-                    scale = mv["motion_scale"].astype(np.float64)
-                    dst = np.c_[mv["dst_x"], mv["dst_y"]].astype(np.float64)
-                    src = dst + np.c_[mv["motion_x"] / scale, mv["motion_y"] / scale]
-                    magnitude = np.hypot(*(apply(to_grid, dst) - apply(to_grid, src)).T)
-                    half = np.c_[mv["w"], mv["h"]] / 2.0
-                    corners = zip(
-                        apply(to_grid, dst - half), apply(to_grid, dst + half), strict=True
-                    )
-                    for ((x0, y0), (x1, y1)), m in zip(corners, magnitude, strict=True):
-                        c0, c1 = max(int(round(x0)), 0), min(int(round(x1)), width)
-                        r0, r1 = max(int(round(y0)), 0), min(int(round(y1)), height)
-                        if c1 > c0 and r1 > r0:
-                            speed[r0:r1, c0:c1] = m / elapsed
-            yield number, time_s, speed
+    next_sample, last_time = step, None
+    for number, time_s, predicted, vectors in motion_vectors(path):
+        elapsed, last_time = time_s - (last_time if last_time is not None else 0.0), time_s
+        # P-frames only: an I-frame has no vectors, a B-frame's may point either way
+        if time_s < next_sample - 1e-3 or elapsed <= 0 or not predicted:
+            continue
+        while next_sample <= time_s + 1e-3:
+            next_sample += step
+        speed = np.zeros((height, width), np.float32)
+        if vectors is not None:
+            mv = vectors[vectors["source"] < 0]  # from past frames: motion up to this frame
+            if len(mv):
+                scale = mv["motion_scale"].astype(np.float64)
+                dst = np.c_[mv["dst_x"], mv["dst_y"]].astype(np.float64)
+                src = dst + np.c_[mv["motion_x"] / scale, mv["motion_y"] / scale]
+                magnitude = np.hypot(*(apply(to_grid, dst) - apply(to_grid, src)).T)
+                half = np.c_[mv["w"], mv["h"]] / 2.0
+                corners = zip(apply(to_grid, dst - half), apply(to_grid, dst + half), strict=True)
+                for ((x0, y0), (x1, y1)), m in zip(corners, magnitude, strict=True):
+                    c0, c1 = max(int(round(x0)), 0), min(int(round(x1)), width)
+                    r0, r1 = max(int(round(y0)), 0), min(int(round(y1)), height)
+                    if c1 > c0 and r1 > r0:
+                        speed[r0:r1, c0:c1] = m / elapsed
+        yield number, time_s, speed
 
 
 # --- segments ----------------------------------------------------------------------------
@@ -287,38 +274,6 @@ def motion_segments(table: pd.DataFrame, settings: MotionSettings) -> pd.DataFra
 # --- windows -----------------------------------------------------------------------------
 
 
-def _mean(pairs: pd.DataFrame, column: str) -> float:
-    if column not in pairs or pairs.empty:
-        return float("nan")
-    return round(float(pairs[column].mean()), 4)
-
-
-def window_motion(
-    windows: pd.DataFrame, table: pd.DataFrame, segments: pd.DataFrame
-) -> pd.DataFrame:
-    """MOTION_COLUMNS for each row of ``windows`` (start_s/end_s): the means over the
-    frame pairs ending inside the window, and how much of it moving segments cover."""
-    rows = []
-    for start, end in zip(windows["start_s"], windows["end_s"], strict=True):
-        pairs = table[(table["t_s"] > start + 1e-9) & (table["t_s"] <= end + 1e-9)]
-        covered = sum(
-            max(0.0, min(end, b) - max(start, a))
-            for a, b in zip(segments["start_s"], segments["end_s"], strict=True)
-        )
-
-        rows.append(
-            {
-                "motion_mean_px_s": _mean(pairs, "mean_px_s"),
-                "motion_p95_px_s": _mean(pairs, "p95_px_s"),
-                "motion_moving_fraction": _mean(pairs, "moving_fraction"),
-                "motion_min_patch_px_s": _mean(pairs, "min_patch_px_s"),
-                "motion_mean_cm_s": _mean(pairs, "mean_cm_s"),
-                "motion_covered": round(covered / (end - start), 4) if end > start else 0.0,
-            }
-        )
-    return pd.DataFrame(rows, columns=MOTION_COLUMNS, index=windows.index)
-
-
 # --- the stage ---------------------------------------------------------------------------
 
 
@@ -326,7 +281,6 @@ def window_motion(
 def sampled_frames(video, probe, settings: MotionSettings, size, arena=None, video_id=None):
     """The frame source at the analysis size (grey, every frame with its own time),
     thinned to about ``settings.fps`` frames a second."""
-    from .frames import FrameSpec, open_frames
 
     spec = FrameSpec(size=size, pix_fmt="gray", arena=arena)
     with open_frames(video, probe, spec, video_id) as frames:
@@ -336,7 +290,6 @@ def sampled_frames(video, probe, settings: MotionSettings, size, arena=None, vid
 def motion_table(
     video: str, probe: dict, settings: MotionSettings, arena=None, video_id: str | None = None
 ) -> pd.DataFrame:
-    from .arena import mask_for
 
     shown = arena.output_size if arena is not None else (probe["width"], probe["height"])
     size = analysis_size(*shown, settings.analysis_short_side)
@@ -373,7 +326,6 @@ def motion_stage(
     out_segments: str,
     arena_json: str | None = None,
 ) -> pd.DataFrame:
-    from .arena import read_transform
 
     probe = json.loads(Path(probe_json).read_text())
     arena = read_transform(arena_json) if arena_json else None

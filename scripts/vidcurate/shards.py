@@ -17,15 +17,27 @@ import json
 import logging
 import math
 import tarfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .annotations import SPLITS
+from vidcurate.settings import FromConfig
+
 from .atomic import atomic_dir
+from .columns import SPLITS
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ShardSettings(FromConfig):
+    """WebDataset shards' limits (config ``dataset``)."""
+
+    shard_max_samples: int = 1000
+    shard_max_bytes: int = 1_000_000_000
+
 
 # what a sample's json leaves out of the metadata row: paths inside results/dataset
 # (the sample carries the files) and the hashes (in metadata.parquet for dedup)

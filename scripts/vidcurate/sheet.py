@@ -11,15 +11,19 @@ import pandas as pd
 import yaml
 from jsonschema import Draft202012Validator
 
-from .columns import CLIP_COLUMNS
-from .dataset import CAPTION_METADATA_COLUMNS, CLIP_METADATA_COLUMNS, VIDEO_COLUMNS
+from .columns import (
+    CAPTION_METADATA_COLUMNS,
+    CLIP_COLUMNS,
+    CLIP_METADATA_COLUMNS,
+    SPLITS,
+    VIDEO_COLUMNS,
+)
 from .errors import SheetError
 from .ids import id_problem
+from .sources import source_extension, source_kind
 from .web import url_sha256
 
 REQUIRED_COLUMNS = ("video_id", "source")
-# split may be left out, or blank on some rows: those videos get one by assign_split
-SPLITS = ("train", "val", "test")
 # what load_sheet adds to each row
 DERIVED_COLUMNS = ("source_kind", "ext", "source_path", "split_source", "archive_id")
 
@@ -41,56 +45,6 @@ def _reserved_columns() -> dict[str, list[str]]:
 
 
 RESERVED_COLUMNS = _reserved_columns()
-# direct downloads: an http(s) URL whose path ends in one of these
-MEDIA_EXTENSIONS = {
-    "mp4",
-    "m4v",
-    "mov",
-    "mkv",
-    "webm",
-    "avi",
-    "mpg",
-    "mpeg",
-    "ts",
-    "mts",
-    "m2ts",
-    "flv",
-    "wmv",
-    "3gp",
-    "ogv",
-    "mxf",
-    "h264",
-    "264",
-}
-
-
-# tar (any compression) and zip: a source holding videos, one per member
-ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz", ".zip")
-
-
-def source_kind(source: str) -> str:
-    """'local', 'http' (a media file URL), 'archive' (a local or http(s) tar/zip of
-    videos) or 'ytdlp' (any other URL, e.g. a video page)."""
-    parsed = urlparse(source)
-    if parsed.scheme in ("http", "https"):
-        if parsed.path.lower().endswith(ARCHIVE_SUFFIXES):
-            return "archive"
-        ext = Path(parsed.path).suffix.lower().lstrip(".")
-        return "http" if ext in MEDIA_EXTENSIONS else "ytdlp"
-    if parsed.scheme and len(parsed.scheme) > 1 and parsed.scheme != "file":
-        return "ytdlp"
-    return "archive" if source.lower().endswith(ARCHIVE_SUFFIXES) else "local"
-
-
-def source_extension(source: str, kind: str) -> str:
-    """File extension of the ingested copy: kept for files, mp4 for what yt-dlp fetches."""
-    if kind == "ytdlp":
-        return "mp4"
-    if kind == "archive":  # never ingested itself: its members are
-        return "archive"
-    path = urlparse(source).path if kind == "http" else source
-    ext = Path(path).suffix.lower().lstrip(".")
-    return ext if ext.isalnum() else "mp4"
 
 
 def assign_split(video_id: str, seed: int, fractions: dict[str, float]) -> str:

@@ -24,33 +24,13 @@ from pathlib import Path
 
 import pandas as pd
 
+from .columns import SPLITS
 from .errors import SheetError
-from .ids import safe_id
-from .sheet import ARCHIVE_SUFFIXES, MEDIA_EXTENSIONS, SPLITS, assign_split, load_sheet
+from .ids import unique_ids
+from .sheet import assign_split, load_sheet
+from .sources import archive_stem, is_archive, is_resource_fork, is_video
 
 SCHEMA = Path(__file__).resolve().parents[2] / "config" / "schemas" / "samples.schema.yaml"
-
-
-def is_archive(path: str | os.PathLike) -> bool:
-    return str(path).lower().endswith(ARCHIVE_SUFFIXES)
-
-
-def is_video(path: str | os.PathLike) -> bool:
-    return Path(path).suffix.lower().lstrip(".") in MEDIA_EXTENSIONS
-
-
-def archive_stem(path: str | os.PathLike) -> str:
-    name = Path(path).name
-    for suffix in sorted(ARCHIVE_SUFFIXES, key=len, reverse=True):
-        if name.lower().endswith(suffix):
-            return name[: -len(suffix)]
-    return Path(name).stem
-
-
-def is_resource_fork(path: str | os.PathLike) -> bool:
-    """macOS's AppleDouble companions (._name.mp4, __MACOSX/): not videos."""
-    parts = Path(path).parts
-    return "__MACOSX" in parts or Path(path).name.startswith("._")
 
 
 def find_sources(inputs: list[str]) -> list[tuple[Path, str]]:
@@ -78,24 +58,6 @@ def find_sources(inputs: list[str]) -> list[tuple[Path, str]]:
                 if (is_video(file) or is_archive(file)) and not is_resource_fork(file):
                     found.append((file, archive_stem(file) if is_archive(file) else file.stem))
     return found
-
-
-def unique_ids(stems: list[str], report) -> list[str]:
-    taken: dict[str, str] = {}
-    ids = []
-    for stem in stems:
-        base = safe_id(stem)
-        candidate, n = base, 1
-        while candidate in taken:
-            n += 1
-            candidate = f"{base}-{n}"
-        if candidate != base:
-            report(
-                f"id collision: {stem!r} gives {base!r} like {taken[base]!r}; using {candidate!r}"
-            )
-        taken[candidate] = stem
-        ids.append(candidate)
-    return ids
 
 
 def read_join(path: str, key: str | None) -> tuple[pd.DataFrame, str]:

@@ -21,6 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from .atomic import write_text
+from .columns import reason_counts
 from .runner import FAILED_PREFIX
 
 _FAILED = re.compile(rf"^{FAILED_PREFIX} \[(?P<stage>[^\]]+)\] (?P<video>\S+): (?P<reason>.*)$")
@@ -28,19 +29,6 @@ RUN_MARKER = ".run_started"
 # the console shows at most this many videos (the JSON holds every one)
 CONSOLE_VIDEOS = 50
 SUMMARY_COLUMNS = ["video_id", "split", "status", "stage", "reason", "clips_kept", "dropped"]
-
-
-def _reasons(text: str) -> list[str]:
-    return [r for r in str(text).split(",") if r]
-
-
-def dropped_by_reason(reasons: pd.Series) -> dict[str, int]:
-    """Clips dropped for each reason (a clip failing two filters counts under both)."""
-    counts: dict[str, int] = {}
-    for text in reasons:
-        for reason in _reasons(text):
-            counts[reason] = counts.get(reason, 0) + 1
-    return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
 
 
 def run_summary(videos: pd.DataFrame, metadata: pd.DataFrame) -> pd.DataFrame:
@@ -66,7 +54,7 @@ def run_summary(videos: pd.DataFrame, metadata: pd.DataFrame) -> pd.DataFrame:
                 "stage": stage,
                 "reason": video.get("reason", "") or "",
                 "clips_kept": int(kept.sum()),
-                "dropped": dropped_by_reason(clips.loc[~kept, "reason"]) if len(clips) else {},
+                "dropped": reason_counts(clips.loc[~kept, "reason"]) if len(clips) else {},
             }
         )
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)

@@ -30,40 +30,21 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
+import cv2
 import numpy as np
+import onnxruntime as ort
 import pandas as pd
 
+from vidcurate.settings import FromConfig
+
+from .arena import mask_for, read_transform
 from .atomic import atomic_dir, atomic_path
-from .settings import FromConfig
+from .frames import FrameSpec, every, median_frame, open_frames
+from .geometry import iou, map_boxes
+from .gpu import onnx_providers
 from .x264 import H264Writer
 
 log = logging.getLogger(__name__)
-
-DETECTORS = ("background", "hog", "onnx", "fasterrcnn")
-TRACK_COLUMNS = ["frame", "t_s", "track_id", "class", "score", "x1", "y1", "x2", "y2"]
-
-
-@dataclass
-class Detections:
-    """Boxes (n, 4) x1, y1, x2, y2 in the pixels of the frame they were found in."""
-
-    xyxy: np.ndarray
-    score: np.ndarray
-    label: list[str]
-
-    @classmethod
-    def empty(cls) -> Detections:
-        return cls(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), [])
-
-    def __len__(self) -> int:
-        return len(self.score)
-
-    def subset(self, keep) -> Detections:
-        keep = np.asarray(keep, dtype=int)
-        return Detections(self.xyxy[keep], self.score[keep], [self.label[i] for i in keep])
-
-
-# --- settings ------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -96,39 +77,41 @@ class TrackSettings:
         )
 
 
-# --- geometry ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TrackClipSettings(FromConfig):
+    size: int = 224
+    margin: float = 0.15  # of the box's long side, added around it
+    smooth_frames: int = 9  # centred moving average of box centre and side
+    gop: int = 8  # short GOP: a trainer can start reading at any 8th frame
+    crf: int = 20
+    preset: str = "veryfast"
 
 
-def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pairwise IoU of (n, 4) and (m, 4) xyxy boxes."""
-    a, b = np.asarray(a, float)[:, None, :], np.asarray(b, float)[None, :, :]
-    w = np.clip(np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]), 0, None)
-    h = np.clip(np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]), 0, None)
-    inter = w * h
-    area_a = (a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1])
-    area_b = (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])
-    return inter / np.maximum(area_a + area_b - inter, 1e-12)
+DETECTORS = ("background", "hog", "onnx", "fasterrcnn")
+TRACK_COLUMNS = ["frame", "t_s", "track_id", "class", "score", "x1", "y1", "x2", "y2"]
 
 
-def map_boxes(xyxy: np.ndarray, matrix: np.ndarray, size) -> np.ndarray:
-    """(n, 4) xyxy boxes through the 3x3 map ``matrix`` (e.g. delivered -> displayed
-    source pixels): the four corners mapped, their bounding box taken (exact for a
-    scale or crop; the enclosing box of the quadrilateral for a perspective warp),
-    clipped to an image of ``size`` (w, h)."""
-    from .arena import apply
+@dataclass
+class Detections:
+    """Boxes (n, 4) x1, y1, x2, y2 in the pixels of the frame they were found in."""
 
-    if len(xyxy) == 0:
-        return np.zeros((0, 4))
-    x1, y1, x2, y2 = (np.asarray(xyxy, float)[:, i] for i in range(4))
-    corners = np.stack(
-        [np.c_[x1, y1], np.c_[x2, y1], np.c_[x2, y2], np.c_[x1, y2]], axis=1
-    )  # (n, 4, 2)
-    mapped = apply(matrix, corners.reshape(-1, 2)).reshape(-1, 4, 2)
-    width, height = size
-    out = np.c_[mapped.min(axis=1), mapped.max(axis=1)]
-    out[:, [0, 2]] = out[:, [0, 2]].clip(0, width)
-    out[:, [1, 3]] = out[:, [1, 3]].clip(0, height)
-    return out
+    xyxy: np.ndarray
+    score: np.ndarray
+    label: list[str]
+
+    @classmethod
+    def empty(cls) -> Detections:
+        return cls(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), [])
+
+    def __len__(self) -> int:
+        return len(self.score)
+
+    def subset(self, keep) -> Detections:
+        keep = np.asarray(keep, dtype=int)
+        return Detections(self.xyxy[keep], self.score[keep], [self.label[i] for i in keep])
+
+
+# --- settings ------------------------------------------------------------------------------
 
 
 def nms_per_class(
@@ -136,7 +119,6 @@ def nms_per_class(
 ) -> np.ndarray:
     """Indices kept by greedy non-maximum suppression within each class (OpenCV's
     batched NMS), best first."""
-    import cv2
 
     if len(scores) == 0:
         return np.zeros(0, int)
@@ -161,7 +143,6 @@ class BackgroundDetector:
     """
 
     def __init__(self, settings: dict, size, background=None, inside=None):
-        import cv2
 
         self.cv2 = cv2
         width, height = size
@@ -231,7 +212,6 @@ class HogDetector:
     logistic of the SVM margin (0.5 at the decision boundary)."""
 
     def __init__(self, settings: dict):
-        import cv2
 
         self.hog = cv2.HOGDescriptor()
         self.hog.setSVMDetector(cv2.HOGDescriptor_getDefaultPeopleDetector())
@@ -243,7 +223,6 @@ class HogDetector:
         self.min_person_px = int(settings.get("min_person_px", 128))
 
     def __call__(self, rgb: np.ndarray) -> Detections:
-        import cv2
 
         grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
         upscale = max(1.0, 128.0 / self.min_person_px)
@@ -296,7 +275,6 @@ class Letterbox:
         return cls(scale, (in_w - new_w) / 2, (in_h - new_h) / 2, (new_w, new_h))
 
     def apply(self, rgb: np.ndarray, input_size) -> np.ndarray:
-        import cv2
 
         in_w, in_h = input_size
         canvas = np.full((in_h, in_w, 3), 114, np.uint8)
@@ -342,26 +320,10 @@ def decode_onnx_output(
     return xyxy[keep], score[keep], cls[keep]
 
 
-def onnx_providers(device: str) -> list[str]:
-    import onnxruntime as ort
-
-    available = ort.get_available_providers()
-    wanted = {
-        "cpu": ["CPUExecutionProvider"],
-        "cuda": ["CUDAExecutionProvider", "CPUExecutionProvider"],
-        "tensorrt": ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"],
-        "auto": ["CUDAExecutionProvider", "CPUExecutionProvider"],
-    }[device]
-    if device in ("cuda", "tensorrt") and wanted[0] not in available:
-        raise RuntimeError(f"onnx device {device}: {wanted[0]} is not available ({available})")
-    return [p for p in wanted if p in available]
-
-
 class OnnxDetector:
     """A user's exported detector on onnxruntime: letterbox in, boxes out, NMS per class."""
 
     def __init__(self, settings: dict, threads: int = 1):
-        import onnxruntime as ort
 
         model = settings.get("model")
         if not model or not Path(model).is_file():
@@ -408,7 +370,7 @@ class FasterRcnnDetector:
     never downloads: the fasterrcnn_weights localrule fetched it on the submit host)."""
 
     def __init__(self, settings: dict, weights: str, threads: int = 1):
-        import torch
+        import torch  # optional heavy backend: Faster R-CNN
         from torchvision.models.detection import (
             FasterRCNN_ResNet50_FPN_Weights,
             fasterrcnn_resnet50_fpn,
@@ -455,7 +417,7 @@ class ByteTracker:
     that started it in the frames before (unnamed then) are handed back with it."""
 
     def __init__(self, settings: dict, frame_rate: float):
-        from trackers import ByteTrackTracker
+        from trackers import ByteTrackTracker  # optional: many tracks (ByteTrack)
 
         self.tracker = ByteTrackTracker(frame_rate=frame_rate, **settings)
         self.min_iou = float(settings.get("minimum_iou_threshold", 0.1))
@@ -481,7 +443,7 @@ class ByteTracker:
         return found
 
     def __call__(self, detections: Detections, time_s: float) -> list[tuple[int, int, int]]:
-        import supervision as sv
+        import supervision as sv  # optional: many tracks (ByteTrack)
 
         class_id = np.array(
             [self.labels.setdefault(name, len(self.labels)) for name in detections.label], int
@@ -527,16 +489,6 @@ class SingleTrack:
 
 
 # --- track clips ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class TrackClipSettings(FromConfig):
-    size: int = 224
-    margin: float = 0.15  # of the box's long side, added around it
-    smooth_frames: int = 9  # centred moving average of box centre and side
-    gop: int = 8  # short GOP: a trainer can start reading at any 8th frame
-    crf: int = 20
-    preset: str = "veryfast"
 
 
 class TrackClipWriter:
@@ -587,7 +539,6 @@ class TrackClipWriter:
             self.first += 1
 
     def _crop(self, rgb: np.ndarray, box: np.ndarray) -> np.ndarray:
-        import cv2
 
         side_px = self.settings.size
         x1, y1, x2, y2 = box
@@ -664,7 +615,6 @@ def detection_size(shown, long_side: int | None) -> tuple[int, int]:
 def background_image(video, probe, spec_fields: dict, samples: int, video_id) -> np.ndarray:
     """Grey per-pixel median of ``samples`` frames spread over the video, delivered as
     detection frames are (arena, size): keyframes only, so a fraction of a decode."""
-    from .arena import median_frame
 
     return median_frame(video, probe, samples, video_id, pix_fmt="gray", **spec_fields)
 
@@ -700,7 +650,6 @@ def _sampled(frames, fps: float | None):
     if not fps:
         yield from frames
         return
-    from .frames import every
 
     yield from every(frames, 1.0 / fps)
 
@@ -716,8 +665,6 @@ def track_video(
 ) -> tuple[pd.DataFrame, dict[int, int]]:
     """Detect and track through one decode. Returns the tracks table (displayed source
     pixels) and, when ``clips_dir`` is given, frames per written track clip."""
-    from .arena import mask_for
-    from .frames import FrameSpec, open_frames
 
     video_id = probe["video_id"]
     shown = arena.output_size if arena is not None else (probe["width"], probe["height"])
@@ -815,7 +762,6 @@ def tracks_stage(
     weights: str | None = None,
     threads: int = 1,
 ) -> pd.DataFrame:
-    from .arena import read_transform
 
     probe = json.loads(Path(probe_json).read_text())
     video_id = probe["video_id"]

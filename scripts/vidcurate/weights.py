@@ -15,7 +15,7 @@ log = logging.getLogger(__name__)
 def fetch_fasterrcnn_weights(out: str) -> None:
     """torchvision's COCO Faster R-CNN ResNet-50 FPN state dict to ``out``: from the
     torch hub cache ($TORCH_HOME) when it is there, else downloaded into it first."""
-    from torch.hub import get_dir, load_state_dict_from_url
+    from torch.hub import get_dir, load_state_dict_from_url  # optional heavy backend
     from torchvision.models.detection import FasterRCNN_ResNet50_FPN_Weights
 
     url = FasterRCNN_ResNet50_FPN_Weights.COCO_V1.url

@@ -17,20 +17,56 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from vidcurate.geometry import clip_size
+from vidcurate.settings import FromConfig, frames_per_clip
+
 from .atomic import atomic_path
-from .settings import ClipSettings, video_skip_reason
+from .columns import EPS, MOTION_COLUMNS, Window, windows_frame
 
 log = logging.getLogger(__name__)
 
-WINDOW_COLUMNS = ["window", "start_s", "end_s", "keep", "reason"]
-EPS = 1e-6
+
+@dataclass(frozen=True)
+class WindowSettings(FromConfig):
+    """Which windows a video has (config ``clips``): a new crf re-encodes clips without
+    recomputing windows."""
+
+    seconds: float = 1.0
+    fps: int = 25
+    max_short_side: int = 360
+    min_short_side: int = 64
+
+    def __post_init__(self):
+        frames_per_clip(self.seconds, self.fps)  # fail on a fractional frame count
+
+    @property
+    def n_frames(self) -> int:
+        return frames_per_clip(self.seconds, self.fps)
 
 
 @dataclass(frozen=True)
-class Window:
-    window: int
-    start_s: float
-    end_s: float
+class ShotSettings(FromConfig):
+    """How shots become windows (scenes.trim_s, scenes.min_scene_s, flash.record_only):
+    read by windows only, so they never rerun shot detection."""
+
+    trim_s: float = 0.2
+    min_scene_s: float = 1.5
+    flash_record_only: bool = False
+
+
+def video_skip_reason(
+    probe: dict, settings: WindowSettings, shown: tuple[int, int] | None = None
+) -> str:
+    """Why a probed video yields no clips at all ('' when it can yield some). ``shown``:
+    the size clips are cut from when it is not the video's own (an arena's)."""
+    width, height = clip_size(
+        *(shown or (probe["width"], probe["height"])), settings.max_short_side
+    )
+    if min(width, height) < settings.min_short_side:
+        return "too_small"
+    if probe["duration_s"] + 1e-6 < settings.seconds:
+        return "too_short"
+    return ""
 
 
 def contiguous_windows(duration_s: float, seconds: float) -> list[Window]:
@@ -42,36 +78,6 @@ def contiguous_windows(duration_s: float, seconds: float) -> list[Window]:
         Window(window=k + 1, start_s=round(k * seconds, 6), end_s=round((k + 1) * seconds, 6))
         for k in range(count)
     ]
-
-
-def windows_frame(windows: list[Window], dropped: dict[int, str] | None = None) -> pd.DataFrame:
-    """The per-video windows table: every candidate window, kept or not, with a reason."""
-    dropped = dropped or {}
-    rows = [
-        {
-            "window": w.window,
-            "start_s": w.start_s,
-            "end_s": w.end_s,
-            "keep": w.window not in dropped,
-            "reason": dropped.get(w.window, ""),
-        }
-        for w in windows
-    ]
-    return pd.DataFrame(rows, columns=WINDOW_COLUMNS)
-
-
-def read_windows(path) -> pd.DataFrame:
-    table = pd.read_csv(path, sep="\t", keep_default_na=False)
-    missing = [c for c in WINDOW_COLUMNS if c not in table.columns]
-    if missing:
-        raise ValueError(f"{path}: windows table lacks columns {missing}")
-    table["keep"] = table["keep"].astype(str).str.lower().isin(["true", "1"])
-    return table
-
-
-def start_frame(start_s: float, fps: float) -> int:
-    """First output frame of a window starting at ``start_s``."""
-    return int(round(start_s * fps + EPS))
 
 
 def restrict_to_shots(
@@ -115,9 +121,41 @@ def restrict_to_shots(
     return dropped
 
 
+def _mean(pairs: pd.DataFrame, column: str) -> float:
+    if column not in pairs or pairs.empty:
+        return float("nan")
+    return round(float(pairs[column].mean()), 4)
+
+
+def window_motion(
+    windows: pd.DataFrame, table: pd.DataFrame, segments: pd.DataFrame
+) -> pd.DataFrame:
+    """MOTION_COLUMNS for each row of ``windows`` (start_s/end_s): the means over the
+    frame pairs ending inside the window, and how much of it moving segments cover."""
+    rows = []
+    for start, end in zip(windows["start_s"], windows["end_s"], strict=True):
+        pairs = table[(table["t_s"] > start + 1e-9) & (table["t_s"] <= end + 1e-9)]
+        covered = sum(
+            max(0.0, min(end, b) - max(start, a))
+            for a, b in zip(segments["start_s"], segments["end_s"], strict=True)
+        )
+
+        rows.append(
+            {
+                "motion_mean_px_s": _mean(pairs, "mean_px_s"),
+                "motion_p95_px_s": _mean(pairs, "p95_px_s"),
+                "motion_moving_fraction": _mean(pairs, "moving_fraction"),
+                "motion_min_patch_px_s": _mean(pairs, "min_patch_px_s"),
+                "motion_mean_cm_s": _mean(pairs, "mean_cm_s"),
+                "motion_covered": round(covered / (end - start), 4) if end > start else 0.0,
+            }
+        )
+    return pd.DataFrame(rows, columns=MOTION_COLUMNS, index=windows.index)
+
+
 def windows_stage(
     probe_json: str,
-    settings: ClipSettings,
+    settings: WindowSettings,
     out_tsv: str,
     scenes_tsv: str | None = None,
     flash_tsv: str | None = None,
@@ -161,8 +199,6 @@ def windows_stage(
             )
         table = windows_frame(windows, dropped)
     if motion_parquet:
-        from .motion import window_motion
-
         segments = pd.read_csv(segments_tsv, sep="\t")
         motion = window_motion(table, pd.read_parquet(motion_parquet), segments)
         table = pd.concat([table, motion], axis=1)

@@ -1,8 +1,33 @@
-"""Small ffprobe readings shared by stages (no decoding)."""
+"""The one ffprobe: stream facts as JSON, and packet times, by the ffprobe program (no
+decoding). Every stage that asks what a file holds asks through here."""
 
 from __future__ import annotations
 
+import json
 import subprocess
+
+
+class FfprobeError(RuntimeError):
+    """ffprobe could not read the file; ``stderr`` holds its own words."""
+
+    def __init__(self, stderr: str):
+        super().__init__(stderr)
+        self.stderr = stderr
+
+
+def ffprobe_json(path: str, *options: str) -> dict:
+    """``ffprobe -of json -show_streams -show_format`` of ``path``, with ``options``
+    (e.g. ``-select_streams v:0``, ``-count_packets``)."""
+    out = subprocess.run(
+        ["ffprobe", "-v", "error", *options, "-show_streams", "-show_format"]
+        + ["-of", "json", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if out.returncode != 0:
+        raise FfprobeError(out.stderr)
+    return json.loads(out.stdout or "{}")
 
 
 def packet_times(path: str) -> list[tuple[float, float]]:

@@ -1,0 +1,49 @@
+"""Why curation drops a clip: each filter's reason, the score it reads, its config key
+and which side fails, and the thresholds (config ``curation``). In a module of its own:
+the curate rule, calibration and the report's figures read it, no decoding stage does,
+so changing a filter reruns curation onward only."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .settings import FromConfig
+
+# reason, score column, config key, which side fails
+FILTERS = [
+    ("static", "motion_mean_px_s", "min_motion_px_s", "below"),
+    ("blurry", "sharpness", "min_sharpness", "below"),
+    ("dark", "luma_mean", "min_luma", "below"),
+    ("bright", "luma_mean", "max_luma", "above"),
+    ("clipped", "luma_clipped", "max_clipped", "above"),
+    ("text", "text_area", "max_text_area", "above"),
+    ("faces", "faces_max", "max_faces", "above"),
+    ("flash", "flash_frames", "max_flash_frames", "above"),
+    ("no_tracks", "track_boxes", "min_tracks", "below"),
+]
+
+
+REASONS = [reason for reason, *_ in FILTERS] + ["duplicate"]
+
+
+@dataclass(frozen=True)
+class CurationSettings(FromConfig):
+    min_motion_px_s: float | None = None
+    min_sharpness: float | None = None
+    min_luma: float | None = None
+    max_luma: float | None = None
+    max_clipped: float | None = None
+    max_text_area: float | None = None
+    max_faces: int | None = None
+    max_flash_frames: int | None = None
+    min_tracks: int | None = None
+    dedup_max_hamming: int | None = None
+
+    def thresholds(self) -> dict[str, tuple[str, str, float, str]]:
+        """Config key -> (reason, score column, threshold, failing side) of every
+        filter switched on."""
+        return {
+            key: (reason, column, getattr(self, key), side)
+            for reason, column, key, side in FILTERS
+            if getattr(self, key) is not None
+        }
