@@ -13,8 +13,8 @@ rule keyframe_annotations:
     conda:
         "../envs/annotations.yaml"
     params:
-        code=library("arena", "tracks", "annotations"),
-        settings=ANNOTATION_SETTINGS,
+        code=code("keyframe_annotations.py"),
+        settings=SETTINGS["annotations"],
     script:
         "../scripts/keyframe_annotations.py"
 
@@ -37,8 +37,8 @@ rule coco:
     conda:
         "../envs/annotations.yaml"
     params:
-        code=library("arena", "tracks", "annotations", "manifest"),
-        files=COCO_SETTINGS,
+        code=code("coco.py"),
+        files=SETTINGS["coco"],
     script:
         "../scripts/coco.py"
 
@@ -55,6 +55,6 @@ rule validate_dataset:
     conda:
         "../envs/annotations.yaml"
     params:
-        code=library("arena", "tracks", "annotations"),
+        code=code("validate_dataset.py"),
     script:
         "../scripts/validate_dataset.py"

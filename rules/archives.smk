@@ -16,7 +16,7 @@ rule download_archive:
     resources:
         downloads=1,
     params:
-        code=library("ingest"),
+        code=code("download_archive.py"),
         archive=get_archive_params,
     script:
         "../scripts/download_archive.py"
@@ -34,8 +34,8 @@ checkpoint archive:
     conda:
         "../envs/ingest.yaml"
     params:
-        code=library("sheet", "sheet_builder", "archives"),
-        limits=ARCHIVE_LIMITS,
+        code=code("archive.py"),
+        limits=SETTINGS["archives"],
     script:
         "../scripts/archive.py"
 
@@ -51,7 +51,7 @@ rule extract_archive:
     conda:
         "../envs/ingest.yaml"
     params:
-        code=library("sheet", "sheet_builder", "archives"),
-        limits=ARCHIVE_LIMITS,
+        code=code("extract_archive.py"),
+        limits=SETTINGS["archives"],
     script:
         "../scripts/extract_archive.py"

@@ -13,8 +13,8 @@ rule arena:
     conda:
         "../envs/arena.yaml"
     params:
-        code=library("frames", "arena"),
+        code=code("arena.py"),
         polygon=get_arena_polygon,
-        arena=ARENA_SETTINGS,
+        arena=SETTINGS["arena"],
     script:
         "../scripts/arena.py"

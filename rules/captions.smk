@@ -16,7 +16,7 @@ rule captions:
     resources:
         downloads=1,
     params:
-        code=library("frames", "captions", "manifest"),
-        settings=CAPTION_SETTINGS,
+        code=code("captions.py"),
+        settings=SETTINGS["captions"],
     script:
         "../scripts/captions.py"

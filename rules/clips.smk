@@ -18,9 +18,7 @@ rule extract_clips:
     resources:
         mem_mb=2048,
     params:
-        code=library(
-            "frames", "arena", "geometry", "settings", "windows", "columns", "clips"
-        ),
-        clips=CLIP_SETTINGS,
+        code=code("extract_clips.py"),
+        clips=SETTINGS["clips"],
     script:
         "../scripts/extract_clips.py"

@@ -8,9 +8,9 @@ rule curate:
     conda:
         "../envs/curation.yaml"
     params:
-        code=library("columns", "curation", "manifest"),
+        code=code("curate.py"),
         videos=get_split_rows,
-        settings=CURATION_SETTINGS,
+        settings=SETTINGS["curation"],
     script:
         "../scripts/curate.py"
 
@@ -30,9 +30,9 @@ rule calibration:
     conda:
         "../envs/curation.yaml"
     params:
-        code=library("columns", "curation", "figures"),
+        code=code("calibration.py"),
         quantiles=config["calibration_quantiles"],
-        settings=CURATION_SETTINGS,
+        settings=SETTINGS["curation"],
     script:
         "../scripts/calibration.py"
 
@@ -47,7 +47,7 @@ rule subsets:
     conda:
         "../envs/curation.yaml"
     params:
-        code=library("columns", "curation", "subsets"),
+        code=code("subsets.py"),
         subsets=config["subsets"],
         dataset_name=config["annotations"]["dataset_name"],
     script:

@@ -33,7 +33,7 @@ rule videos:
     conda:
         "../envs/dataset.yaml"
     params:
-        code=library("manifest"),
+        code=code("video_manifest.py"),
     script:
         "../scripts/video_manifest.py"
 
@@ -54,7 +54,7 @@ rule dataset:
     conda:
         "../envs/dataset.yaml"
     params:
-        code=library("columns", "dataset", "manifest"),
+        code=code("dataset.py"),
         videos=get_dataset_videos,
         rejected=get_archive_rejections,
         fps=config["clips"]["fps"],

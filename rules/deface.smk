@@ -15,7 +15,7 @@ rule deface:
     resources:
         mem_mb=2048,
     params:
-        code=library("frames", "deface"),
-        deface=DEFACE_SETTINGS,
+        code=code("deface_faces.py"),
+        deface=SETTINGS["deface"],
     script:
         "../scripts/deface_faces.py"

@@ -16,6 +16,7 @@ rule ingest:
     resources:
         downloads=1,
     params:
+        code=code("ingest.py"),
         ingest=get_ingest_params,
     script:
         "../scripts/ingest.py"

@@ -16,7 +16,7 @@ rule motion:
     resources:
         gpu=get_motion_gpu,
     params:
-        code=library("frames", "arena", "columns", "motion"),
+        code=code("motion.py"),
         motion=get_motion_settings,
     script:
         "../scripts/motion.py"

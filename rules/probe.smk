@@ -8,7 +8,7 @@ rule probe:
     conda:
         "../envs/probe.yaml"
     params:
-        code=library("frames", "geometry", "media", "probe"),
+        code=code("probe.py"),
         hdr=config["hdr"],
     script:
         "../scripts/probe.py"

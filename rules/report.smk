@@ -17,7 +17,7 @@ rule video_figure:
     conda:
         "../envs/curation.yaml"
     params:
-        code=library("columns", "curation", "figures"),
+        code=code("video_figure.py"),
     script:
         "../scripts/video_figure.py"
 
@@ -49,7 +49,7 @@ rule dataset_figures:
     conda:
         "../envs/curation.yaml"
     params:
-        code=library("columns", "curation", "figures"),
-        settings=CURATION_SETTINGS,
+        code=code("dataset_figures.py"),
+        settings=SETTINGS["curation"],
     script:
         "../scripts/dataset_figures.py"

@@ -13,7 +13,7 @@ rule transnetv2_onnx:
     conda:
         "../envs/scenes.yaml"
     params:
-        code=library("transnet"),
+        code=code("transnet_onnx.py"),
     script:
         "../scripts/transnet_onnx.py"
 
@@ -36,8 +36,8 @@ rule scenes:
     resources:
         gpu=get_scenes_gpu,
     params:
-        code=library("frames", "scenes", "transnet"),
+        code=code("scenes.py"),
         scenes=get_scenes_settings,
-        flash=FLASH_SETTINGS,
+        flash=SETTINGS["flash"],
     script:
         "../scripts/scenes.py"

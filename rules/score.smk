@@ -17,7 +17,7 @@ rule score:
         "../envs/score.yaml"
     threads: 2
     params:
-        code=library("frames", "columns", "scores"),
-        score=SCORE_SETTINGS,
+        code=code("score.py"),
+        score=SETTINGS["score"],
     script:
         "../scripts/score.py"

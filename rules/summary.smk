@@ -16,6 +16,6 @@ rule run_summary:
     conda:
         "../envs/dataset.yaml"
     params:
-        code=library("summary"),
+        code=code("run_summary.py"),
     script:
         "../scripts/run_summary.py"

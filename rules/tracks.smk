@@ -12,7 +12,7 @@ rule fasterrcnn_weights:
     conda:
         "../envs/tracks.yaml"
     params:
-        code=library("weights"),
+        code=code("fasterrcnn_weights.py"),
     script:
         "../scripts/fasterrcnn_weights.py"
 
@@ -37,7 +37,7 @@ rule tracks:
     resources:
         gpu=get_tracks_gpu,
     params:
-        code=library("frames", "arena", "tracks"),
+        code=code("tracks.py"),
         tracks=get_tracks_settings,
     script:
         "../scripts/tracks.py"

@@ -11,7 +11,7 @@ rule webdataset:
     conda:
         "../envs/dataset.yaml"
     params:
-        code=library("annotations", "shards", "manifest"),
-        settings=WEBDATASET_SETTINGS,
+        code=code("webdataset_shards.py"),
+        settings=SETTINGS["shards"],
     script:
         "../scripts/webdataset_shards.py"

@@ -13,9 +13,9 @@ rule windows:
     conda:
         "../envs/windows.yaml"
     params:
-        code=library("geometry", "settings", "columns", "motion", "windows", "arena"),
-        clips=WINDOW_SETTINGS,
-        shots=SHOT_SETTINGS,
+        code=code("windows.py"),
+        clips=SETTINGS["windows"],
+        shots=SETTINGS["shots"],
         motion=get_window_motion,
     script:
         "../scripts/windows.py"
