@@ -12,7 +12,7 @@ CORES ?= all
 # chromium + its driver for the annotation page's browser test (tests/test_annotate.py)
 APT_PACKAGES := ffmpeg libgl1 libglib2.0-0 chromium chromium-driver
 
-.PHONY: demo test lint format setup system bench clean annotate docs
+.PHONY: demo test test-fast lint format setup system bench clean annotate docs envs
 
 setup: $(STAMP) system
 
@@ -34,14 +34,28 @@ $(STAMP): pyproject.toml
 demo: setup
 	$(BIN)/snakemake --cores $(CORES)
 
+# two workers (pytest-xdist): workflow runs leave cores idle between jobs, and Slurm
+# tests mostly wait; a module is one unit of work (tests/conftest.py)
 test: setup
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadgroup
+
+# the inner loop: the unit tests, no workflow run, no Slurm, no whole-video model run
+# (under 2 minutes; `make test` runs them all)
+test-fast: setup
+	$(BIN)/pytest -m "not workflow and not slurm and not slow"
 
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/snakefmt --check Snakefile rules/
 	$(BIN)/snakemake --lint --cores 1
+	PYTHONPATH=scripts $(BIN)/lint-imports
+	PYTHONPATH=scripts $(BIN)/python -m vidcurate.conda_envs --check
+
+# envs/<stage>.yaml, from what the rules' scripts import and pyproject's pins
+# (tests/test_envs.py checks them)
+envs: setup
+	PYTHONPATH=scripts $(BIN)/python -m vidcurate.conda_envs
 
 # config/README.md's reference tables, from the schemas (tests/test_deploy.py checks them)
 docs: setup

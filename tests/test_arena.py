@@ -8,22 +8,22 @@ import subprocess
 
 import cv2
 import numpy as np
+import pandas as pd
 import pytest
+from test_workflow import make_project, snakemake
 
-from conftest import data_file
+from conftest import REPO, check_clip, data_file
 from vidcurate.arena import (
     ArenaDefinition,
     ArenaError,
-    apply,
     arena_transform,
     check_polygon,
-    homography,
-    median_frame,
     parse_points,
     read_arena_file,
-    suggest_polygon,
 )
-from vidcurate.frames import FrameSpec, open_frames
+from vidcurate.arena_stage import suggest_polygon
+from vidcurate.frames import FrameSpec, median_frame, open_frames
+from vidcurate.geometry import apply, homography
 from vidcurate.probe import probe_video
 
 MOUSE = "mouse/dlc_openfield_m3v1.mp4"
@@ -215,9 +215,6 @@ def test_median_frame_removes_the_mouse():
 
 @pytest.mark.workflow
 def test_mouse_video_with_an_arena_gives_arena_clips(tmp_path):
-    from test_workflow import make_project, snakemake
-
-    from conftest import REPO, check_clip
 
     project = make_project(tmp_path, {"mouse": (MOUSE, "train")})
     arena = read_arena_file(data_file("mouse/dlc_openfield_m3v1.arena.json"))
@@ -235,7 +232,7 @@ def test_mouse_video_with_an_arena_gives_arena_clips(tmp_path):
     )
     picture = cv2.imread(str(results / "arena" / "mouse" / "arena.png"))
     assert picture.shape == (280, 400, 3)
-    meta = __import__("pandas").read_parquet(results / "dataset" / "metadata.parquet")
+    meta = pd.read_parquet(results / "dataset" / "metadata.parquet")
     assert len(meta) == 77  # 77.7 s: every whole second, as without an arena
     dataset = results / "dataset"
     for row in meta.iloc[[0, 38, 76]].itertuples():
@@ -252,9 +249,6 @@ def test_mouse_video_with_an_arena_gives_arena_clips(tmp_path):
 
 @pytest.mark.workflow
 def test_bad_arena_fails_the_plan_naming_the_file(tmp_path):
-    from test_workflow import make_project, snakemake
-
-    from conftest import REPO
 
     project = make_project(
         tmp_path,
@@ -275,9 +269,6 @@ def test_bad_arena_fails_the_plan_naming_the_file(tmp_path):
 
 @pytest.mark.workflow
 def test_sheet_value_auto_suggests_the_arena_in_the_job(tmp_path):
-    from test_workflow import make_project, snakemake
-
-    from conftest import REPO
 
     project = make_project(
         tmp_path, {"mouse": (MOUSE, "train")}, columns={"arena": {"mouse": "auto"}}

@@ -86,11 +86,13 @@ def write_project(project: Path, rows: list[tuple[str, str, str]], config: dict)
     return project
 
 
-def good_rows(project: Path) -> list[tuple[str, str, str]]:
+def good_rows(project: Path, with_clips_only=False) -> list[tuple[str, str, str]]:
     raw = project / "raw"
     raw.mkdir(parents=True, exist_ok=True)
     rows = []
-    for video_id, (relative, split, _) in GOOD_LOCAL.items():
+    for video_id, (relative, split, n_clips) in GOOD_LOCAL.items():
+        if with_clips_only and not n_clips:
+            continue
         name = f"{video_id}{Path(relative).suffix}"
         shutil.copy2(data_file(relative), raw / name)
         rows.append((video_id, f"raw/{name}", split))
@@ -121,9 +123,10 @@ def mixed_project(root: Path, url: str, config: dict | None = None) -> Path:
 
 
 def good_project(root: Path) -> Path:
-    """The good videos of the mixed project alone (its archive holding the good member)."""
+    """The good videos of the mixed project alone (its archive holding the good member),
+    those that give clips: a video without clips adds nothing to the dataset's files."""
     project = root / "good"
-    rows = good_rows(project)
+    rows = good_rows(project, with_clips_only=True)
     make_tar(
         project / "raw" / "pack.tar",
         {name: data_file(file) for name, file in GOOD_MEMBERS.items()},

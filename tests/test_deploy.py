@@ -134,6 +134,7 @@ def tagged_project(release, tmp_path_factory):
         yield project, server, first
 
 
+@pytest.mark.workflow
 def test_tagged_release_runs_end_to_end(tagged_project, release):
     project, _, first = tagged_project
     assert "Using profiles profiles/default" in first.stderr  # the deployed profile
@@ -159,6 +160,7 @@ def test_tagged_release_runs_end_to_end(tagged_project, release):
         assert (copied / name).read_bytes() == (release / "scripts/vidcurate" / name).read_bytes()
 
 
+@pytest.mark.workflow
 def test_tagged_release_reruns_only_what_changed(tagged_project):
     project, _, _ = tagged_project
     again = run(project, "-n")
@@ -180,6 +182,7 @@ def test_tagged_release_reruns_only_what_changed(tagged_project):
     assert not rules & {"ingest", "probe", "deface", "scenes", "motion", "tracks", "windows"}
 
 
+@pytest.mark.workflow
 def test_tagged_release_lint_and_report(tagged_project):
     project, _, _ = tagged_project
     lint = run(project, "--lint", check=False)
@@ -191,6 +194,7 @@ def test_tagged_release_lint_and_report(tagged_project):
     assert "turned the videos" in report and "Kept clips per class" in report
 
 
+@pytest.mark.workflow
 def test_annotation_page_serves_the_projects_sheet(tagged_project):
     project, _, _ = tagged_project
     assert find_schemas(project) == project / "config" / "schemas"
@@ -201,6 +205,7 @@ def test_annotation_page_serves_the_projects_sheet(tagged_project):
     assert listing["videos"][0]["fields"] == {"lab": "lab-carphone"}
 
 
+@pytest.mark.workflow
 def test_deployed_from_a_local_clone(release, tmp_path):
     project = tmp_path / "project"
     # a clone is used at its checked-out branch (snakedeploy asks for one)

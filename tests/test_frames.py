@@ -14,12 +14,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import data_file, decode_frames, psnr, read_jpeg
-from vidcurate.clips import clips_stage
+from conftest import data_file, decode_frames, psnr, read_jpeg, windows_for
+from vidcurate.clips import ClipSettings, clips_stage
 from vidcurate.errors import VideoError
 from vidcurate.frames import FrameSpec, open_frames
 from vidcurate.probe import probe_stage, probe_video
-from vidcurate.settings import ClipSettings
 from vidcurate.windows import windows_stage
 
 COUNTER = "shots/psd_counter.mp4"  # frame k shows the number k+1 at k * 0.1 s, 1080p
@@ -79,7 +78,9 @@ def audio_first(tmp_path_factory) -> Path:
 def run_clips(tmp_path: Path, video: Path) -> tuple[dict, object]:
     settings = ClipSettings()
     probe = probe_stage(str(video), "v", str(tmp_path / "probe.json"))
-    windows_stage(str(tmp_path / "probe.json"), settings, str(tmp_path / "windows.tsv"))
+    windows_stage(
+        str(tmp_path / "probe.json"), windows_for(settings), str(tmp_path / "windows.tsv")
+    )
     table = clips_stage(
         str(video),
         str(tmp_path / "probe.json"),

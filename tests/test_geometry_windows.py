@@ -1,11 +1,17 @@
 """Window math, scaling math and per-video skip reasons."""
 
+from __future__ import annotations
+
+import json
+
 import pandas as pd
 import pytest
 
+from vidcurate.clips import ClipSettings
+from vidcurate.columns import read_windows, start_frame, windows_frame
 from vidcurate.geometry import clip_size, displayed_size
-from vidcurate.settings import ClipSettings, frames_per_clip, video_skip_reason
-from vidcurate.windows import contiguous_windows, read_windows, start_frame, windows_frame
+from vidcurate.settings import frames_per_clip
+from vidcurate.windows import WindowSettings, contiguous_windows, video_skip_reason, windows_stage
 
 
 @pytest.mark.parametrize(
@@ -81,7 +87,7 @@ def test_start_frame_maps_seconds_to_output_frames():
 
 
 def test_skip_reasons():
-    settings = ClipSettings()
+    settings = WindowSettings()
     ok = {"width": 640, "height": 480, "duration_s": 3.0}
     assert video_skip_reason(ok, settings) == ""
     assert video_skip_reason({**ok, "width": 1, "height": 1}, settings) == "too_small"
@@ -102,14 +108,13 @@ def test_windows_table_roundtrip(tmp_path):
 def test_an_arena_too_small_for_a_clip_drops_the_video_as_too_small(tmp_path):
     """An arena of size_cm [1000, 1] gave 512x2 clips with status ok: clips are cut from
     the arena, so its size decides, as the frame's does for other videos."""
-    import json
-
-    from vidcurate.windows import windows_stage
 
     probe = {"video_id": "rig", "width": 640, "height": 480, "duration_s": 3.0}
     (tmp_path / "probe.json").write_text(json.dumps(probe))
     out = str(tmp_path / "w.tsv")
-    table = windows_stage(str(tmp_path / "probe.json"), ClipSettings(), out, arena_size=(512, 2))
+    table = windows_stage(str(tmp_path / "probe.json"), WindowSettings(), out, arena_size=(512, 2))
     assert table[["keep", "reason"]].values.tolist() == [[False, "too_small"]]
-    table = windows_stage(str(tmp_path / "probe.json"), ClipSettings(), out, arena_size=(512, 300))
+    table = windows_stage(
+        str(tmp_path / "probe.json"), WindowSettings(), out, arena_size=(512, 300)
+    )
     assert table["keep"].tolist() == [True] * 3

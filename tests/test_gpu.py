@@ -8,12 +8,14 @@ import re
 
 import numpy as np
 import pytest
+from test_workflow import make_project, snakemake
 
 from conftest import REPO, data_file, psnr
-from vidcurate.arena import arena_transform, read_arena_file
+from vidcurate.arena import ArenaDefinition, arena_transform, read_arena_file
 from vidcurate.frames import FrameSpec, open_frames
-from vidcurate.gpu import TorchArena, cuda_available, nvdec_refusal, resolve_device
+from vidcurate.gpu import cuda_available, nvdec_refusal, resolve_device
 from vidcurate.probe import probe_video
+from vidcurate.torch_arena import TorchArena
 
 MOUSE = "mouse/dlc_openfield_m3v1.mp4"
 
@@ -56,8 +58,6 @@ def test_torch_arena_equals_the_frame_sources_arena(polygon):
 
     definition = read_arena_file(data_file("mouse/dlc_openfield_m3v1.arena.json"))
     if polygon == "mask":  # a pentagon: masked, not warped
-        from vidcurate.arena import ArenaDefinition
-
         points = list(definition.polygon)
         points.insert(2, ((points[1][0] + points[2][0]) / 2 + 5, (points[1][1] + points[2][1]) / 2))
         definition = ArenaDefinition(tuple(points), "pentagon")
@@ -100,7 +100,6 @@ def planned_resources(text: str) -> dict[tuple[str, str], str]:
 
 @pytest.mark.workflow
 def test_only_jobs_whose_backend_uses_a_gpu_ask_for_one(tmp_path):
-    from test_workflow import make_project, snakemake
 
     videos = {
         "film": ("shots/psd_testvideo.mp4", "train"),

@@ -16,6 +16,7 @@ import vidcurate.web as web
 from conftest import LocalServer, data_file
 from vidcurate.errors import TransientError, VideoError
 from vidcurate.ingest import DownloadLimits, download_http, download_ytdlp, ingest_local
+from vidcurate.probe import probe_video
 from vidcurate.web import redact_url
 
 pytestmark = pytest.mark.network
@@ -87,13 +88,15 @@ class Server(LocalServer):
                     self.reply(200, {"Content-Type": "text/html"}, body)
                     return
                 if path == "/busy.mp4":  # a server that keeps failing
-                    self.send_error(503, "Service Unavailable")
+                    # recorded before the answer: the client acts on it at once
                     outer.requests.append(Seen(path, self.headers.get("Range"), None, 503))
+                    self.send_error(503, "Service Unavailable")
                     return
                 res = outer.files.get(path)
                 if res is None:
-                    self.send_error(404, "Not Found")
+                    # recorded before the answer: the client acts on it at once
                     outer.requests.append(Seen(path, self.headers.get("Range"), None, 404))
+                    self.send_error(404, "Not Found")
                     return
                 data, size = res.body, len(res.body)
                 headers = {
@@ -496,8 +499,6 @@ def test_ytdlp_page_url(tmp_path, video_bytes):
     with Server(video_bytes) as server:
         download_ytdlp(f"{server.url}/page.html", str(dest), "page", fmt="b")
     assert sha(dest.read_bytes()) == sha(video_bytes)  # the page's one source, not remuxed away
-    from vidcurate.probe import probe_video
-
     assert probe_video(str(dest), "page")["n_frames"] == 120
     assert names(tmp_path) == ["page.mp4"]
 

@@ -4,13 +4,16 @@ video against labels made by watching it, hysteresis segments."""
 from __future__ import annotations
 
 import json
+import subprocess
 
 import av
+import cv2
 import numpy as np
 import pandas as pd
 import pytest
+from test_workflow import make_project, snakemake
 
-from conftest import data_file
+from conftest import REPO, data_file
 from vidcurate.motion import (
     MotionSettings,
     codec_speeds,
@@ -21,13 +24,13 @@ from vidcurate.motion import (
     sampled_frames,
 )
 from vidcurate.probe import probe_video
+from vidcurate.windows import WindowSettings, windows_stage
 
 SIZE = (240, 180)  # already at the analysis short side: analysis px = video px
 SQUARE, FPS = 48, 25
 
 
 def texture(rng, shape, blur=1.5):
-    import cv2
 
     noise = rng.integers(0, 256, shape, dtype=np.uint8)
     return cv2.GaussianBlur(noise, (0, 0), blur)
@@ -132,6 +135,7 @@ def auc(positive: np.ndarray, negative: np.ndarray) -> float:
 
 # codec is not held to this: the mouse video's encoder points blocks at older frames and
 # the decoder does not say which, so still stretches score high (AUC 0.76, README)
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["dis", "farneback"])
 def test_mouse_moving_stretches_score_above_still_ones(backend):
     labels = json.loads(MOUSE_LABELS.read_text())
@@ -160,8 +164,6 @@ def test_sampling_rate_never_exceeds_the_source(tmp_path):
 
 
 def test_windows_drop_static_windows_and_carry_scores(tmp_path):
-    from vidcurate.settings import ClipSettings
-    from vidcurate.windows import windows_stage
 
     probe = {"video_id": "v", "width": 640, "height": 480, "duration_s": 4.0}
     (tmp_path / "p.json").write_text(json.dumps(probe))
@@ -181,7 +183,7 @@ def test_windows_drop_static_windows_and_carry_scores(tmp_path):
     )
     table = windows_stage(
         str(tmp_path / "p.json"),
-        ClipSettings(),
+        WindowSettings(),
         str(tmp_path / "w.tsv"),
         motion_parquet=str(tmp_path / "m.parquet"),
         segments_tsv=str(tmp_path / "s.tsv"),
@@ -194,7 +196,7 @@ def test_windows_drop_static_windows_and_carry_scores(tmp_path):
     assert table.motion_mean_px_s[1] == 30.0 and table.motion_mean_px_s[0] == 0.5
     kept_all = windows_stage(
         str(tmp_path / "p.json"),
-        ClipSettings(),
+        WindowSettings(),
         str(tmp_path / "w2.tsv"),
         motion_parquet=str(tmp_path / "m.parquet"),
         segments_tsv=str(tmp_path / "s.tsv"),
@@ -206,11 +208,6 @@ def test_windows_drop_static_windows_and_carry_scores(tmp_path):
 @pytest.mark.workflow
 def test_still_video_gives_no_clips_when_motion_is_required(tmp_path):
     """A real video's first frame held for 3 s (a title card, an empty arena)."""
-    import subprocess
-
-    from test_workflow import make_project, snakemake
-
-    from conftest import REPO
 
     still = tmp_path / "still.mp4"
     subprocess.run(

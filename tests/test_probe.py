@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 
 from conftest import data_file, ffprobe_video
-from vidcurate.clips import clips_stage
+from vidcurate.clips import ClipSettings, clips_stage
+from vidcurate.columns import windows_frame
 from vidcurate.errors import VideoError, ffmpeg_reason
 from vidcurate.frames import FrameSpec, open_frames
 from vidcurate.probe import probe_stage, probe_video
-from vidcurate.settings import ClipSettings
-from vidcurate.windows import contiguous_windows, windows_frame
+from vidcurate.windows import contiguous_windows
 
 
 def test_mouse_444_video():

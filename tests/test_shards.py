@@ -7,6 +7,7 @@ import json
 
 import pandas as pd
 import pytest
+import webdataset as wds
 
 from vidcurate.shards import write_shards
 
@@ -60,7 +61,6 @@ def shards(tmp_path, root, out, **limits):
 
 
 def test_samples_limit_and_reading_back(dataset):
-    import webdataset as wds
 
     tmp_path, root, meta = dataset
     index = shards(tmp_path, root, "out", max_samples=3)["train"]

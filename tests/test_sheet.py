@@ -9,24 +9,17 @@ import pytest
 import yaml
 
 from vidcurate.archives import member_ids
-from vidcurate.columns import CLIP_COLUMNS
-from vidcurate.dataset import (
+from vidcurate.columns import (
     CAPTION_METADATA_COLUMNS,
+    CLIP_COLUMNS,
     CLIP_METADATA_COLUMNS,
     VIDEO_COLUMNS,
-    build_dataset,
 )
+from vidcurate.dataset import build_dataset
 from vidcurate.errors import SheetError
 from vidcurate.ids import MAX_ID_LENGTH, id_problem, safe_id
-from vidcurate.sheet import (
-    DERIVED_COLUMNS,
-    RESERVED_COLUMNS,
-    assign_split,
-    fill_splits,
-    load_sheet,
-    source_extension,
-    source_kind,
-)
+from vidcurate.sheet import DERIVED_COLUMNS, RESERVED_COLUMNS, assign_split, fill_splits, load_sheet
+from vidcurate.sources import source_extension, source_kind
 from vidcurate.web import redact_source
 
 REPO = Path(__file__).resolve().parents[1]

@@ -7,19 +7,19 @@ apt); CI sets VIDCURATE_REQUIRE_SLURM=1 so that a cluster that fails to start fa
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
 import subprocess
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
 import yaml
 
-from conftest import REPO, SNAKEMAKE
+from conftest import EXAMPLES_PAIR, REPO, SNAKEMAKE, digest_tree, examples_project
 
 pytestmark = [pytest.mark.workflow, pytest.mark.slurm]
 
@@ -28,9 +28,11 @@ PROFILE = yaml.safe_load((REPO / "profiles" / "slurm" / "profile.yaml").read_tex
 # every snakemake call is killed hard after this: the plugin can wait forever on a
 # broken cluster, and snakemake ignores SIGTERM while it waits
 RUN_TIMEOUT_S = 900
-# no conda on this machine: env-modules replaces the profile's conda and, with no rule
-# declaring modules, runs every job in this venv; status checks start after 5 s, not 40
-TEST_ARGS = ["--sdm", "env-modules", "--slurm-init-seconds-before-status-checks", "5"]
+# the profile as a pip user has it (no conda: jobs run in this venv); status checks
+# start after 5 s, not 40
+TEST_ARGS = ["--slurm-init-seconds-before-status-checks", "5"]
+# the video whose deface job (about 5 s of work) is cancelled mid-way
+CANCELLED_VIDEO = "armwrestling"
 # README's line that installs the profile for `--profile slurm`
 INSTALL_LINE = re.compile(r"^(mkdir -p \S*snakemake\S* && ln -sfn \S*profiles/slurm.*)$", re.M)
 
@@ -52,24 +54,6 @@ def slurm_env():
     yield env
     if not already_up:
         subprocess.run([CLUSTER, "stop"], timeout=300, check=True)
-
-
-def examples_project(project: Path, keep=None, sheet_values=None) -> Path:
-    """The shipped examples as a user's project: config/config.yaml and config/videos.tsv
-    (sources made absolute), optionally only the videos in ``keep``."""
-    project.mkdir(parents=True)
-    sheet = pd.read_csv(REPO / "config" / "videos.tsv", sep="\t", dtype=str, keep_default_na=False)
-    sheet["source"] = [str((REPO / "config" / s).resolve()) for s in sheet["source"]]
-    if keep:
-        sheet = sheet[sheet["video_id"].isin(keep)]
-    for column, value in (sheet_values or {}).items():
-        sheet[column] = value
-    sheet.to_csv(project / "videos.tsv", sep="\t", index=False)
-    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
-    config["samples"] = "videos.tsv"
-    config["gpu_jobs"] = True  # the test cluster has a (fake) GPU, as GPU clusters do
-    (project / "config.yaml").write_text(yaml.safe_dump(config))
-    return project
 
 
 def snakemake(project: Path, *args, cwd: Path, env: dict) -> subprocess.CompletedProcess:
@@ -127,30 +111,67 @@ def profile_resource(rule: str, name: str):
     return int(value)
 
 
-def digest_tree(root: Path) -> dict[str, str]:
-    return {
-        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(root.rglob("*"))
-        if p.is_file() and not p.name.startswith(".")
-    }
-
-
 @pytest.fixture(scope="module")
-def local_and_slurm(tmp_path_factory, slurm_env):
-    """The examples run twice: on this machine, and through `--profile profiles/slurm`
-    from the repository root."""
+def cluster_runs(tmp_path_factory, slurm_env, examples_pair):
+    """Two of the examples through `--profile slurm` installed as a user profile by the
+    README's command: a first run whose deface job of one video is cancelled with
+    scancel while it works, then a plain rerun that completes the dataset; and the same
+    project run on this machine (the shared run) to compare with."""
     root = tmp_path_factory.mktemp("slurm_examples")
-    local = examples_project(root / "local")
-    must_pass(snakemake(local, "--cores", "2", cwd=local, env=slurm_env))
-    cluster = examples_project(root / "cluster")
-    proc = must_pass(
-        snakemake(cluster, "--profile", "profiles/slurm", *TEST_ARGS, cwd=REPO, env=slurm_env)
+    install = INSTALL_LINE.search((REPO / "README.md").read_text())
+    assert install, "README lacks the user-profile install command"
+    home = root / "home"
+    home.mkdir()
+    env = {k: v for k, v in slurm_env.items() if k != "XDG_CONFIG_HOME"}
+    env["HOME"] = str(home)
+    subprocess.run(["bash", "-c", install.group(1)], cwd=REPO, env=env, check=True)
+    assert (home / ".config" / "snakemake" / "slurm" / "profile.yaml").exists()
+
+    cluster = examples_project(root / "cluster", **EXAMPLES_PAIR, gpu_jobs=True)
+    args = ["--profile", "slurm", *TEST_ARGS, "--retries", "0"]
+    cmd = [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--configfile", "config.yaml", *args]
+    transcript = root / "snakemake.out"
+    with transcript.open("w") as out:
+        run = subprocess.Popen(cmd, cwd=cluster, env=env, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            cancelled = wait_for_running_job(
+                cluster, "deface", CANCELLED_VIDEO, env, run, transcript
+            )
+            subprocess.run(["scancel", cancelled], env=env, check=True)
+            run.wait(timeout=RUN_TIMEOUT_S)
+        finally:
+            if run.poll() is None:
+                run.kill()
+                run.wait()
+    first = subprocess.CompletedProcess(cmd, run.returncode, transcript.read_text(), "")
+    leftovers = [p for p in (cluster / "results").rglob(".*") if p.name != ".snakemake_timestamp"]
+    summary_after_cancel = (cluster / "results" / "run_summary.json").exists()
+    cancelled_log = (cluster / "logs" / "deface" / f"{CANCELLED_VIDEO}.log").read_text()
+    rerun = must_pass(
+        subprocess.run(
+            cmd, cwd=cluster, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT_S
+        )
     )
-    return local, cluster, proc
+    return SimpleNamespace(
+        local=examples_pair,
+        cluster=cluster,
+        first=first,
+        cancelled=cancelled,
+        leftovers=leftovers,
+        summary_after_cancel=summary_after_cancel,
+        cancelled_log=cancelled_log,
+        rerun=rerun,
+    )
 
 
-def test_slurm_run_gives_the_local_dataset(local_and_slurm):
-    local, cluster, proc = local_and_slurm
+def completed_jobs(runs, env: dict) -> pd.DataFrame:
+    """Slurm's records of the cluster project's jobs, the cancelled one left out."""
+    jobs = sacct_jobs(runs.cluster, env)
+    return jobs[jobs.JobID != runs.cancelled]
+
+
+def test_slurm_run_gives_the_local_dataset(cluster_runs):
+    local, cluster, proc = cluster_runs.local, cluster_runs.cluster, cluster_runs.rerun
     assert "SLURM run ID" in proc.stdout + proc.stderr  # it really went through sbatch
     # the same bytes: every table, clip, keyframe and annotation file (x264 pinned to
     # one instruction set gives the same bytes whatever thread or job runs it)
@@ -158,33 +179,30 @@ def test_slurm_run_gives_the_local_dataset(local_and_slurm):
     assert ours == digest_tree(local / "results" / "dataset")
     meta = pd.read_parquet(cluster / "results" / "dataset" / "metadata.parquet")
     assert len([name for name in ours if name.endswith(".mp4")]) == meta["keep"].sum() > 0
-    assert dict(meta.video_id.value_counts()) == {
-        "mouse_m3v1": 77,
-        "armwrestling": 9,
-        "carphone": 4,
-    }
+    # every whole second of each video (9.4 s and 4.8 s)
+    assert dict(meta.video_id.value_counts()) == {"armwrestling": 9, "carphone": 4}
     summary = json.loads((cluster / "results" / "run_summary.json").read_text())
-    assert summary["counts"] == {"ok": 3}
+    assert summary["counts"] == {"ok": 2}
 
 
-def test_gpu_stage_asked_slurm_for_a_gpu_and_cpu_stages_did_not(local_and_slurm, slurm_env):
-    _, cluster, _ = local_and_slurm
-    jobs = sacct_jobs(cluster, slurm_env)
+def test_gpu_stage_asked_slurm_for_a_gpu_and_cpu_stages_did_not(cluster_runs, slurm_env):
+    jobs = completed_jobs(cluster_runs, slurm_env)
     assert set(jobs.State) == {"COMPLETED"}
     scenes = jobs[jobs.rule == "scenes"]
-    assert len(scenes) == 3
-    # TransNetV2 videos ask for a GPU (gpu_jobs: true); the mouse rig's scenes job
-    # (backend none in the sheet) does not wait in a GPU queue
+    # the plugin's comment: rule_<rule>_wildcards_<the wildcards' values>
+    scenes = scenes.set_index(scenes.Comment.str.split("_wildcards_").str[1])
+    assert len(scenes) == 2
+    # the TransNetV2 video asks for a GPU (gpu_jobs: true); the one marked `scenes: none`
+    # in the sheet does not wait in a GPU queue
     with_gpu = scenes.ReqTRES.str.contains(r"gres/gpu=1\b")
-    assert with_gpu.sum() == 2
+    assert with_gpu.to_dict() == {"armwrestling": True, "carphone": False}
     others = jobs[(jobs.rule != "scenes")]
     assert {"deface", "extract_clips", "dataset", "probes", "window_plans"} <= set(others.rule)
     assert not others.ReqTRES.str.contains("gpu").any()
 
 
-def test_threads_and_memory_reached_sbatch(local_and_slurm, slurm_env):
-    _, cluster, _ = local_and_slurm
-    jobs = sacct_jobs(cluster, slurm_env)
+def test_threads_and_memory_reached_sbatch(cluster_runs, slurm_env):
+    jobs = completed_jobs(cluster_runs, slurm_env)
     for rule in ("scenes", "deface", "extract_clips", "dataset"):
         rows = jobs[jobs.rule == rule]
         assert len(rows), rule
@@ -195,10 +213,10 @@ def test_threads_and_memory_reached_sbatch(local_and_slurm, slurm_env):
     assert rule_threads("extract_clips") == 4 and rule_threads("scenes") == 2
 
 
-def test_grouping_bundles_small_jobs_into_fewer_slurm_jobs(local_and_slurm, slurm_env):
-    _, cluster, _ = local_and_slurm
-    jobs = sacct_jobs(cluster, slurm_env)
-    videos = 3
+def test_grouping_bundles_small_jobs_into_fewer_slurm_jobs(cluster_runs, slurm_env):
+    cluster = cluster_runs.cluster
+    jobs = completed_jobs(cluster_runs, slurm_env)
+    videos = 2
     # the jobs the workflow has for the examples, from a dry run of everything: one
     # sbatch call each, were nothing bundled (localrules run on the submit host)
     dry = subprocess.run(
@@ -227,7 +245,7 @@ def test_grouping_bundles_small_jobs_into_fewer_slurm_jobs(local_and_slurm, slur
     n_rule_jobs = sum(n for rule, n in planned.items() if rule not in local)
     assert len(jobs) < n_rule_jobs
     counts = jobs.rule.value_counts().to_dict()
-    # all 3 probes in one job, all 3 window plans in another, all 3 keyframe
+    # both probes in one job, both window plans in another, both keyframe
     # annotations in a third: never one job per video
     assert counts.get("probes") == 1 and counts.get("window_plans") == 1
     assert counts.get("keyframe_boxes") == 1
@@ -240,85 +258,55 @@ def test_grouping_bundles_small_jobs_into_fewer_slurm_jobs(local_and_slurm, slur
     assert len(jobs) == n_rule_jobs - 3 * (videos - 1)
 
 
-def test_user_profile_install_and_scancel_then_rerun(tmp_path, slurm_env):
-    """README's command installs `--profile slurm`; a job cancelled with scancel fails
-    the run cleanly (reported, no partial output) and a rerun completes the dataset."""
-    install = INSTALL_LINE.search((REPO / "README.md").read_text())
-    assert install, "README lacks the user-profile install command"
-    home = tmp_path / "home"
-    home.mkdir()
-    env = {k: v for k, v in slurm_env.items() if k != "XDG_CONFIG_HOME"}
-    env["HOME"] = str(home)
-    subprocess.run(["bash", "-c", install.group(1)], cwd=REPO, env=env, check=True)
-    assert (home / ".config" / "snakemake" / "slurm" / "profile.yaml").exists()
-
-    project = examples_project(
-        tmp_path / "project", keep=["armwrestling"], sheet_values={"deface": "false"}
-    )
-    # the torch engine: a scenes job of several seconds, so there is time to scancel it
-    # while it runs (the ONNX engine is done with armwrestling in about three)
-    config = yaml.safe_load((project / "config.yaml").read_text())
-    config["scenes"]["engine"] = "torch"
-    (project / "config.yaml").write_text(yaml.safe_dump(config))
-    args = ["--profile", "slurm", *TEST_ARGS, "--retries", "0"]
-    cmd = [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--configfile", "config.yaml", *args]
-    transcript = tmp_path / "snakemake.out"
-    with transcript.open("w") as out:
-        run = subprocess.Popen(cmd, cwd=project, env=env, stdout=out, stderr=subprocess.STDOUT)
-        try:
-            job_id = wait_for_running_job(project, "scenes", env, run, transcript)
-            subprocess.run(["scancel", job_id], env=env, check=True)
-            run.wait(timeout=RUN_TIMEOUT_S)
-        finally:
-            if run.poll() is None:
-                run.kill()
-                run.wait()
-    output = transcript.read_text()
-    assert run.returncode != 0
+def test_scancel_fails_the_run_cleanly_and_a_rerun_completes(cluster_runs, slurm_env):
+    """A job cancelled with scancel fails the run cleanly (reported, no partial output,
+    no dataset); the rerun redoes that job and completes the dataset."""
+    cluster, job_id = cluster_runs.cluster, cluster_runs.cancelled
+    output = cluster_runs.first.stdout
+    assert cluster_runs.first.returncode != 0
     # `slurm` is no path from the project dir: the installed user profile was used
-    assert "Using profiles slurm and" in output and not (project / "slurm").exists()
+    assert "Using profiles slurm and" in output and not (cluster / "slurm").exists()
     assert f"submitted with SLURM jobid {job_id}" in output
     assert re.search(rf"SLURM-job '{job_id}' failed, SLURM status is: 'CANCELLED", output), output[
         -3000:
     ]
-    assert "Error in rule scenes" in output
-    results = project / "results"
-    assert not (results / "scenes" / "armwrestling" / "shots.tsv").exists()
-    assert not (results / "scenes" / "armwrestling" / "flash.tsv").exists()
-    leftovers = [p for p in results.rglob(".*") if p.name != ".snakemake_timestamp"]
-    assert leftovers == []
-    log = (project / "logs" / "scenes" / "armwrestling.log").read_text().splitlines()
-    # whatever the stage was doing when the signal came (importing torch, decoding,
-    # writing, exiting), its one FAILED line, and no third-party INFO records
+    assert "Error in rule deface" in output
+    assert cluster_runs.leftovers == []
+    log = cluster_runs.cancelled_log.splitlines()
+    # whatever the stage was doing when the signal came (importing, decoding, writing,
+    # exiting), its one FAILED line, and no third-party INFO records
     failed = [line for line in log if line.startswith("FAILED")]
     assert failed == [
-        "FAILED [scenes] armwrestling: stopped by SIGTERM (job cancelled, out of time or"
+        f"FAILED [deface] {CANCELLED_VIDEO}: stopped by SIGTERM (job cancelled, out of time or"
         " preempted); rerun to retry"
     ], log
     assert not [line for line in log if " INFO " in line and " vidcurate." not in line], log
     # a cancelled job is not the video's fault: no dataset, no rejection; the run ends
     # naming the job that failed
-    assert not (results / "run_summary.json").exists()
+    assert not cluster_runs.summary_after_cancel
     assert "vidcurate: jobs that failed in this run:" in output
-    (line,) = [x for x in output.splitlines() if x.startswith("armwrestling ")]
-    assert line.split()[1] == "scenes" and "SIGTERM" in line
-
-    rerun = subprocess.run(
-        cmd, cwd=project, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT_S
-    )
-    assert rerun.returncode == 0, rerun.stdout[-3000:] + rerun.stderr[-3000:]
-    meta = pd.read_parquet(results / "dataset" / "metadata.parquet")
-    assert len(meta) == 9
-    summary = json.loads((results / "run_summary.json").read_text())
-    assert summary["counts"] == {"ok": 1}
+    (line,) = [x for x in output.splitlines() if x.startswith(f"{CANCELLED_VIDEO} ")]
+    assert line.split()[1] == "deface" and "SIGTERM" in line
+    # the rerun submitted the cancelled job again, and it completed (that nothing else
+    # ran twice: test_grouping_bundles_small_jobs_into_fewer_slurm_jobs counts the jobs)
+    jobs = sacct_jobs(cluster, slurm_env)
+    deface = jobs[jobs.Comment == f"rule_deface_wildcards_{CANCELLED_VIDEO}"]
+    assert deface.set_index("JobID").State.str.split().str[0].to_dict() == {
+        job_id: "CANCELLED",
+        **{other: "COMPLETED" for other in deface.JobID if other != job_id},
+    }
+    assert len(deface) == 2
+    meta = pd.read_parquet(cluster / "results" / "dataset" / "metadata.parquet")
+    assert len(meta) == 13
 
 
 def wait_for_running_job(
-    project: Path, rule: str, env: dict, run: subprocess.Popen, transcript: Path
+    project: Path, rule: str, video_id: str, env: dict, run: subprocess.Popen, transcript: Path
 ) -> str:
-    """Slurm id of the ``rule`` job once it runs and its stage script has started."""
+    """Slurm id of the ``rule`` job of ``video_id`` once it runs and its stage script has
+    started."""
     deadline = time.monotonic() + 600
-    log = project / "logs" / rule
+    log = project / "logs" / rule / f"{video_id}.log"
     while time.monotonic() < deadline:
         if run.poll() is not None:
             raise AssertionError(
@@ -335,8 +323,8 @@ def wait_for_running_job(
             job_id, comment, workdir = line.split("|")
             if (
                 workdir == str(project)
-                and comment.startswith(f"rule_{rule}_")
-                and any(log.glob("*.log"))
+                and comment == f"rule_{rule}_wildcards_{video_id}"
+                and log.exists()
             ):
                 time.sleep(2)  # let the stage get going: a cancel mid-work, not at start-up
                 return job_id

@@ -34,6 +34,7 @@ def coco(results, split):
     return json.loads((results / "dataset" / "annotations" / f"{split}.json").read_text())
 
 
+@pytest.mark.workflow
 def test_mouse_arena(tmp_path):
     results, metadata = run_test_config(tmp_path, "mouse-arena")
     kept = metadata[metadata["keep"]]
@@ -55,6 +56,7 @@ def test_mouse_arena(tmp_path):
     assert len(train["annotations"]) == len(kept)
 
 
+@pytest.mark.workflow
 def test_people_coco(tmp_path):
     results, metadata = run_test_config(tmp_path, "people-coco")
     kept = metadata[metadata["keep"]]
@@ -69,6 +71,7 @@ def test_people_coco(tmp_path):
     assert validation["val"]["clips"] == (kept["split"] == "val").sum()
 
 
+@pytest.mark.workflow
 def test_archives_shards(tmp_path):
     results, metadata = run_test_config(tmp_path, "archives-shards")
     with tarfile.open(REPO / ".test/archives-shards/data/videos.tar") as tar:

@@ -11,31 +11,38 @@ import subprocess
 import sys
 
 import av
+import cv2
 import numpy as np
+import onnx
 import pandas as pd
 import pytest
 import yaml
+from onnx import TensorProto, helper, numpy_helper
+from test_workflow import make_project, planned, snakemake
+from torchvision.models.detection import fasterrcnn_resnet50_fpn
 
 from conftest import REPO, data_file, ffprobe_video
 from vidcurate.arena import arena_transform, read_arena_file
-from vidcurate.frames import FrameSpec, open_frames
+from vidcurate.frames import FrameSpec, every, open_frames
+from vidcurate.geometry import iou, map_boxes
 from vidcurate.probe import probe_video
 from vidcurate.tracks import (
     BackgroundDetector,
     Detections,
+    HogDetector,
     Letterbox,
     OnnxDetector,
     SingleTrack,
     TrackSettings,
     coverage,
     decode_onnx_output,
+    detection_size,
     drop_short_tracks,
-    iou,
-    map_boxes,
     nms_per_class,
     track_video,
     tracks_stage,
 )
+from vidcurate.weights import fetch_fasterrcnn_weights
 
 MOUSE = "mouse/dlc_openfield_m3v1.mp4"
 ARENA = "mouse/dlc_openfield_m3v1.arena.json"
@@ -72,7 +79,6 @@ def labelled_frames():
 
 
 def test_background_boxes_hold_the_labelled_mouse():
-    import cv2
 
     arena, frames = labelled_frames()
     assert len(frames) == 10
@@ -147,6 +153,7 @@ def mouse_tracks(tmp_path_factory):
     return out, table, probe
 
 
+@pytest.mark.slow
 def test_one_track_follows_the_mouse_through_the_video(mouse_tracks):
     out, table, probe = mouse_tracks
     frames = probe["n_frames"]
@@ -184,6 +191,7 @@ def test_one_track_follows_the_mouse_through_the_video(mouse_tracks):
     assert {m["track_id"] for m in meta} == set(table.track_id)
 
 
+@pytest.mark.slow
 def test_track_clip_is_the_mouse_at_a_fixed_size_with_a_short_gop(mouse_tracks):
     out, table, _ = mouse_tracks
     with gzip.open(out / "mouse.tracks.jsonl.gz", "rt") as handle:
@@ -263,8 +271,6 @@ def test_short_tracks_are_dropped():
 
 def hog_hit_rate(relative: str) -> float:
     """Share of frames sampled at 2 fps in which HOG finds at least one person."""
-    from vidcurate.frames import every
-    from vidcurate.tracks import HogDetector, detection_size
 
     video = data_file(relative)
     probe = probe_video(str(video), video.stem)
@@ -316,6 +322,7 @@ def test_hog_finds_nobody_in_a_video_without_people():
     assert hog_hit_rate("shots/psd_fades.mp4") == 0.0
 
 
+@pytest.mark.slow
 def test_hog_tracks_people_through_the_chaplin_film():
     video = data_file("people/moviepy_chaplin.mp4")
     probe = probe_video(str(video), "chaplin")
@@ -334,8 +341,6 @@ def test_hog_tracks_people_through_the_chaplin_film():
 def constant_detector_graph(path, output: np.ndarray, input_size=(640, 640)):
     """An ONNX model returning ``output`` whatever the image (the image still flows
     through the graph: output + 0 * mean(image))."""
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
 
     width, height = input_size
     nodes = [
@@ -478,7 +483,6 @@ def rcnn_checkpoint(tmp_path_factory):
     """A seeded, randomly initialised Faster R-CNN whose classifier calls every region
     a person (label 1) and whose box head leaves the proposals where they are."""
     import torch
-    from torchvision.models.detection import fasterrcnn_resnet50_fpn
 
     torch.manual_seed(0)
     model = fasterrcnn_resnet50_fpn(weights=None, weights_backbone=None, num_classes=91)
@@ -538,8 +542,6 @@ def test_fasterrcnn_weights_come_from_the_torch_cache_without_download(
 ):
     import torch.hub
 
-    from vidcurate.weights import fetch_fasterrcnn_weights
-
     path, _ = rcnn_checkpoint
     cache = tmp_path / "torch" / "hub" / "checkpoints"
     cache.mkdir(parents=True)
@@ -560,9 +562,6 @@ def test_fasterrcnn_weights_come_from_the_torch_cache_without_download(
 
 @pytest.mark.workflow
 def test_tracks_rule_plans_detectors_per_video(tmp_path):
-    from test_workflow import make_project, planned, snakemake
-
-    from conftest import REPO
 
     project = make_project(
         tmp_path,
@@ -591,9 +590,6 @@ def test_tracks_rule_plans_detectors_per_video(tmp_path):
 
 @pytest.mark.workflow
 def test_mouse_tracks_in_the_workflow(tmp_path):
-    from test_workflow import make_project, snakemake
-
-    from conftest import REPO
 
     project = make_project(
         tmp_path,
