@@ -34,10 +34,8 @@ $(STAMP): pyproject.toml
 demo: setup
 	$(BIN)/snakemake --cores $(CORES)
 
-# two workers (pytest-xdist): workflow runs leave cores idle between jobs, and Slurm
-# tests mostly wait; a module is one unit of work (tests/conftest.py)
 test: setup
-	$(BIN)/pytest -n 2 --dist loadgroup
+	$(BIN)/pytest
 
 # the inner loop: the unit tests, no workflow run, no Slurm, no whole-video model run
 # (under 2 minutes; `make test` runs them all)

@@ -32,35 +32,6 @@ TEST_DATA = REPO / "tests" / "data"
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 
 
-# `make test` runs the suite on two workers (pytest-xdist, --dist loadgroup). A test
-# module is one unit of work, so its shared runs happen once; the modules that read the
-# shared run of the examples are one unit; the longest units start first, so that both
-# workers finish at about the same time.
-LONGEST_FIRST = (
-    "test_slurm.py",
-    "test_workflow.py",
-    "test_bad_videos.py",
-    "test_curation_workflow.py",
-    "test_test_configs.py",
-    "test_annotations.py",
-    "test_archives.py",
-    "test_arena.py",
-)
-
-
-def pytest_collection_modifyitems(config, items):
-    shared = {item.path.name for item in items if "examples_pair" in item.fixturenames}
-    for item in items:
-        group = "examples_pair" if item.path.name in shared else item.path.name
-        item.add_marker(pytest.mark.xdist_group(group))
-    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
-
-    def longest_first(item):
-        return rank.get(item.path.name, len(rank))
-
-    items.sort(key=longest_first)
-
-
 def windows_for(clips):
     """The windows a stage run with ``clips`` (ClipSettings) cuts: the same length, rate
     and size."""
