@@ -253,6 +253,7 @@ def get_final_outputs(wildcards):
         # every video's scores, clips, tracks and annotations, through one rule
         VIDEO_MANIFEST,
         RUN_SUMMARY,
+        RUN_SUMMARY_TABLE,
     ]
 
 
@@ -440,6 +441,15 @@ SPLITS = list(plan.SPLITS)
 VIDEO_MANIFEST = "results/videos.tsv"
 VIDEO_ROW_HEADER = "\t".join(["video_id", *VIDEO_FILES])
 RUN_SUMMARY = "results/run_summary.json"
+RUN_SUMMARY_TABLE = "results/run_summary.txt"
+
+
+def print_run_summary(final_outputs):
+    """The end of a run: the table the run_summary rule wrote (a --batch slice before the
+    last has none: its target is the videos' table)."""
+    for path in final_outputs:
+        if path == RUN_SUMMARY_TABLE:
+            print(Path(path).read_text(), end="", flush=True)
 
 
 def get_video_row(wildcards):

@@ -1,5 +1,5 @@
-# what became of every video and clip (results/run_summary.json), printed at the end
-# of the run: a rule, so a deployed module writes it too, and it is redone whenever the
+# what became of every video and clip (results/run_summary.json, and as the table the
+# end of the run prints, run_summary.txt): a rule, so a deployed module writes it too, and it is redone whenever the
 # dataset changes
 localrules:
     run_summary,
@@ -11,6 +11,7 @@ rule run_summary:
         metadata="results/dataset/metadata.parquet",
     output:
         summary=RUN_SUMMARY,
+        table=RUN_SUMMARY_TABLE,
     log:
         "logs/run_summary/run_summary.log",
     conda:

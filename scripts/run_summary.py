@@ -1,6 +1,7 @@
 """Localrule: run_summary: every video's outcome and the clips kept and dropped, as JSON
-and as the table printed at the end of the run."""
+and as the table the end of the run prints (rule all)."""
 
+from vidcurate.atomic import write_text
 from vidcurate.runner import stage_logging
 from vidcurate.summary import write_run_summary
 
@@ -8,4 +9,6 @@ with stage_logging(snakemake):
     table = write_run_summary(
         snakemake.input.videos, snakemake.input.metadata, snakemake.output.summary
     )
-    print(f"vidcurate run summary ({snakemake.output.summary}):\n{table}", flush=True)
+    write_text(
+        snakemake.output.table, f"vidcurate run summary ({snakemake.output.summary}):\n{table}\n"
+    )

@@ -4,16 +4,19 @@ against the CPU decoder, the warp on a device) skip here: no GPU on this machine
 
 from __future__ import annotations
 
+import logging
 import re
 
 import numpy as np
+import onnxruntime
 import pytest
+from onnx import TensorProto, helper
 from test_workflow import make_project, snakemake
 
 from conftest import REPO, data_file, psnr
 from vidcurate.arena import ArenaDefinition, arena_transform, read_arena_file
 from vidcurate.frames import FrameSpec, open_frames
-from vidcurate.gpu import cuda_available, nvdec_refusal, resolve_device
+from vidcurate.gpu import cuda_available, nvdec_refusal, onnx_session, resolve_device
 from vidcurate.probe import probe_video
 from vidcurate.torch_arena import TorchArena
 
@@ -40,6 +43,30 @@ def test_device_resolution():
         ("odd/moviepy_no_duration.webm", ""),  # VP9 4:2:0
     ],
 )
+def identity_model() -> bytes:
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "id", [x], [y])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+
+
+def test_a_session_says_which_provider_it_runs_on(caplog):
+    """device: auto on the CPU-only onnxruntime says so in the job's log; device: cuda
+    there is an error naming the package that would give it a GPU."""
+    options = onnxruntime.SessionOptions()
+    cuda = "CUDAExecutionProvider" in onnxruntime.get_available_providers()
+    with caplog.at_level(logging.INFO, logger="vidcurate.gpu"):
+        session = onnx_session(identity_model(), options, "auto", "TransNetV2")
+    assert session.run(["y"], {"x": np.array([2.5], np.float32)})[0].tolist() == [2.5]
+    if cuda:
+        assert "TransNetV2 runs on CUDAExecutionProvider" in caplog.text
+        return
+    version = onnxruntime.__version__
+    assert f"TransNetV2 runs on the CPU (onnxruntime {version} has no CUDA provider" in caplog.text
+    with pytest.raises(RuntimeError, match=f"install onnxruntime-gpu=={re.escape(version)}"):
+        onnx_session(identity_model(), options, "cuda", "TransNetV2")
+
+
 def test_nvdec_limits_from_the_probe(relative, refused):
     assert nvdec_refusal(probe_video(str(data_file(relative)), "v")) == refused
 

@@ -1,5 +1,6 @@
 """Keyframe annotations: track boxes at each clip's keyframe, with an action label, and
-the files trainers read (seed 001: COCO annotations and person boxes; mmaction2: AVA).
+the files trainers read (the SlowFast/AlphAction layout: COCO annotations and person
+boxes; mmaction2: AVA CSV).
 
 Per video (``keyframe_annotations``): for each clip, every track's box at the keyframe's
 source time (interpolated between the detections around it), mapped into keyframe
@@ -16,6 +17,8 @@ ava/label_map.pbtxt, paths_catalog_entry.py; ``validate_dataset`` checks them.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import logging
 import pickle
@@ -520,10 +523,11 @@ def write_annotation_files(
 
 
 def paths_catalog_entry(name: str, data_root: str) -> str:
-    """Seed 001's DatasetCatalog entries for this dataset (paste into DATASETS)."""
+    """The DatasetCatalog entries of the SlowFast/AlphAction layout for this dataset
+    (paste into DATASETS)."""
     lines = [
         f"# {name}: entries for alphaction/config/paths_catalog.py, DatasetCatalog.DATASETS",
-        f"# (seed 001). Copy results/dataset to {data_root} first, or edit the paths.",
+        f"# Copy results/dataset to {data_root} first, or edit the paths.",
         f"{name.upper()}_DATASETS = {{",
     ]
     for split in SPLITS:
@@ -543,7 +547,7 @@ def paths_catalog_entry(name: str, data_root: str) -> str:
     return "\n".join([*lines, "}", ""])
 
 
-# --- validation (seed 001's validate_dataset) ---------------------------------------------------
+# --- validation (the layout's validate_dataset) ---------------------------------------------
 
 
 class DatasetInvalid(ValueError):
@@ -563,7 +567,9 @@ def validate_dataset(root: str) -> dict:
             if not file.is_file():
                 raise DatasetInvalid(f"{file.relative_to(root)}: missing ({name})")
         try:
-            coco = COCO(str(path))
+            # pycocotools prints "loading annotations into memory..." on stdout
+            with contextlib.redirect_stdout(io.StringIO()):
+                coco = COCO(str(path))
         except Exception as err:  # pycocotools raises bare assertions and KeyErrors
             raise DatasetInvalid(f"{where}: pycocotools cannot load it: {err!r}") from None
         data = coco.dataset

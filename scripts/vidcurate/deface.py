@@ -10,6 +10,8 @@ parquet table, the audit trail of what was blurred.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import logging
 from collections import deque
@@ -31,7 +33,7 @@ from vidcurate.settings import FromConfig
 
 from .atomic import atomic_path
 from .frames import Frame, FrameSpec, open_frames
-from .gpu import onnx_providers
+from .gpu import onnx_providers, onnx_session
 from .x264 import H264Writer
 
 log = logging.getLogger(__name__)
@@ -89,17 +91,19 @@ def load_detector(shape: tuple[int, int], threads: int | None = None, device: st
     jobs), pool threads sleeping between frames while ffmpeg and x264 work."""
 
     providers = onnx_providers(device)
-    detector = CenterFace(
-        in_shape=shape, backend="onnxrt", override_execution_provider=providers[0]
-    )
+    # CenterFace prints its provider on stdout; our own session below logs it
+    with contextlib.redirect_stdout(io.StringIO()):
+        detector = CenterFace(
+            in_shape=shape, backend="onnxrt", override_execution_provider=providers[0]
+        )
     options = onnxruntime.SessionOptions()
     options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
     if threads:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    detector.sess = onnxruntime.InferenceSession(
-        centerface_graph().SerializeToString(), sess_options=options, providers=providers
+    detector.sess = onnx_session(
+        centerface_graph().SerializeToString(), options, device, "CenterFace"
     )
     return detector
 

@@ -6,7 +6,9 @@
   HEVC, VP9 and AV1 at 4:2:0 up to 10 bits; VP8, MPEG-2, MPEG-4 part 2. A refused
   video falls back to the CPU decoder with the reason logged.
 - ``onnx_providers``: onnxruntime's execution providers for a device setting, the one
-  CUDA/TensorRT seam of every ONNX model (TransNetV2, CenterFace, detectors).
+  CUDA/TensorRT seam of every ONNX model (TransNetV2, CenterFace, detectors);
+  ``onnx_session`` opens a model on them and logs the provider it got, so a job's log
+  says whether it ran on the GPU.
 """
 
 from __future__ import annotations
@@ -74,5 +76,28 @@ def onnx_providers(device: str) -> list[str]:
         "tensorrt": ["TensorrtExecutionProvider", "CUDAExecutionProvider"],
     }[device]
     if device in ("cuda", "tensorrt") and wanted[0] not in available:
-        raise RuntimeError(f"device {device}: onnxruntime here has no {wanted[0]} ({available})")
+        raise RuntimeError(
+            f"device {device}: onnxruntime {onnxruntime.__version__} here has no {wanted[0]} "
+            f"(it has {', '.join(available)}); install onnxruntime-gpu=={onnxruntime.__version__}"
+        )
     return [p for p in wanted if p in available] + ["CPUExecutionProvider"]
+
+
+def onnx_session(model, options, device: str, what: str):
+    """An onnxruntime session of ``model`` (a path or serialized bytes) on the providers
+    for ``device``; its log line names the provider it runs on (`device: auto` with the
+    CPU-only onnxruntime says so instead of staying silently on the CPU)."""
+    session = onnxruntime.InferenceSession(
+        model, sess_options=options, providers=onnx_providers(device)
+    )
+    provider = session.get_providers()[0]
+    if provider == "CPUExecutionProvider" and device == "auto":
+        log.info(
+            "%s runs on the CPU (onnxruntime %s has no CUDA provider; onnxruntime-gpu of "
+            "the same version runs it on a GPU)",
+            what,
+            onnxruntime.__version__,
+        )
+    else:
+        log.info("%s runs on %s", what, provider)
+    return session

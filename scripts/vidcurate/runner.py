@@ -202,8 +202,12 @@ class _OursOrWarnings(logging.Filter):
 
 
 def _configure_logging(log_path: str | None, truncate: bool) -> list[logging.Handler]:
-    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    console = logging.StreamHandler(sys.stderr)
+    handlers: list[logging.Handler] = [console]
     if log_path:
+        # a quiet console: a job's progress is in its log; the console gets warnings
+        # (and the REJECTED/FAILED lines, written beside logging)
+        console.setLevel(logging.WARNING)
         if truncate:  # each attempt starts its log afresh
             open(log_path, "w").close()
         # append mode (O_APPEND): the FAILED lines written beside it land at the end

@@ -41,7 +41,7 @@ from .arena import mask_for, read_transform
 from .atomic import atomic_dir, atomic_path
 from .frames import FrameSpec, every, median_frame, open_frames
 from .geometry import iou, map_boxes
-from .gpu import onnx_providers
+from .gpu import onnx_session
 from .x264 import H264Writer
 
 log = logging.getLogger(__name__)
@@ -338,8 +338,8 @@ class OnnxDetector:
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.log_severity_level = 3
-        self.session = ort.InferenceSession(
-            str(model), options, providers=onnx_providers(settings.get("device", "auto"))
+        self.session = onnx_session(
+            str(model), options, settings.get("device", "auto"), f"detector {Path(model).name}"
         )
         self.input_name = self.session.get_inputs()[0].name
 
@@ -732,8 +732,8 @@ def drop_short_tracks(table: pd.DataFrame, min_track_s: float) -> pd.DataFrame:
 
 
 def track_summaries(table: pd.DataFrame) -> list[dict]:
-    """One object per track (seed 003's per-video meta): id, class, mean score, first
-    and last frame and time, detections."""
+    """One object per track (the per-video meta of large curation pipelines): id, class,
+    mean score, first and last frame and time, detections."""
     out = []
     for track, rows in table.groupby("track_id", sort=True):
         out.append(

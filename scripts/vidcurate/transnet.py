@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime
 
-from .gpu import onnx_providers
+from .gpu import onnx_session
 
 WINDOW = 100  # frames the network sees at once
 CONTEXT = 25  # frames of context each side; the middle STEP frames are kept
@@ -46,9 +46,7 @@ class TransNetOnnx:
         # between windows the pool sleeps instead of spinning: the decoding thread
         # needs that core
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.session = onnxruntime.InferenceSession(
-            str(model_path), options, providers=onnx_providers(device)
-        )
+        self.session = onnx_session(str(model_path), options, device, "TransNetV2")
         self.on_gpu = self.session.get_providers()[0] != "CPUExecutionProvider"
 
     def __call__(self, frames: np.ndarray, histograms: np.ndarray):
