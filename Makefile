@@ -12,7 +12,7 @@ CORES ?= all
 # chromium + its driver for the annotation page's browser test (tests/test_annotate.py)
 APT_PACKAGES := ffmpeg libgl1 libglib2.0-0 chromium chromium-driver
 
-.PHONY: demo test test-fast lint format setup system bench clean annotate docs envs
+.PHONY: demo test test-fast lint format setup system bench clean annotate docs envs project
 
 setup: $(STAMP) system
 
@@ -33,6 +33,12 @@ $(STAMP): pyproject.toml
 
 demo: setup
 	$(BIN)/snakemake --cores $(CORES)
+
+# a project of your own with this clone as its Snakemake module (what snakedeploy
+# writes, without copying the clone first): make project DIR=../myproject
+project: setup
+	@test -n "$(DIR)" || { echo "usage: make project DIR=<new project folder>" >&2; exit 2; }
+	@PYTHONPATH=scripts $(BIN)/python -m vidcurate.deploy "$(DIR)"
 
 test: setup
 	$(BIN)/pytest

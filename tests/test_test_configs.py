@@ -16,7 +16,7 @@ from conftest import REPO, SNAKEMAKE, copy_workflow
 def run_test_config(tmp_path, name: str):
     root = copy_workflow(tmp_path)
     shutil.copytree(REPO / ".test" / name, root / ".test" / name)
-    shutil.copytree(REPO / "examples", root / "examples")
+    shutil.copytree(REPO / "config" / "examples", root / "config" / "examples")
     shutil.copytree(REPO / "tests" / "data", root / "tests" / "data")
     proc = subprocess.run(
         [SNAKEMAKE, "--directory", f".test/{name}", "--cores", "2"],
