@@ -4,7 +4,7 @@
 
 All three run side by side in one process on the same machine:
   ours      vidcurate.clips.clips_stage: one ffmpeg decode, in-process libx264 encoders
-  per_clip  seed 001's method: two ffmpeg runs per clip (clip with -ss/-t/-r, keyframe)
+  per_clip  the common per-clip recipe: two ffmpeg runs per clip (clip with -ss/-t/-r, keyframe)
   floor     one ffmpeg transcode of the whole video to ONE file, same fps/size/x264 settings
 Each method's wall time is the best of --repeat runs. Frame counts of every clip are
 checked so a fast but wrong method shows up in the table.
@@ -80,7 +80,7 @@ def run_ours(video: Path, work: Path, *, settings: ClipSettings, workers: int) -
 
 
 def run_per_clip(video: Path, work: Path, *, settings: ClipSettings, size, duration: float):
-    """Seed 001's extract_clips(), command for command."""
+    """The common per-clip extract_clips(), command for command."""
     (work / "clips").mkdir()
     (work / "keyframes").mkdir()
     scale = ["-vf", f"scale={size[0]}:{size[1]}"]

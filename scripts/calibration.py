@@ -1,4 +1,4 @@
-"""Calibration (seed 002): quantiles and histograms of every score, to pick thresholds."""
+"""Calibration: quantiles and histograms of every score, to pick thresholds."""
 
 import pandas as pd
 

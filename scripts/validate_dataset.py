@@ -1,4 +1,4 @@
-"""Stage: seed 001's validate_dataset: every file a trainer reads, checked."""
+"""Stage: validate_dataset: every file a trainer reads, checked."""
 
 import json
 

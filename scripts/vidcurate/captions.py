@@ -1,4 +1,4 @@
-"""Captions of the kept clips through a chat-completions endpoint (seed 002).
+"""Captions of the kept clips through a chat-completions endpoint.
 
 For each kept clip one request: the system prompt, then a user message holding the user
 prompt, the keyframe and ``frames`` evenly spaced frames of the clip as JPEG data URLs

@@ -153,7 +153,7 @@ def curate_stage(
     return table
 
 
-# --- calibration (seed 002) ------------------------------------------------------------------
+# --- calibration ----------------------------------------------------------------------------
 
 
 def calibration_table(table: pd.DataFrame, quantiles: list[float]) -> pd.DataFrame:

@@ -1,4 +1,4 @@
-"""Assemble the trainer's layout (seed 001) and its metadata from per-video results.
+"""Assemble the SlowFast/AlphAction custom-data layout and its metadata from per-video results.
 
 results/dataset/
   clips/{split}/{video_id}/0001.mp4      keyframes/{split}/{video_id}/0001.jpg

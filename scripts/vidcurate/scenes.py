@@ -318,7 +318,7 @@ def shots_from_transitions(
 
 
 def flash_frames(luma: np.ndarray, fps: float, settings: FlashSettings) -> pd.DataFrame:
-    """Frames of sudden brightness jumps (seed 002's flash filter).
+    """Frames of sudden brightness jumps (the flash filter).
 
     One-directional: every frame whose mean luma differs from the previous by more
     than ``delta``. Both directions: only a jump that is undone by an opposite
