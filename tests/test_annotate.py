@@ -24,7 +24,7 @@ from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from conftest import REPO, chromium, data_file
+from conftest import REPO, chromium, damage_video, data_file
 from vidcurate import annotate
 from vidcurate.annotate import AnnotateServer, Project, safe_video_id
 from vidcurate.arena import ArenaError, check_polygon, read_arena_file
@@ -116,11 +116,34 @@ def test_upload_of_a_non_video_is_refused_with_the_probe_reason(server, project,
 
     assert status == 422
     assert data == {
-        "error": f"notes.mp4 is not a video the workflow can read: {probed.value.reason}"
+        "error": f"notes.mp4 is not a video the workflow can read: {probed.value.reason}; "
+        "not added to config/videos.tsv"
     }
     assert probed.value.reason  # a real reason, not an empty one
     assert project.sheet_path.read_bytes() == sheet_before
     assert list((project.root / "data" / "videos").iterdir()) == []  # the bytes are gone
+
+
+def test_damaged_upload_is_refused_and_gets_no_row(server, project, tmp_path):
+    """A damaged video probes (its index is intact) but its median frame, which the page
+    shows next, does not decode: it is refused before it reaches the sheet."""
+    damaged = damage_video(tmp_path / "damaged.mp4")
+    probe = probe_video(str(damaged), "damaged")  # the probe alone lets it through
+    with pytest.raises(VideoError) as decoded:
+        median_frame(str(damaged), probe, 25, "damaged")
+    assert decoded.value.reason.startswith("damaged video: ")
+    sheet_before = project.sheet_path.read_bytes()
+
+    status, data = request(server, "POST", "/api/upload?name=damaged.mp4", damaged.read_bytes())
+
+    assert status == 422
+    assert data["error"].startswith(
+        "damaged.mp4 is not a video the workflow can read: damaged video: "
+    )
+    assert data["error"].endswith("; not added to config/videos.tsv")
+    assert project.sheet_path.read_bytes() == sheet_before
+    assert list((project.root / "data" / "videos").iterdir()) == []
+    assert partial_files(project.root) == []
 
 
 def test_upload_adds_a_sheet_row_with_a_safe_unique_id(server, project):
@@ -263,6 +286,24 @@ def test_fields_the_sheet_cannot_hold_are_refused(server, project, fields, error
     )
     assert status == 422
     assert data["error"].startswith(error)
+
+
+def test_a_damaged_video_in_the_sheet_is_not_saved(server, project):
+    damage_video(project.root / "raw" / "bad.mp4")
+    with project.sheet_path.open("a") as sheet:
+        sheet.write("bad\t../raw/bad.mp4\ttrain\t\t\n")
+    sheet_before = project.sheet_path.read_bytes()
+
+    status, flagged = request(server, "GET", "/api/videos/bad/frame.png")
+    assert status == 422
+    assert flagged["error"].startswith("bad: damaged video: ")  # what the page shows
+    status, data = request(server, "POST", "/api/videos/bad/save", {"polygon": GOOD_POLYGON})
+
+    assert status == 422
+    assert data["error"].startswith("bad: damaged video: ")
+    assert data["error"].endswith("; the workflow cannot use it, nothing saved")
+    assert project.sheet_path.read_bytes() == sheet_before
+    assert not project.arena_path("bad").exists()
 
 
 def test_save_writes_arena_file_and_sheet_row(server, project):

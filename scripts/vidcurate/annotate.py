@@ -18,7 +18,8 @@ API (JSON unless said otherwise; errors are ``{"error": message}`` with a 4xx st
 - ``GET  /api/videos/{id}/arena``         frame size and the saved arena (or null)
 - ``GET  /api/videos/{id}/frame.png``     the median frame (PNG), cached on disk per video
 - ``GET  /api/videos/{id}/suggestion``    ``{"polygon": [[x, y], ...]}`` found in the frame
-- ``POST /api/upload?name=FILE``          body: the video's bytes; adds a sheet row
+- ``POST /api/upload?name=FILE``          body: the video's bytes; adds a sheet row unless
+  the video does not probe or its median frame does not decode (damaged)
 - ``POST /api/videos/{id}/save``          ``{"polygon", "size_cm"?, "fields"}``: fields are
   ``[[name, value], ...]`` (or an object); a new name becomes a column (empty for the other
   videos), columns not named keep their value
@@ -327,15 +328,18 @@ class Project:
                     rgb = median_frame(str(path), probe, self.median_samples, video_id)
                 except VideoError as err:
                     raise ApiError(422, f"{video_id}: {err.reason}") from None
-                with atomic_path(png) as tmp:
-                    Image.fromarray(rgb).save(tmp, format="PNG")
-                meta = {"key": key, "probe": probe, "frame": True}
-                write_text(self.cache / f"{video_id}.json", json.dumps(meta, indent=1))
+                self._store_frame(video_id, key, probe, rgb)
         etag = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
         return png, etag
 
-    def suggestion(self, video_id: str) -> dict:
+    def _store_frame(self, video_id: str, key: dict, probe: dict, rgb: np.ndarray) -> None:
+        """The median frame's PNG in the cache, and the probe beside it."""
+        with atomic_path(self.cache / f"{video_id}.png") as tmp:
+            Image.fromarray(rgb).save(tmp, format="PNG")
+        meta = {"key": key, "probe": probe, "frame": True}
+        write_text(self.cache / f"{video_id}.json", json.dumps(meta, indent=1))
 
+    def suggestion(self, video_id: str) -> dict:
         png, _ = self.frame(video_id)
         try:
             polygon = suggest_polygon(np.asarray(Image.open(png).convert("RGB")))
@@ -387,8 +391,10 @@ class Project:
     def upload(self, file_name: str, body, length: int) -> dict:
         """Copy an uploaded video into upload_dir and append its sheet row.
 
-        The bytes go to a hidden temporary file first; a file probe_video rejects is
-        removed and refused with probe_video's reason.
+        The bytes go to a hidden temporary file first and are checked as the page reads
+        them next: probe_video, then the median frame (whose decoding fails on a damaged
+        video). A file either rejects is removed and refused with the reason; it gets no
+        sheet row.
         """
         name = Path((file_name or "").replace("\\", "/")).name.strip()
         if not name:
@@ -411,9 +417,12 @@ class Project:
                     remaining -= len(chunk)
             try:
                 probe = probe_video(str(tmp), safe_video_id(name))
+                rgb = median_frame(str(tmp), probe, self.median_samples, safe_video_id(name))
             except VideoError as err:
                 raise ApiError(
-                    422, f"{name} is not a video the workflow can read: {err.reason}"
+                    422,
+                    f"{name} is not a video the workflow can read: {err.reason}; "
+                    f"not added to {self.shown(self.sheet_path)}",
                 ) from None
             with self.sheet_lock():
                 sheet = self._raw_sheet()
@@ -437,8 +446,8 @@ class Project:
         finally:
             tmp.unlink(missing_ok=True)
         probe.update(video_id=video_id, path=str(final))
-        meta = {"key": self._cache_key(final), "probe": probe}
-        write_text(self.cache / f"{video_id}.json", json.dumps(meta, indent=1))
+        with self._video_lock(video_id):
+            self._store_frame(video_id, self._cache_key(final), probe, rgb)
         log.info("upload: %s -> %s (sheet row %s)", name, self.shown(final), video_id)
         return {
             "video_id": video_id,
@@ -513,6 +522,13 @@ class Project:
             definition = check_definition(definition_from_json(data, where), frame_size)
         except ArenaError as err:
             raise ApiError(422, str(err)) from None
+        try:  # a damaged video (its median frame does not decode) gets no arena
+            self.frame(video_id)
+        except ApiError as err:
+            if err.status != 422:
+                raise
+            message = f"{err.message}; the workflow cannot use it, nothing saved"
+            raise ApiError(422, message) from None
 
         with self.sheet_lock():
             sheet = self._raw_sheet()
