@@ -1,7 +1,7 @@
 """The arena annotation page (vidcurate-annotate): its API on a temporary project, and a
 real headless Chromium that is refused a damaged upload, uploads the mouse video, clicks
-the hand-annotated arena corners on the median frame, picks a choice, types two fields
-and saves."""
+the hand-annotated arena corners on the median frame, picks a choice, types two fields,
+saves, and removes a row."""
 
 from __future__ import annotations
 
@@ -394,6 +394,62 @@ def test_a_damaged_video_in_the_sheet_is_not_saved(server, project):
     assert not project.arena_path("bad").exists()
 
 
+def test_remove_takes_the_row_out_and_keeps_the_files(server, project):
+    shutil.copy(project.root / "raw" / "m3.mp4", project.root / "raw" / "m4.mp4")
+    with project.sheet_path.open("a") as sheet:
+        sheet.write("m4\t../raw/m4.mp4\ttrain\tnovel\t\n")
+        sheet.write("gone\t../raw/gone.mp4\ttrain\t\t\n")  # its file is missing
+    error = request(server, "GET", "/api/videos")[1]["sheet_error"]
+    assert re.search(r"line 4, column 'source': local file .*gone\.mp4 does not exist$", error)
+    status, data = request(server, "POST", "/api/videos/m3/save", {"polygon": GOOD_POLYGON})
+    assert status == 409  # the broken row blocks saving ...
+
+    status, data = request(server, "POST", "/api/videos/gone/remove")  # ... and can go
+    assert (status, data["message"]) == (
+        200,
+        "removed gone from config/videos.tsv; kept its files (source ../raw/gone.mp4)",
+    )
+    assert request(server, "POST", "/api/videos/m3/save", {"polygon": GOOD_POLYGON})[0] == 200
+    status, data = request(server, "POST", "/api/videos/m3/remove")
+    assert data["message"] == (
+        "removed m3 from config/videos.tsv; kept its files "
+        "(source ../raw/m3.mp4, arena file config/arenas/m3.json)"
+    )
+
+    sheet = sheet_rows(project)
+    assert list(sheet["video_id"]) == ["m4"]
+    assert sheet.loc["m4", "condition"] == "novel"
+    assert (project.root / "raw" / "m3.mp4").read_bytes() == data_file(MOUSE).read_bytes()
+    assert project.arena_path("m3").is_file()
+    status, data = request(server, "POST", "/api/videos/m3/remove")
+    assert (status, data) == (404, {"error": "no video 'm3' in config/videos.tsv"})
+    assert partial_files(project.root) == []
+
+
+def test_remove_waits_for_the_sheet_lock_and_writes_all_or_nothing(project, monkeypatch):
+    done = threading.Event()
+    with project.sheet_lock():  # another writer holds the sheet
+        thread = threading.Thread(target=lambda: (project.remove("m3"), done.set()))
+        thread.start()
+        assert not done.wait(0.5)
+    thread.join(30)
+    assert done.is_set()
+    assert list(sheet_rows(project)["video_id"]) == []
+
+    project.sheet_path.write_text("video_id\tsource\nm3\t../raw/m3.mp4\n")
+    before = project.sheet_path.read_bytes()
+
+    def broken_disk(sheet, path):
+        path.write_text("video_id\tsou")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(annotate, "_write_sheet", broken_disk)
+    with pytest.raises(OSError):
+        project.remove("m3")
+    assert project.sheet_path.read_bytes() == before
+    assert partial_files(project.root) == []
+
+
 def test_a_split_left_empty_shows_the_split_the_workflow_deals(server, project):
     with project.sheet_path.open("a") as sheet:
         for video_id in ("m4", "rig_7", "b"):
@@ -710,7 +766,7 @@ def test_browser_uploads_clicks_the_arena_and_saves(tmp_path, monkeypatch):
         assert driver.save_screenshot(str(shot))
         shutil.copy(shot, SCREENSHOT_COPY)
 
-        # the dealt split in the video's own select
+        # the dealt split in the video's own select; then the row goes
         driver.find_element(By.CSS_SELECTOR, '#list li[data-video-id="m4"]').click()
         wait.until(lambda d: d.find_element(By.ID, "stage").get_attribute("data-state") == "ready")
         values, value, select = choice("split")
@@ -719,6 +775,15 @@ def test_browser_uploads_clicks_the_arena_and_saves(tmp_path, monkeypatch):
             "",
             f"dealt: {dealt}",
         )
+        driver.find_element(By.ID, "remove").click()
+        driver.switch_to.alert.accept()
+        wait.until(lambda d: d.find_element(By.ID, "status").text.startswith("Removed"))
+        assert status() == (
+            "ok",
+            "Removed m4 from config/videos.tsv; kept its files (source ../raw/m3.mp4).",
+        )
+        assert driver.find_element(By.ID, "count").text == "2"
+        assert driver.find_element(By.ID, "title").text == "No video"
 
         # no script error (the refused upload's and save's 422s are network entries)
         log = driver.get_log("browser")
@@ -742,7 +807,7 @@ def test_browser_uploads_clicks_the_arena_and_saves(tmp_path, monkeypatch):
     # ... and the clicks land on the hand annotation
     assert np.abs(saved - np.array(corners)).max() <= 1.5
     sheet = load_sheet(root / "config/videos.tsv", SCHEMA)
-    assert list(sheet["video_id"]) == ["m3", "m4", "dlc_openfield_m3v1"]
+    assert list(sheet["video_id"]) == ["m3", "dlc_openfield_m3v1"]
     # choices left empty (motion, require_motion) add no column
     assert list(sheet.columns[:10]) == [
         "video_id",

@@ -28,6 +28,8 @@ docs/annotate.md has the details):
   videos), columns not named keep their value; a choice column takes only its allowed
   values; ``deface`` and ``scenes`` left empty and not named become ``false`` and ``none``
   (an arena video)
+- ``POST /api/videos/{id}/remove``        removes the row from the sheet; the video file and
+  the arena file stay
 """
 
 from __future__ import annotations
@@ -656,6 +658,30 @@ class Project:
             "message": message + "; the next snakemake run uses them",
         }
 
+    def remove(self, video_id: str) -> dict:
+        """Remove the video's row from the sheet (atomically, under the sheet lock, the
+        rest checked by load_sheet). Nothing else is deleted: the video file may be the
+        lab's only copy, and the arena file is reused if the row comes back."""
+        with self.sheet_lock():
+            sheet = self._raw_sheet()
+            matches = sheet.index[sheet["video_id"] == video_id] if "video_id" in sheet else []
+            if len(matches) == 0:
+                raise ApiError(404, f"no video '{video_id}' in {self.shown(self.sheet_path)}")
+            if len(matches) > 1:
+                raise ApiError(
+                    409,
+                    f"'{video_id}' is on {len(matches)} rows of {self.shown(self.sheet_path)}; "
+                    "remove the extra ones by hand",
+                )
+            source = sheet.loc[matches[0], "source"]
+            self._replace_sheet(sheet.drop(index=matches))
+        kept = f"source {source}"
+        if VIDEO_ID_PATTERN.match(video_id) and self.arena_path(video_id).is_file():
+            kept += f", arena file {self.shown(self.arena_path(video_id))}"
+        message = f"removed {video_id} from {self.shown(self.sheet_path)}; kept its files ({kept})"
+        log.info("remove: %s", message)
+        return {"video_id": video_id, "sheet": self.shown(self.sheet_path), "message": message}
+
 
 # --- HTTP --------------------------------------------------------------------------------
 
@@ -666,6 +692,7 @@ ROUTES = [
     ("GET", re.compile(r"/api/videos/([^/]+)/suggestion"), "get_suggestion"),
     ("POST", re.compile(r"/api/upload"), "post_upload"),
     ("POST", re.compile(r"/api/videos/([^/]+)/save"), "post_save"),
+    ("POST", re.compile(r"/api/videos/([^/]+)/remove"), "post_remove"),
 ]
 LOOPBACK_NAMES = {"localhost", "127.0.0.1", "[::1]", "::1"}
 PAGE_CSP = (
@@ -789,6 +816,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def post_save(self, video_id, query):
         self._json(self.server.project.save(video_id, self._json_body()))
+
+    def post_remove(self, video_id, query):
+        self._json(self.server.project.remove(video_id))
 
 
 class AnnotateServer(http.server.ThreadingHTTPServer):
