@@ -48,10 +48,10 @@ from vidcurate.arena import ArenaError
 from vidcurate.archives import archive_outcome, read_listing
 from vidcurate.errors import SheetError
 from vidcurate.manifest import VIDEO_FILES, video_row
-from vidcurate import plan
+from vidcurate import columns, plan
 from vidcurate.plan import PlanError, check_config, check_config_inputs
 from vidcurate.config import ConfigError, validate_config
-from vidcurate.sheet import fill_splits, load_sheet
+from vidcurate.sheet import fill_splits, load_sheet, split_fractions
 from vidcurate.summary import failed_jobs_table, mark_run_start
 import vidcurate
 
@@ -95,7 +95,7 @@ try:
 except SheetError as err:
     raise WorkflowError(f"bad sample sheet: {err}") from None
 # videos without a split get one by video (seeded hash: stable when videos are added)
-samples = fill_splits(samples, config["splits"]["seed"], plan.split_fractions(config))
+samples = fill_splits(samples, config["splits"]["seed"], split_fractions(config))
 
 # rows whose source is a tar/zip: their videos are known once the archive has been opened
 _SHEET_ROWS = samples.to_dict("index")
@@ -437,7 +437,7 @@ def get_label_file(wildcards):
 # --- dataset-wide stages ------------------------------------------------------------------
 
 # every split gets its files, empty ones too (a trainer's config names val and test)
-SPLITS = list(plan.SPLITS)
+SPLITS = list(columns.SPLITS)
 VIDEO_MANIFEST = "results/videos.tsv"
 VIDEO_ROW_HEADER = "\t".join(["video_id", *VIDEO_FILES])
 RUN_SUMMARY = "results/run_summary.json"

@@ -46,6 +46,19 @@ def data_file(relative: str) -> Path:
     return path
 
 
+def damage_video(path: Path) -> Path:
+    """The mouse video with 4 bytes in every 100 of its media data overwritten (its index,
+    at the end of the file, intact): it probes, but its frames do not decode cleanly."""
+    data = bytearray(data_file("mouse/dlc_openfield_m3v1.mp4").read_bytes())
+    moov = data.find(b"moov")
+    assert moov > len(data) // 2
+    rng = np.random.default_rng(7)
+    for offset in range(5000, moov - 64, 100):
+        data[offset : offset + 4] = rng.integers(0, 256, 4, dtype=np.uint8).tobytes()
+    path.write_bytes(bytes(data))
+    return path
+
+
 def ffprobe_video(path) -> dict:
     """Stream facts of a file, counting decoded frames (not trusting the header)."""
     out = subprocess.run(

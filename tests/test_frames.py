@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import data_file, decode_frames, psnr, read_jpeg, windows_for
+from conftest import damage_video, data_file, decode_frames, psnr, read_jpeg, windows_for
 from vidcurate.clips import ClipSettings, clips_stage
 from vidcurate.errors import VideoError
 from vidcurate.frames import FrameSpec, open_frames
@@ -163,16 +163,8 @@ def test_anamorphic_video_is_shown_with_square_pixels(tmp_path, anamorphic):
 
 @pytest.fixture(scope="module")
 def damaged(tmp_path_factory) -> Path:
-    """The mouse video with 4 bytes in every 100 of its media data overwritten (its
-    index, at the end of the file, intact)."""
-    data = bytearray(data_file("mouse/dlc_openfield_m3v1.mp4").read_bytes())
-    moov = data.find(b"moov")
-    assert moov > len(data) // 2
-    rng = np.random.default_rng(7)
-    for offset in range(5000, moov - 64, 100):
-        data[offset : offset + 4] = rng.integers(0, 256, 4, dtype=np.uint8).tobytes()
-    path = tmp_path_factory.mktemp("damaged") / "damaged.mp4"
-    path.write_bytes(bytes(data))
+    """conftest's damaged mouse video."""
+    path = damage_video(tmp_path_factory.mktemp("damaged") / "damaged.mp4")
     stderr = subprocess.run(
         ["ffmpeg", "-v", "error", "-i", str(path), "-f", "null", "-"],
         capture_output=True,

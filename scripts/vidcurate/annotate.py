@@ -11,17 +11,25 @@ are written atomically and checked by the workflow's own code (``check_polygon``
 It binds 127.0.0.1 by default: on a cluster it runs on the login node and is reached
 through ``ssh -L 8765:localhost:8765 login-node``.
 
-API (JSON unless said otherwise; errors are ``{"error": message}`` with a 4xx status):
+API (JSON unless said otherwise; errors are ``{"error": message}`` with a 4xx status;
+docs/annotate.md has the details):
 
 - ``GET  /``                              the page
-- ``GET  /api/videos``                    project settings, sheet columns, one entry per row
+- ``GET  /api/videos``                    project settings, the sheet's choice columns
+  (allowed values from the sample-sheet schema's enums), one entry per row (with the
+  split the workflow deals a row whose split is empty)
 - ``GET  /api/videos/{id}/arena``         frame size and the saved arena (or null)
 - ``GET  /api/videos/{id}/frame.png``     the median frame (PNG), cached on disk per video
 - ``GET  /api/videos/{id}/suggestion``    ``{"polygon": [[x, y], ...]}`` found in the frame
-- ``POST /api/upload?name=FILE``          body: the video's bytes; adds a sheet row
+- ``POST /api/upload?name=FILE``          body: the video's bytes; adds a sheet row unless
+  the video does not probe or its median frame does not decode (damaged)
 - ``POST /api/videos/{id}/save``          ``{"polygon", "size_cm"?, "fields"}``: fields are
   ``[[name, value], ...]`` (or an object); a new name becomes a column (empty for the other
-  videos), columns not named keep their value
+  videos), columns not named keep their value; a choice column takes only its allowed
+  values; ``deface`` and ``scenes`` left empty and not named become ``false`` and ``none``
+  (an arena video)
+- ``POST /api/videos/{id}/remove``        removes the row from the sheet; the video file and
+  the arena file stay
 """
 
 from __future__ import annotations
@@ -58,13 +66,12 @@ from .arena import (
 )
 from .arena_stage import suggest_polygon
 from .atomic import FILE_MODE, atomic_path, write_text
-from .columns import SPLITS
 from .config import ConfigError, validate_config
 from .errors import SheetError, VideoError
 from .frames import median_frame
 from .ids import VIDEO_ID_PATTERN, safe_id
 from .probe import probe_video
-from .sheet import REQUIRED_COLUMNS, RESERVED_COLUMNS, load_sheet
+from .sheet import REQUIRED_COLUMNS, RESERVED_COLUMNS, fill_splits, load_sheet, split_fractions
 
 try:  # a lock between processes too (two pages on one project); Linux and macOS
     import fcntl
@@ -82,6 +89,11 @@ INGESTED_FOLDER = "resources/videos"  # where the workflow puts downloaded sourc
 FIXED_COLUMNS = ("video_id", "source")
 ARENA_COLUMN = "arena"  # the sheet's own polygon / `auto`; a saved arena file replaces it
 UPLOAD_CHUNK = 1 << 20
+# per-video columns an arena video (a lab rig under one fixed camera) takes unless the user
+# picks otherwise: no faces to blur, no shot cuts to find
+ARENA_DEFAULTS = {"deface": "false", "scenes": "none"}
+# how the sample-sheet schema says which config key an empty cell falls back to
+CONFIG_FALLBACK = re.compile(r"empty = config ([a-z_]+(?:\.[a-z_]+)+)")
 WORKFLOW_ROOT = Path(__file__).resolve().parents[2]  # the checkout, for an editable install
 
 
@@ -131,6 +143,56 @@ def safe_video_id(file_name: str) -> str:
     return safe_id(stem, fallback="video")
 
 
+def _config_value(config: dict, dotted: str):
+    value = config
+    for key in dotted.split("."):
+        if not isinstance(value, dict) or key not in value:
+            return None
+        value = value[key]
+    return str(value).lower() if isinstance(value, bool) else value
+
+
+def sheet_choices(schema: dict, config: dict) -> dict[str, dict]:
+    """The sample sheet's columns with fixed values (an ``enum`` in its schema): column ->
+    its allowed values (the enum as it is, "" included where a cell may be empty), what
+    an empty cell means (the config key and its value here) and the value an arena video
+    takes unless the user picks otherwise."""
+    choices = {}
+    for column, node in schema["properties"].items():
+        if "enum" not in node:
+            continue
+        fallback = CONFIG_FALLBACK.search(node.get("description", ""))
+        key = fallback.group(1) if fallback else None
+        choices[column] = {
+            "column": column,
+            "values": [str(v) for v in node["enum"]],
+            "description": node.get("description", ""),
+            "config_key": key,
+            "config_default": _config_value(config, key) if key else None,
+            "arena_default": ARENA_DEFAULTS.get(column),
+        }
+    for column, value in ARENA_DEFAULTS.items():
+        if value not in choices.get(column, {}).get("values", []):
+            raise ValueError(
+                f"the sample-sheet schema does not allow {column} = {value!r} "
+                "(the annotation page's default for arena videos)"
+            )
+    return choices
+
+
+def allowed_text(choice: dict) -> str:
+    """A choice column's allowed values, as an error message lists them."""
+    text = ", ".join(v for v in choice["values"] if v)
+    if "" in choice["values"]:
+        if choice["column"] == "split":
+            text += " or empty (dealt by the workflow from config splits)"
+        elif choice["config_key"]:
+            text += f" or empty (config {choice['config_key']})"
+        else:
+            text += " or empty"
+    return text
+
+
 def _read_raw_sheet(path: Path) -> pd.DataFrame:
     """The sheet as strings, columns and rows as they are (load_sheet's reading)."""
     sheet = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, comment=None)
@@ -150,6 +212,7 @@ class Project:
         self.config = config
         schemas = schemas or find_schemas(self.root)
         self.schema_path = schemas / "samples.schema.yaml"
+        self.choices = sheet_choices(yaml.safe_load(self.schema_path.read_text()), config)
         self.sheet_path = self.root / config["samples"]
         self.arena_folder = self.root / config["arena"]["folder"]
         self.median_samples = int(config["arena"]["median_samples"])
@@ -232,17 +295,23 @@ class Project:
             except ApiError as err:
                 sheet_error = err.message
         columns = list(sheet.columns)
+        dealt = self.dealt_splits(sheet)
         rows = []
-        for row in sheet.to_dict("records"):
+        for row, dealt_split in zip(sheet.to_dict("records"), dealt, strict=True):
             video_id = row.get("video_id", "")
+            arena_file = (
+                bool(VIDEO_ID_PATTERN.match(video_id)) and self.arena_path(video_id).is_file()
+            )
             rows.append(
                 {
                     "video_id": video_id,
                     "source": row.get("source", ""),
                     "split": row.get("split", ""),
+                    "dealt_split": dealt_split,
                     "fields": {c: row[c] for c in columns if c not in (*FIXED_COLUMNS, "split")},
-                    "arena": bool(VIDEO_ID_PATTERN.match(video_id))
-                    and self.arena_path(video_id).is_file(),
+                    "arena": arena_file,
+                    # what makes the workflow treat it as an arena video
+                    "arena_video": arena_file or bool(str(row.get(ARENA_COLUMN, "")).strip()),
                 }
             )
         return {
@@ -253,7 +322,7 @@ class Project:
                 "upload_dir": self.shown(self.upload_dir),
                 "default_split": self.default_split,
                 "median_samples": self.median_samples,
-                "splits": list(SPLITS),
+                "choices": list(self.choices.values()),
                 "fixed_columns": [*FIXED_COLUMNS, ARENA_COLUMN],
                 "reserved_columns": sorted(RESERVED_COLUMNS),
             },
@@ -261,6 +330,17 @@ class Project:
             "videos": rows,
             "sheet_error": sheet_error,
         }
+
+    def dealt_splits(self, sheet: pd.DataFrame) -> list[str | None]:
+        """Per row, the split the workflow deals it (fill_splits, as the workflow runs
+        it) where the sheet leaves it empty; None where the sheet names one."""
+        if sheet.empty or "video_id" not in sheet.columns:
+            return [None] * len(sheet)
+        filled = fill_splits(sheet, self.config["splits"]["seed"], split_fractions(self.config))
+        return [
+            split if source == "assigned" else None
+            for split, source in zip(filled["split"], filled["split_source"], strict=True)
+        ]
 
     def _row(self, video_id: str) -> dict:
         sheet = self.checked_sheet()
@@ -327,15 +407,18 @@ class Project:
                     rgb = median_frame(str(path), probe, self.median_samples, video_id)
                 except VideoError as err:
                     raise ApiError(422, f"{video_id}: {err.reason}") from None
-                with atomic_path(png) as tmp:
-                    Image.fromarray(rgb).save(tmp, format="PNG")
-                meta = {"key": key, "probe": probe, "frame": True}
-                write_text(self.cache / f"{video_id}.json", json.dumps(meta, indent=1))
+                self._store_frame(video_id, key, probe, rgb)
         etag = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
         return png, etag
 
-    def suggestion(self, video_id: str) -> dict:
+    def _store_frame(self, video_id: str, key: dict, probe: dict, rgb: np.ndarray) -> None:
+        """The median frame's PNG in the cache, and the probe beside it."""
+        with atomic_path(self.cache / f"{video_id}.png") as tmp:
+            Image.fromarray(rgb).save(tmp, format="PNG")
+        meta = {"key": key, "probe": probe, "frame": True}
+        write_text(self.cache / f"{video_id}.json", json.dumps(meta, indent=1))
 
+    def suggestion(self, video_id: str) -> dict:
         png, _ = self.frame(video_id)
         try:
             polygon = suggest_polygon(np.asarray(Image.open(png).convert("RGB")))
@@ -387,8 +470,10 @@ class Project:
     def upload(self, file_name: str, body, length: int) -> dict:
         """Copy an uploaded video into upload_dir and append its sheet row.
 
-        The bytes go to a hidden temporary file first; a file probe_video rejects is
-        removed and refused with probe_video's reason.
+        The bytes go to a hidden temporary file first and are checked as the page reads
+        them next: probe_video, then the median frame (whose decoding fails on a damaged
+        video). A file either rejects is removed and refused with the reason; it gets no
+        sheet row.
         """
         name = Path((file_name or "").replace("\\", "/")).name.strip()
         if not name:
@@ -411,9 +496,12 @@ class Project:
                     remaining -= len(chunk)
             try:
                 probe = probe_video(str(tmp), safe_video_id(name))
+                rgb = median_frame(str(tmp), probe, self.median_samples, safe_video_id(name))
             except VideoError as err:
                 raise ApiError(
-                    422, f"{name} is not a video the workflow can read: {err.reason}"
+                    422,
+                    f"{name} is not a video the workflow can read: {err.reason}; "
+                    f"not added to {self.shown(self.sheet_path)}",
                 ) from None
             with self.sheet_lock():
                 sheet = self._raw_sheet()
@@ -437,8 +525,8 @@ class Project:
         finally:
             tmp.unlink(missing_ok=True)
         probe.update(video_id=video_id, path=str(final))
-        meta = {"key": self._cache_key(final), "probe": probe}
-        write_text(self.cache / f"{video_id}.json", json.dumps(meta, indent=1))
+        with self._video_lock(video_id):
+            self._store_frame(video_id, self._cache_key(final), probe, rgb)
         log.info("upload: %s -> %s (sheet row %s)", name, self.shown(final), video_id)
         return {
             "video_id": video_id,
@@ -493,6 +581,12 @@ class Project:
         if not isinstance(payload, dict):
             raise ApiError(400, "expected a JSON object {polygon, size_cm, fields}")
         fields = self._fields(payload.get("fields"))
+        for name, value in fields:
+            choice = self.choices.get(name)
+            if choice and value not in choice["values"]:
+                raise ApiError(
+                    422, f"column '{name}': {value!r} is not allowed; use {allowed_text(choice)}"
+                )
         probe = self.probe(video_id)  # also: the video is in a valid sheet
         frame_size = (int(probe["width"]), int(probe["height"]))
         path = self.arena_path(video_id)
@@ -513,6 +607,13 @@ class Project:
             definition = check_definition(definition_from_json(data, where), frame_size)
         except ArenaError as err:
             raise ApiError(422, str(err)) from None
+        try:  # a damaged video (its median frame does not decode) gets no arena
+            self.frame(video_id)
+        except ApiError as err:
+            if err.status != 422:
+                raise
+            message = f"{err.message}; the workflow cannot use it, nothing saved"
+            raise ApiError(422, message) from None
 
         with self.sheet_lock():
             sheet = self._raw_sheet()
@@ -522,9 +623,10 @@ class Project:
             index = matches[0]
             cleared = sheet.loc[index].get(ARENA_COLUMN, "")
             given = dict(fields)
-            for name, _ in fields:
-                if name not in sheet.columns:
-                    sheet[name] = ""  # a new column: empty for the other videos
+            for name, value in fields:
+                # a new column: empty for the other videos (an empty choice adds none)
+                if name not in sheet.columns and (value or name not in self.choices):
+                    sheet[name] = ""
             for column in sheet.columns:
                 if column in FIXED_COLUMNS:
                     continue
@@ -532,10 +634,20 @@ class Project:
                     sheet.loc[index, column] = ""  # the saved file is the arena now
                 elif column in given:  # columns not given keep their value
                     sheet.loc[index, column] = given[column]
+            applied = []  # the video has an arena now: its defaults where nothing is chosen
+            for column, value in ARENA_DEFAULTS.items():
+                if column in given or str(sheet.loc[index].get(column, "")).strip():
+                    continue
+                if column not in sheet.columns:
+                    sheet[column] = ""
+                sheet.loc[index, column] = value
+                applied.append(f"{column} {value}")
             self._replace_sheet(sheet, then=lambda: write_arena_file(path, definition))
         message = f"saved {where} and {self.shown(self.sheet_path)}"
         if cleared:
             message += f" (the sheet's arena value {cleared!r} was cleared: the file is used now)"
+        if applied:
+            message += f"; set {', '.join(applied)} (an arena video's defaults)"
         log.info("save: %s", message)
         return {
             "video_id": video_id,
@@ -545,6 +657,30 @@ class Project:
             "frame_size": list(frame_size),
             "message": message + "; the next snakemake run uses them",
         }
+
+    def remove(self, video_id: str) -> dict:
+        """Remove the video's row from the sheet (atomically, under the sheet lock, the
+        rest checked by load_sheet). Nothing else is deleted: the video file may be the
+        lab's only copy, and the arena file is reused if the row comes back."""
+        with self.sheet_lock():
+            sheet = self._raw_sheet()
+            matches = sheet.index[sheet["video_id"] == video_id] if "video_id" in sheet else []
+            if len(matches) == 0:
+                raise ApiError(404, f"no video '{video_id}' in {self.shown(self.sheet_path)}")
+            if len(matches) > 1:
+                raise ApiError(
+                    409,
+                    f"'{video_id}' is on {len(matches)} rows of {self.shown(self.sheet_path)}; "
+                    "remove the extra ones by hand",
+                )
+            source = sheet.loc[matches[0], "source"]
+            self._replace_sheet(sheet.drop(index=matches))
+        kept = f"source {source}"
+        if VIDEO_ID_PATTERN.match(video_id) and self.arena_path(video_id).is_file():
+            kept += f", arena file {self.shown(self.arena_path(video_id))}"
+        message = f"removed {video_id} from {self.shown(self.sheet_path)}; kept its files ({kept})"
+        log.info("remove: %s", message)
+        return {"video_id": video_id, "sheet": self.shown(self.sheet_path), "message": message}
 
 
 # --- HTTP --------------------------------------------------------------------------------
@@ -556,6 +692,7 @@ ROUTES = [
     ("GET", re.compile(r"/api/videos/([^/]+)/suggestion"), "get_suggestion"),
     ("POST", re.compile(r"/api/upload"), "post_upload"),
     ("POST", re.compile(r"/api/videos/([^/]+)/save"), "post_save"),
+    ("POST", re.compile(r"/api/videos/([^/]+)/remove"), "post_remove"),
 ]
 LOOPBACK_NAMES = {"localhost", "127.0.0.1", "[::1]", "::1"}
 PAGE_CSP = (
@@ -679,6 +816,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def post_save(self, video_id, query):
         self._json(self.server.project.save(video_id, self._json_body()))
+
+    def post_remove(self, video_id, query):
+        self._json(self.server.project.remove(video_id))
 
 
 class AnnotateServer(http.server.ThreadingHTTPServer):

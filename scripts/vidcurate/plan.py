@@ -31,7 +31,6 @@ from .arena import (
 from .arena_stage import ArenaSettings
 from .captions import CaptionSettings
 from .clips import ClipSettings
-from .columns import SPLITS
 from .config import ConfigError
 from .deface import DefaceSettings
 from .ingest import IngestSettings
@@ -42,7 +41,7 @@ from .scenes import SCENES_BACKEND_KEYS, FlashSettings
 from .scores import ScoreSettings
 from .settings import yes_no
 from .shards import ShardSettings
-from .sheet import DERIVED_COLUMNS, assign_split
+from .sheet import DERIVED_COLUMNS, assign_split, split_fractions
 from .tracks import TrackClipSettings
 from .web import redact_source, redact_url, url_sha256
 from .windows import ShotSettings, WindowSettings
@@ -155,10 +154,6 @@ def switch(value) -> bool:
     if parsed is None:
         raise PlanError(f"{value!r} is not a yes/no value")
     return parsed
-
-
-def split_fractions(config: dict) -> dict[str, float]:
-    return {name: config["splits"][name] for name in SPLITS}
 
 
 def settings_dict(cls, *sections: dict, **given) -> dict:

@@ -65,6 +65,11 @@ def assign_split(video_id: str, seed: int, fractions: dict[str, float]) -> str:
     return next(name for name in reversed(SPLITS) if fractions.get(name, 0.0) > 0)
 
 
+def split_fractions(config: dict) -> dict[str, float]:
+    """The config's ``splits`` fractions, in SPLITS order."""
+    return {name: config["splits"][name] for name in SPLITS}
+
+
 def fill_splits(sheet: pd.DataFrame, seed: int, fractions: dict[str, float]) -> pd.DataFrame:
     """``sheet`` with every blank or missing split assigned by :func:`assign_split`; the
     column ``split_source`` says which came from the sheet and which were assigned."""
