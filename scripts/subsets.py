@@ -1,4 +1,4 @@
-"""Stage: subsets (seed 003): class-balanced CB{K} and random subsets of the kept clips."""
+"""Stage: subsets: class-balanced CB{K} and random R{N} subsets of the kept clips."""
 
 from vidcurate.runner import stage_logging
 from vidcurate.subsets import write_subsets

@@ -155,6 +155,15 @@ def test_a_subset_range_that_keeps_nothing_fails():
     )
 
 
+def test_two_subsets_of_one_name_fail_before_any_job():
+    # names come from the request alone, so they are known when the workflow is planned
+    subsets = [{"kind": "random", "count": 5}, {"kind": "random", "count": 5, "seed": 1}]
+    assert message(validated(subsets=subsets, annotations={"dataset_name": "mice"})) == (
+        "subsets[0] and subsets[1] are both named mice-R5-5; give one a tag"
+    )
+    check_config(validated(subsets=[subsets[0], {**subsets[1], "tag": "s1"}]))
+
+
 def test_labels_file_and_captions_key_are_checked_at_every_plan(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     config = validated(labels={"file": "labels.csv"}, captions={"enabled": True})

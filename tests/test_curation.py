@@ -226,9 +226,7 @@ def test_class_balanced_top_k_takes_the_highest_scores_of_each_class():
     assert counts == {"walking": 4, "still": 3, "running": 4}
     walking = chosen[chosen["class"] == "walking"]
     assert sorted(walking["score"]) == [6.0, 7.0, 8.0, 9.0]
-    assert subset_name("mice", {"kind": "class_balanced", "per_class": 4}, len(chosen)) == (
-        "mice-CB4-11-T0"
-    )
+    assert subset_name("mice", {"kind": "class_balanced", "per_class": 4}) == "mice-CB4-T0"
 
 
 def test_class_balanced_random_is_at_most_k_and_the_same_for_the_same_seed():
@@ -245,7 +243,7 @@ def test_class_balanced_random_is_at_most_k_and_the_same_for_the_same_seed():
         more.loc[more["class"] == "walking", "clip"].tolist()
         == first.loc[first["class"] == "walking", "clip"].tolist()
     )
-    assert subset_name("mice", spec, 8) == "mice-CB5-8-Tinf"
+    assert subset_name("mice", spec) == "mice-CB5-Tinf"
 
 
 def test_subset_constraints_splits_and_exclusions():
@@ -297,11 +295,11 @@ def test_subset_files_are_identical_across_runs(tmp_path):
     ]
     write_subsets(str(tmp_path / "metadata.parquet"), specs, "mice", str(tmp_path / "one"))
     index = write_subsets(str(tmp_path / "metadata.parquet"), specs, "mice", str(tmp_path / "two"))
-    assert index["name"].tolist() == ["mice-CB5-10-T0", "mice-CB5-10-Tinf", "mice-R4-4"]
+    assert index["name"].tolist() == ["mice-CB5-T0", "mice-CB5-Tinf", "mice-R4-4"]
     for name in index["name"]:
         one = (tmp_path / "one" / f"{name}.jsonl.gz").read_bytes()
         assert one == (tmp_path / "two" / f"{name}.jsonl.gz").read_bytes()
-    records = read_subset(str(tmp_path / "one" / "mice-CB5-10-T0.jsonl.gz"))
+    records = read_subset(str(tmp_path / "one" / "mice-CB5-T0.jsonl.gz"))
     assert len(records) == 10
     assert {r["class"] for r in records} == {"walking", "still"}
     assert [(r["class"], r["score"]) for r in records if r["class"] == "still"] == [
@@ -315,6 +313,41 @@ def test_subset_files_are_identical_across_runs(tmp_path):
         write_subsets(
             str(tmp_path / "metadata.parquet"), [specs[2], specs[2]], "mice", str(tmp_path / "x")
         )
+
+
+def test_a_subset_keeps_the_name_asked_for_whatever_it_got(tmp_path):
+    """A training config names a subset's file: a request the clips cannot fill keeps
+    its name (the index says how many it got), and so does the same request filled
+    later, when more clips exist."""
+    specs = [
+        {"kind": "random", "count": 10},
+        {"kind": "random", "count": 2000},
+        {"kind": "class_balanced", "per_class": 5},
+    ]
+    out = tmp_path / "subsets"
+    asked = {"mice-R10-10": 10, "mice-R2000-2K": 2000, "mice-CB5-T0": 10}
+    rounds = []
+    for available in ({"walking": 3, "still": 1}, {"walking": 20, "still": 30}):
+        metadata(available).to_parquet(tmp_path / "metadata.parquet")
+        write_subsets(str(tmp_path / "metadata.parquet"), specs, "mice", str(out))
+        clips = sum(available.values())
+        got = {
+            "mice-R10-10": min(10, clips),
+            "mice-R2000-2K": clips,
+            "mice-CB5-T0": sum(min(5, n) for n in available.values()),
+        }
+        files = sorted(p.name for p in out.iterdir())
+        assert files == sorted([*(f"{name}.jsonl.gz" for name in asked), "index.tsv"])
+        index = pd.read_csv(out / "index.tsv", sep="\t").set_index("name")
+        for name in asked:
+            assert len(read_subset(str(out / f"{name}.jsonl.gz"))) == got[name]
+            assert (index.loc[name, "asked"], index.loc[name, "got"]) == (asked[name], got[name])
+        rounds.append(got)
+    # fewer clips than asked for every subset at first; then two of them full
+    assert rounds == [
+        {"mice-R10-10": 4, "mice-R2000-2K": 4, "mice-CB5-T0": 4},
+        {"mice-R10-10": 10, "mice-R2000-2K": 50, "mice-CB5-T0": 10},
+    ]
 
 
 def test_calibration_describes_every_numeric_score():
@@ -351,6 +384,6 @@ def test_temperature_zero_written_as_float_is_still_top_k():
     top = select(meta, {"kind": "class_balanced", "per_class": 2, "temperature": 0.0})
     assert sorted(top["score"]) == [8.0, 9.0]
     assert (
-        subset_name("m", {"kind": "class_balanced", "per_class": 2, "temperature": 0.0}, 2)
-        == "m-CB2-2-T0"
+        subset_name("m", {"kind": "class_balanced", "per_class": 2, "temperature": 0.0})
+        == "m-CB2-T0"
     )

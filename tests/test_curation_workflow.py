@@ -189,11 +189,10 @@ def test_class_balanced_subsets_hold_at_most_k_per_class_and_repeat_exactly(cura
     classes = train["action"].value_counts()
     assert {"walking", "still"} <= set(classes.index)  # the mouse's locomotion labels
     expected = int(sum(min(5, n) for name, n in classes.items() if name))
-    assert index["name"].tolist() == [
-        f"mice-CB5-{expected}-T0",
-        f"mice-CB5-{expected}-Tinf",
-        "mice-R6-6",
-    ]
+    assert index["name"].tolist() == ["mice-CB5-T0", "mice-CB5-Tinf", "mice-R6-6"]
+    full = 5 * int((classes.index != "").sum())
+    assert index["asked"].tolist() == [full, full, 6]
+    assert index["got"].tolist() == [expected, expected, 6]
     before = {p.name: p.read_bytes() for p in folder.glob("*.jsonl.gz")}
     for name in index["name"][:2]:
         records = read_subset(str(folder / f"{name}.jsonl.gz"))

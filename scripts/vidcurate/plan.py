@@ -42,6 +42,7 @@ from .scores import ScoreSettings
 from .settings import yes_no
 from .shards import ShardSettings
 from .sheet import DERIVED_COLUMNS, assign_split, split_fractions
+from .subsets import subset_names
 from .tracks import TrackClipSettings
 from .web import redact_source, redact_url, url_sha256
 from .windows import ShotSettings, WindowSettings
@@ -105,7 +106,8 @@ def check_config(config: dict) -> None:
             f"curation.min_luma must be at most curation.max_luma, got {low} > {high}: "
             "every clip would be dropped"
         )
-    for index, subset in enumerate(config.get("subsets") or []):
+    subsets = config.get("subsets") or []
+    for index, subset in enumerate(subsets):
         lows, highs = subset.get("min") or {}, subset.get("max") or {}
         for column in sorted(set(lows) & set(highs)):
             if lows[column] > highs[column]:
@@ -113,6 +115,10 @@ def check_config(config: dict) -> None:
                     f"subsets[{index}].min.{column} must be at most subsets[{index}].max."
                     f"{column}, got {lows[column]} > {highs[column]}: the subset would be empty"
                 )
+    try:  # a name comes from the request alone, so a clash is known now
+        subset_names((config.get("annotations") or {}).get("dataset_name", ""), subsets)
+    except ValueError as err:
+        problems.append(str(err))
     if problems:
         raise ConfigError("; ".join(problems))
 

@@ -9,8 +9,11 @@ come from the path (below the folder given, separators as ``_``), made safe for 
 names and unique (``-2``, ``-3`` on a collision, each reported on stderr). Splits are
 dealt by video with the workflow's own hash (seeded, stable when files are added) unless
 ``--split`` or a ``split`` column of the joined table gives one. ``--join`` adds the
-columns of a CSV/TSV whose ``file_name`` (or ``--join-on``) column holds file names.
-The result is checked with the workflow's sheet validation before it is printed.
+columns of a CSV/TSV whose ``file_name`` (or ``--join-on``) column names each video by
+its path below the folder or glob root it was found under (a longer path, or the file
+name alone where no other video has it, will do). The result is checked with the
+workflow's sheet validation before it is printed. A user error is one line on stderr
+and exit status 2, as argparse's own.
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ import glob
 import os
 import sys
 import tempfile
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+from typing import NamedTuple
 
 import pandas as pd
 
@@ -33,10 +37,26 @@ from .sources import archive_stem, is_archive, is_resource_fork, is_video
 SCHEMA = Path(__file__).resolve().parents[2] / "config" / "schemas" / "samples.schema.yaml"
 
 
-def find_sources(inputs: list[str]) -> list[tuple[Path, str]]:
-    """(file, id stem) of every video or archive the inputs name, in sorted order per
-    input; a folder's files are named by their path below it."""
-    found: list[tuple[Path, str]] = []
+class Found(NamedTuple):
+    file: Path  # as found from the input given
+    stem: str  # what its id is made from
+    below: str  # its path below the folder or glob root, as a join table names it
+
+
+def _glob_root(pattern: str) -> Path:
+    """The folder a glob searches: its leading parts without a wildcard."""
+    parts = []
+    for part in Path(pattern).parts:
+        if any(char in part for char in "*?["):
+            break
+        parts.append(part)
+    return Path(*parts)
+
+
+def find_sources(inputs: list[str]) -> list[Found]:
+    """Every video or archive the inputs name, in sorted order per input; a folder's
+    files are named by their path below it."""
+    found: list[Found] = []
     for given in inputs:
         path = Path(given)
         if path.is_dir():
@@ -46,37 +66,97 @@ def find_sources(inputs: list[str]) -> list[tuple[Path, str]]:
                 if is_video(file) or is_archive(file):
                     relative = file.relative_to(path)
                     stem = archive_stem(relative) if is_archive(file) else relative.with_suffix("")
-                    found.append((file, str(stem).replace(os.sep, "_")))
+                    found.append(Found(file, str(stem).replace(os.sep, "_"), relative.as_posix()))
         elif path.is_file():
-            found.append((path, archive_stem(path) if is_archive(path) else path.stem))
+            stem = archive_stem(path) if is_archive(path) else path.stem
+            found.append(Found(path, stem, path.name))
         else:
             matches = sorted(glob.glob(given, recursive=True))
             files = [Path(m) for m in matches if Path(m).is_file()]
             if not files:
                 raise SheetError(f"{given}: no such file, folder, or files matching the glob")
+            root = _glob_root(given)
             for file in files:
                 if (is_video(file) or is_archive(file)) and not is_resource_fork(file):
-                    found.append((file, archive_stem(file) if is_archive(file) else file.stem))
+                    stem = archive_stem(file) if is_archive(file) else file.stem
+                    found.append(Found(file, stem, file.relative_to(root).as_posix()))
     return found
 
 
 def read_join(path: str, key: str | None) -> tuple[pd.DataFrame, str]:
-    sep = "\t" if path.lower().endswith((".tsv", ".tab")) else ","
-    table = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False)
-    table.columns = [c.strip() for c in table.columns]
+    """The join table and its key column, keys stripped; one row per key."""
+    kind, sep = ("TSV", "\t") if path.lower().endswith((".tsv", ".tab")) else ("CSV", ",")
+    try:
+        # no header row for pandas: a row longer than the header is then an error,
+        # not an index column that shifts every value
+        rows = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, header=None)
+    except OSError as err:
+        raise SheetError(f"{path}: cannot read the join table ({err.strerror})") from None
+    except UnicodeDecodeError:
+        raise SheetError(f"{path}: the join table is not UTF-8 text") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+        reason = str(err).strip().splitlines()[-1].split("C error: ")[-1]
+        raise SheetError(f"{path}: not a {kind} table ({reason})") from None
+    table = rows.iloc[1:].set_axis([c.strip() for c in rows.iloc[0]], axis=1)
+    doubled = sorted(set(table.columns[table.columns.duplicated()]))
+    if doubled:
+        raise SheetError(f"{path}: column(s) {', '.join(doubled)} appear more than once")
     if key is None:
         key = next(
             (c for c in ("file_name", "filename", "file", "path") if c in table.columns), None
         )
-    if key is None or key not in table.columns:
+        if key is None:
+            raise SheetError(
+                f"{path}: no column to join on (file_name, filename, file or path; or --join-on)"
+            )
+    elif key not in table.columns:
         raise SheetError(
-            f"{path}: no column to join on (file_name, filename, file or path; or --join-on)"
+            f"{path}: no column {key!r} to join on; its columns: {', '.join(table.columns)}"
         )
-    table[key] = table[key].map(lambda v: Path(v.strip()).name)
-    repeated = table[key][table[key].duplicated()].tolist()
+    table[key] = table[key].str.strip()
+    parts = table[key].map(lambda v: PurePosixPath(v).parts)
+    repeated = table.loc[parts.duplicated(), key].tolist()
     if repeated:
-        raise SheetError(f"{path}: file name(s) {', '.join(repeated[:5])} appear more than once")
+        raise SheetError(f"{path}: {', '.join(repeated[:5])} appear(s) more than once")
     return table, key
+
+
+def match_join(
+    keys: list[str], found: list[Found], where: str
+) -> tuple[list[int | None], list[str]]:
+    """The video each join key names, and the keys that name none. A key names the
+    videos whose path ends in it: the file name, the path below the folder or glob root,
+    or more of it. A key two videos end in, or two keys for one video, is a SheetError."""
+    ends: dict[tuple[str, ...], list[int]] = {}
+    for number, video in enumerate(found):
+        parts = Path(os.path.abspath(video.file)).parts
+        for start in range(len(parts)):
+            ends.setdefault(parts[start:], []).append(number)
+    matched: list[int | None] = []
+    unmatched = []
+    taken: dict[int, str] = {}
+    for key in keys:
+        videos = ends.get(PurePosixPath(key).parts, []) if key else []
+        if len(videos) > 1:
+            below = [found[n].below for n in videos]
+            # the same path below two different folders: name them as found instead
+            names = below if len(set(below)) == len(below) else [str(found[n].file) for n in videos]
+            raise SheetError(
+                f"{where}: {key!r} could be any of {', '.join(map(repr, names))}; "
+                "write more of its path"
+            )
+        if not videos:
+            unmatched.append(key)
+            matched.append(None)
+            continue
+        if videos[0] in taken:
+            raise SheetError(
+                f"{where}: {taken[videos[0]]!r} and {key!r} both name "
+                f"{found[videos[0]].below!r}; keep one row"
+            )
+        taken[videos[0]] = key
+        matched.append(videos[0])
+    return matched, unmatched
 
 
 def build_sheet(
@@ -91,20 +171,28 @@ def build_sheet(
 ) -> pd.DataFrame:
     """The sheet as a table: video_id, source, split, then the joined columns."""
     fractions = fractions or {"train": 0.8, "val": 0.1, "test": 0.1}
+    if not split and (min(fractions.values()) < 0 or sum(fractions.values()) <= 0):
+        shares = ", ".join(f"{name} {share:g}" for name, share in fractions.items())
+        raise SheetError(f"split shares must be 0 or more, and not all 0 (got {shares})")
+    if relative_to and not Path(relative_to).is_dir():
+        raise SheetError(
+            f"--relative-to {relative_to}: no such folder (the folder the sheet will be in; "
+            "make it first)"
+        )
     found = find_sources(inputs)
     if not found:
         raise SheetError(f"no videos or archives found in {', '.join(inputs)}")
     seen: dict[Path, str] = {}
-    files, stems = [], []
-    for file, stem in found:
-        resolved = file.resolve()
+    kept: list[Found] = []
+    for video in found:
+        resolved = video.file.resolve()
         if resolved in seen:
-            report(f"{file}: listed twice (also as {seen[resolved]}), kept once")
+            report(f"{video.file}: listed twice (also as {seen[resolved]}), kept once")
             continue
-        seen[resolved] = str(file)
-        files.append(file)
-        stems.append(stem)
-    ids = unique_ids(stems, report)
+        seen[resolved] = str(video.file)
+        kept.append(video)
+    files = [video.file for video in kept]
+    ids = unique_ids([video.stem for video in kept], report)
     base = Path(relative_to).resolve() if relative_to else None
     sources = [os.path.relpath(f.resolve(), base) if base else str(f.resolve()) for f in files]
     sheet = pd.DataFrame({"video_id": ids, "source": sources, "split": split or ""})
@@ -116,13 +204,12 @@ def build_sheet(
                 f"{join}: column(s) {', '.join(sorted(clash))} would replace the ones built "
                 "from the files; rename them"
             )
-        names = [f.name for f in files]
-        unmatched = sorted(set(extra[key]) - set(names))
+        matched, unmatched = match_join(extra[key].tolist(), kept, join)
         if unmatched:
-            report(f"{join}: {len(unmatched)} row(s) match no file, e.g. {unmatched[0]}")
-        extra = extra.set_index(key)
-        for column in extra.columns:
-            values = [extra[column].get(name, "") for name in names]
+            report(f"{join}: {len(unmatched)} row(s) match no file, e.g. {sorted(unmatched)[0]}")
+        rows = {video: row for row, video in enumerate(matched) if video is not None}
+        for column in extra.columns.drop(key):
+            values = [extra[column].iat[rows[n]] if n in rows else "" for n in range(len(kept))]
             if column == "split":
                 if not split:
                     sheet["split"] = values
@@ -149,11 +236,33 @@ def check_sheet(sheet: pd.DataFrame, where: str | None = None) -> None:
         os.unlink(handle.name)
 
 
+EXAMPLES = """examples:
+  vidcurate-sheet raw/day1 'raw/day 2' --relative-to config -o config/videos.tsv
+  vidcurate-sheet 'raw/**/*.mp4' --split test --relative-to config -o config/test.tsv
+  vidcurate-sheet raw/batch.tar.gz --relative-to config -o config/batch.tsv
+  vidcurate-sheet raw --join meta.csv --relative-to config -o config/videos.tsv
+
+meta.csv names each video by its path below raw/ (quote names with commas):
+  file_name,subject,split
+  "day1/cam A run#1.mp4",m3,val
+  "day 2/cam A run#1.mp4",m4,
+"""
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="vidcurate-sheet", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="vidcurate-sheet",
+        description=__doc__.split("\n\n")[0],
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("inputs", nargs="+", help="folders, globs, video files, tar/zip archives")
-    parser.add_argument("--join", help="CSV/TSV of extra columns, one row per file name")
-    parser.add_argument("--join-on", help="its file name column (default: file_name, ...)")
+    parser.add_argument(
+        "--join",
+        help="CSV/TSV of extra columns, one row per video, named by its path below the "
+        "folder or glob root (or its file name where no other video has it)",
+    )
+    parser.add_argument("--join-on", help="the column naming the videos (default: file_name, ...)")
     parser.add_argument("--split", choices=SPLITS, help="one split for every video")
     parser.add_argument("--seed", type=int, default=0, help="seed of the split hash")
     for name, share in (("train", 0.8), ("val", 0.1), ("test", 0.1)):
@@ -175,13 +284,18 @@ def main(argv: list[str] | None = None) -> int:
             relative_to=args.relative_to,
         )
         check_sheet(sheet, args.relative_to)
+        if args.output:
+            with open(args.output, "w", newline="") as handle:
+                sheet.to_csv(handle, sep="\t", index=False)
+        else:
+            sheet.to_csv(sys.stdout, sep="\t", index=False)
     except SheetError as err:
         print(f"vidcurate-sheet: {err}", file=sys.stderr)
         return 2
-    if args.output:
-        sheet.to_csv(args.output, sep="\t", index=False)
-    else:
-        sheet.to_csv(sys.stdout, sep="\t", index=False)
+    except OSError as err:  # a folder, table or output the user named cannot be used
+        reason = f"{err.filename}: {err.strerror}" if err.filename and err.strerror else err
+        print(f"vidcurate-sheet: {reason}", file=sys.stderr)
+        return 2
     print(f"vidcurate-sheet: {len(sheet)} rows", file=sys.stderr)
     return 0
 

@@ -1,11 +1,13 @@
-"""Subsets of the kept clips (seed 003): class-balanced ``CB{K}`` and random ``N``.
+"""Subsets of the kept clips: class-balanced ``CB{K}`` and random ``R{N}``.
 
 ``CB{K}`` takes at most K clips of every class: with temperature 0 (``T0``) the K with
 the highest score, with infinite temperature (``Tinf``) K at random within the class.
 Only kept clips of the listed splits (train by default: evaluation videos never enter a
 training subset) outside the excluded videos take part, after the minimum and maximum
-score constraints. Files are named like the seed's, ``{dataset}-CB{K}-{count}-T0``,
-where count is the number of clips in the subset (392K style above 999).
+score constraints. A file is named by the request alone, ``{dataset}-CB{K}-T0`` or
+``{dataset}-R{N}-{N}`` (392K style above 999), never by the clips it got, so a training
+config that names it keeps working when there are fewer clips than asked, or more
+later; index.tsv says how many each asked for and got.
 
 Randomness is seeded per subset and per class (a hash of seed and class), over clips in
 (video_id, clip) order, so a subset is the same on every run and a class's sample does
@@ -47,7 +49,7 @@ RECORD_COLUMNS = [
 
 
 def count_label(count: int) -> str:
-    """392 -> '392', 392_000 -> '392K', 1_200_000 -> '1.2M' (seed 003's names)."""
+    """392 -> '392', 392_000 -> '392K', 1_200_000 -> '1.2M'."""
     if count < 1000:
         return str(count)
     if round(count / 1000) < 1000:
@@ -61,13 +63,42 @@ def top_k(spec: dict) -> bool:
     return str(temperature) != "inf" and float(temperature) == 0
 
 
-def subset_name(dataset: str, spec: dict, count: int) -> str:
+def subset_name(dataset: str, spec: dict) -> str:
+    """The file name of what ``spec`` asks for. A random subset keeps the name it had
+    when full (``R10-10``); a class-balanced one has no count, as its full size depends
+    on the classes found."""
     if spec["kind"] == "class_balanced":
         temperature = "T0" if top_k(spec) else "Tinf"
-        name = f"{dataset}-CB{spec['per_class']}-{count_label(count)}-{temperature}"
+        name = f"{dataset}-CB{spec['per_class']}-{temperature}"
     else:
-        name = f"{dataset}-R{spec['count']}-{count_label(count)}"
+        name = f"{dataset}-R{spec['count']}-{count_label(spec['count'])}"
     return f"{name}-{spec['tag']}" if spec.get("tag") else name
+
+
+def subset_names(dataset: str, specs: list[dict]) -> list[str]:
+    """The name of every spec; ValueError when two share one."""
+    names: list[str] = []
+    for index, spec in enumerate(specs):
+        name = subset_name(dataset, spec)
+        if name in names:
+            raise ValueError(
+                f"subsets[{names.index(name)}] and subsets[{index}] are both named {name}; "
+                "give one a tag"
+            )
+        names.append(name)
+    return names
+
+
+def asked_count(table: pd.DataFrame, spec: dict) -> int:
+    """Clips a full subset holds: ``count``, or ``per_class`` of every class among the
+    candidates (``table`` from :func:`classified`)."""
+    if spec["kind"] == "class_balanced":
+        return int(spec["per_class"]) * table.loc[table["class"] != "", "class"].nunique()
+    return int(spec["count"])
+
+
+# index.tsv: asked is what a full subset holds, got what this one does
+INDEX_COLUMNS = ("name", "kind", "asked", "got", "per_class", "definition")
 
 
 def _rng(seed: int, *parts: str) -> np.random.Generator:
@@ -94,9 +125,8 @@ def _require_column(metadata: pd.DataFrame, column: str, where: str) -> None:
         raise ValueError(f"subsets: {where} names {column!r}, not a column of metadata.parquet")
 
 
-def select(metadata: pd.DataFrame, spec: dict) -> pd.DataFrame:
-    """The subset's clips with ``class`` and ``score`` columns, in (class, video, clip)
-    order."""
+def classified(metadata: pd.DataFrame, spec: dict) -> pd.DataFrame:
+    """The candidates with the ``class`` and ``score`` columns the spec names."""
     class_column = spec.get("class_column", "action")
     score_column = spec.get("score_column", "motion_mean_px_s")
     for column in (class_column, score_column):
@@ -104,6 +134,17 @@ def select(metadata: pd.DataFrame, spec: dict) -> pd.DataFrame:
     table = candidates(metadata, spec).copy()
     table["class"] = table[class_column].fillna("").astype(str)
     table["score"] = pd.to_numeric(table[score_column], errors="coerce")
+    return table
+
+
+def select(metadata: pd.DataFrame, spec: dict) -> pd.DataFrame:
+    """The subset's clips with ``class`` and ``score`` columns, in (class, video, clip)
+    order."""
+    return draw(classified(metadata, spec), spec)
+
+
+def draw(table: pd.DataFrame, spec: dict) -> pd.DataFrame:
+    """The subset's clips of the candidates ``table`` (from :func:`classified`)."""
     seed = int(spec.get("seed", 0))
     if spec["kind"] == "random":
         count = min(int(spec["count"]), len(table))
@@ -150,28 +191,31 @@ def write_subsets(
     metadata_parquet: str, specs: list[dict], dataset_name: str, out_dir: str
 ) -> pd.DataFrame:
     """Every configured subset as ``{name}.jsonl.gz`` under ``out_dir``, and index.tsv
-    (name, kind, clips, clips per class, the definition)."""
+    (name, kind, clips asked and got, clips per class, the definition)."""
     metadata = pd.read_parquet(metadata_parquet)
+    names = subset_names(dataset_name, specs)
     rows = []
     with atomic_dir(out_dir) as tmp:
-        for spec in specs:
-            chosen = select(metadata, spec)
-            name = subset_name(dataset_name, spec, len(chosen))
-            if any(row["name"] == name for row in rows):
-                raise ValueError(f"subsets: two definitions are both named {name}; give one a tag")
+        for name, spec in zip(names, specs, strict=True):
+            table = classified(metadata, spec)
+            chosen = draw(table, spec)
+            asked = asked_count(table, spec)
             (Path(tmp) / f"{name}.jsonl.gz").write_bytes(_records(chosen))
             per_class = chosen["class"].value_counts().sort_index().to_dict()
             rows.append(
                 {
                     "name": name,
                     "kind": spec["kind"],
-                    "clips": len(chosen),
+                    "asked": asked,
+                    "got": len(chosen),
                     "per_class": json.dumps(per_class),
                     "definition": json.dumps(spec, sort_keys=True),
                 }
             )
+            if len(chosen) < asked:
+                log.warning("subset %s: %d of the %d clips asked for", name, len(chosen), asked)
             log.info("subset %s: %d clips %s", name, len(chosen), per_class)
-        index = pd.DataFrame(rows, columns=["name", "kind", "clips", "per_class", "definition"])
+        index = pd.DataFrame(rows, columns=list(INDEX_COLUMNS))
         index.to_csv(Path(tmp) / "index.tsv", sep="\t", index=False)
     return index
 
