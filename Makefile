@@ -72,6 +72,7 @@ format: setup
 bench: setup
 	$(BIN)/python bench/clips.py
 	$(BIN)/python bench/scenes.py
+	$(BIN)/python bench/windows.py
 	$(BIN)/python bench/deface.py
 	$(BIN)/python bench/plan.py
 	$(BIN)/python bench/arena.py

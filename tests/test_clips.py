@@ -10,7 +10,7 @@ from conftest import check_clip, data_file, decode_frames, psnr, read_jpeg, wind
 from vidcurate import clips as clips_module
 from vidcurate.clips import ClipSettings, clips_stage
 from vidcurate.probe import probe_stage
-from vidcurate.windows import windows_stage
+from vidcurate.windows import WindowSettings, windows_stage
 
 
 def run_stages(tmp_path, relative, settings=None):
@@ -72,6 +72,62 @@ def test_clip_frames_show_the_right_source_time(tmp_path):
             shown = int(np.argmin(((source - frame) ** 2).mean(axis=(1, 2, 3))))
             t = clip.start_s + i / 25
             assert shown / 10 <= t + 0.02 and (shown + 1) / 10 > t - 0.02, (clip.clip, i, shown)
+
+
+def test_shot_aligned_clips_start_between_whole_seconds(tmp_path):
+    """windows.align: shot on psd_counter (10 fps, frame k shows k+1) with a cut put at
+    frame 3 (0.3 s): the shot's usable start 0.3 + 0.2 s is output frame 12.5, moved up
+    to frame 13 = 0.52 s; windows 0.52-1.52 and 1.52-2.52 fit before the video's end at
+    3.0 s, 2.52-3.52 does not. Every frame of each clip, its keyframe first, shows the
+    source frame on screen at its own time (to within half an output frame)."""
+    settings = ClipSettings()
+    video = data_file("shots/psd_counter.mp4")
+    probe_stage(str(video), "v", str(tmp_path / "probe.json"))
+    (tmp_path / "shots.tsv").write_text(
+        "scene\tstart_frame\tend_frame\tstart_s\tend_s\tboundary\n"
+        "1\t0\t2\t0.0\t0.3\t\n2\t3\t29\t0.3\t3.0\tcut\n"
+    )
+    (tmp_path / "flash.tsv").write_text("frame\ttime_s\tluma_delta\n")
+    windows = windows_stage(
+        str(tmp_path / "probe.json"),
+        WindowSettings(seconds=settings.seconds, fps=settings.fps, align="shot"),
+        str(tmp_path / "windows.tsv"),
+        str(tmp_path / "shots.tsv"),
+        str(tmp_path / "flash.tsv"),
+    )
+    assert windows[["start_s", "end_s", "keep"]].values.tolist() == [
+        [0.52, 1.52, True],
+        [1.52, 2.52, True],
+    ]
+    table = clips_stage(
+        str(video),
+        str(tmp_path / "probe.json"),
+        str(tmp_path / "windows.tsv"),
+        settings,
+        str(tmp_path / "clips"),
+        str(tmp_path / "keyframes"),
+        str(tmp_path / "clips.tsv"),
+    )
+    assert list(table.start_frame) == [13, 38] and list(table["clip"]) == ["0001", "0002"]
+    source = decode_frames(video, 640, 360).astype(np.float32)
+
+    def shown(frame):  # the counter frame it shows
+        return int(np.argmin(((source - frame.astype(np.float32)) ** 2).mean(axis=(1, 2, 3))))
+
+    for clip in table.itertuples():
+        check_clip(
+            tmp_path / "clips" / clip.clip_file,
+            tmp_path / "keyframes" / clip.keyframe_file,
+            640,
+            360,
+        )
+        frames = decode_frames(tmp_path / "clips" / clip.clip_file)
+        for i, frame in enumerate(frames):
+            t, k = clip.start_s + i / 25, shown(frame)
+            assert k / 10 <= t + 0.02 and (k + 1) / 10 > t - 0.02, (clip.clip, i, k)
+        # the keyframe is the clip's first frame: 0.52 s shows frame 5, 1.52 s frame 15
+        key = read_jpeg(tmp_path / "keyframes" / clip.keyframe_file)
+        assert shown(key) == int(clip.start_s * 10)
 
 
 def test_cut_lands_on_the_right_frame(tmp_path):

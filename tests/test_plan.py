@@ -72,6 +72,24 @@ def test_every_stage_gets_every_field_of_its_settings_and_nothing_else(config):
     assert "crf" in settings["clips"] and "crf" not in settings["windows"]
 
 
+def test_window_alignment_reaches_the_windows_jobs_only(config):
+    """windows.align changes the windows rule's params and no other rule's: windows rerun,
+    and the stages after them only because the windows table is new (never deface, scenes,
+    motion or tracks)."""
+    shot = copy.deepcopy(config)
+    shot["windows"]["align"] = "shot"
+    before, after = plan.stage_settings(config), plan.stage_settings(shot)
+    assert before["windows"]["align"] == "grid" and after["windows"]["align"] == "shot"
+    assert {name for name in before if before[name] != after[name]} == {"windows"}
+    for backend in ("transnetv2", "pyscenedetect", "none"):
+        assert plan.scenes_settings(shot, backend) == plan.scenes_settings(config, backend)
+    video = {"video_id": "v"}
+    for has_arena in (False, True):
+        assert plan.tracks_settings(video, shot, has_arena) == plan.tracks_settings(
+            video, config, has_arena
+        )
+
+
 def test_a_field_the_config_lacks_fails_the_plan(config):
     broken = copy.deepcopy(config)
     del broken["deface"]["mosaic_size"]

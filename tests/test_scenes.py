@@ -230,14 +230,23 @@ def evaluate(backend: str, relative: str, tmp_path, model_path: str) -> dict:
         or any(f[0] <= g_end + 1 and f[1] >= g_start - 1 for g_start, g_end in gradual)
     ]
     false_cuts = [f for f in found if f[2] == "cut" and not any(near(c, f[0], f[1]) for c in cuts)]
+    shot_aligned = windows_stage(
+        str(tmp_path / "p.json"),
+        WindowSettings(align="shot"),
+        str(tmp_path / "ws.tsv"),
+        str(tmp_path / "s.tsv"),
+        str(tmp_path / "f.tsv"),
+    )
     fps = probe["avg_fps"]
     spans = [(c, c) for c in cuts] + gradual  # frames a..b changing, b settled
-    kept = windows[windows.keep]
     half = 0.5 / 25
-    over = sum(
-        any(a / fps < w.end_s - half and b / fps > w.start_s + half for a, b in spans)
-        for w in kept.itertuples()
-    )
+
+    def over(table):  # kept windows overlapping a transition of the ground truth
+        return sum(
+            any(a / fps < w.end_s - half and b / fps > w.start_s + half for a, b in spans)
+            for w in table[table.keep].itertuples()
+        )
+
     return {
         "backend": backend,
         "video": name,
@@ -248,8 +257,10 @@ def evaluate(backend: str, relative: str, tmp_path, model_path: str) -> dict:
         "boundaries": len(found),
         "true_boundaries": len(true_found),
         "false_cuts": len(false_cuts),
-        "kept_windows": len(kept),
-        "windows_over_transitions": over,
+        "kept_windows": int(windows.keep.sum()),
+        "windows_over_transitions": over(windows),
+        "kept_shot_aligned": int(shot_aligned.keep.sum()),
+        "shot_aligned_over_transitions": over(shot_aligned),
     }
 
 
@@ -292,9 +303,13 @@ def test_accuracy_against_ground_truth(backend, relative, tmp_path, transnet_onn
     if video == "psd_testvideo":
         assert result["false_cuts"] == 0, result
         assert result["true_boundaries"] == result["boundaries"], result
+    # windows.align: shot never keeps fewer windows, and keeps none over a transition
+    # the grid's windows avoid
+    assert result["kept_shot_aligned"] >= result["kept_windows"], result
     if backend == "transnetv2":
         # cuts, fades and the dissolve all cut out: no kept window touches any of them
         assert result["windows_over_transitions"] == 0, result
+        assert result["shot_aligned_over_transitions"] == 0, result
         if video == "psd_testvideo":
             assert result["boundaries"] == len(cuts) + len(gradual), result
         if video == "psd_fades":

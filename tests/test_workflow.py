@@ -256,6 +256,8 @@ def changed_plan(workflow: Path, project: Path, section: str, values: dict) -> s
         ("scenes", {"trim_s": 0.4}, {"windows", "extract_clips", *AFTER_CLIPS}),
         ("scenes", {"min_scene_s": 2.0}, {"windows", "extract_clips", *AFTER_CLIPS}),
         ("flash", {"record_only": True}, {"windows", "extract_clips", *AFTER_CLIPS}),
+        # where windows start: windows and what follows, never shot detection again
+        ("windows", {"align": "shot"}, {"windows", "extract_clips", *AFTER_CLIPS}),
         # what finds flashes is read by scenes (and all after it), not by deface
         ("flash", {"delta": 30.0}, {"scenes", "windows", "extract_clips", *AFTER_CLIPS}),
         # another backend's knob, or what deface does with its output: nothing to do

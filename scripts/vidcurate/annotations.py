@@ -21,6 +21,7 @@ import contextlib
 import io
 import json
 import logging
+import math
 import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +35,7 @@ from vidcurate.settings import FromConfig
 
 from .arena import read_transform
 from .atomic import atomic_path, write_text
-from .columns import SPLITS
+from .columns import EPS, SPLITS
 from .geometry import apply, iou, map_boxes
 from .outcome import rejection_in_table
 
@@ -421,6 +422,13 @@ def _split_files(root: Path, split: str) -> dict[str, Path]:
     }
 
 
+def ava_second(keyframe_s: float) -> int:
+    """AVA's whole-second timestamp of a keyframe: its time rounded, halves up, so
+    keyframes at least a second apart (shot-aligned ones at 3.5 s and 4.5 s) keep
+    distinct timestamps, as Python's round-half-to-even would not."""
+    return math.floor(keyframe_s + 0.5 + EPS)
+
+
 def write_annotation_files(
     metadata_parquet: str,
     tables: dict[str, str],
@@ -461,7 +469,7 @@ def write_annotation_files(
             table = per_video.get(clip.video_id)
             # annotations name the clip of the video's clip table, the dataset renumbers
             here = table[table["clip"] == clip.source_clip] if table is not None else None
-            second = int(round(float(clip.start_s)))
+            second = ava_second(float(clip.start_s))
             key = f"{clip.video_id},{second:04d}"
             for box in here.itertuples() if here is not None else ():
                 annotations.append(

@@ -182,7 +182,7 @@ def settings_dict(cls, *sections: dict, **given) -> dict:
 def stage_settings(config: dict) -> dict[str, dict]:
     """The settings each rule gets as a param (the ones the same for every video)."""
     return {
-        "windows": settings_dict(WindowSettings, config["clips"]),
+        "windows": settings_dict(WindowSettings, config["clips"], config["windows"]),
         "clips": settings_dict(ClipSettings, config["clips"]),
         "shots": settings_dict(
             ShotSettings, config["scenes"], flash_record_only=config["flash"]["record_only"]

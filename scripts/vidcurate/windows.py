@@ -4,6 +4,11 @@ A window is a half-open interval [start_s, end_s) of presentation time, measured
 from the video stream's first frame. Clip extraction turns the window into
 exactly ``frames_per_clip`` frames of a constant-rate stream at ``fps``, whose
 frame ``n`` shows time ``n / fps``.
+
+Windows are placed one of two ways (``windows.align``): ``grid``, back to back from
+t = 0 (whole-second starts with 1-s clips, AVA's keyframe times), then narrowed to
+shots; or ``shot``, tiled from each shot's usable start, so a short shot is not lost
+to where the grid happens to fall in it.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,18 +32,24 @@ from .columns import EPS, MOTION_COLUMNS, Window, windows_frame
 log = logging.getLogger(__name__)
 
 
+ALIGNMENTS = ("grid", "shot")
+
+
 @dataclass(frozen=True)
 class WindowSettings(FromConfig):
-    """Which windows a video has (config ``clips``): a new crf re-encodes clips without
-    recomputing windows."""
+    """Which windows a video has (config ``clips`` and ``windows.align``): a new crf
+    re-encodes clips without recomputing windows."""
 
     seconds: float = 1.0
     fps: int = 25
     max_short_side: int = 360
     min_short_side: int = 64
+    align: str = "grid"
 
     def __post_init__(self):
         frames_per_clip(self.seconds, self.fps)  # fail on a fractional frame count
+        if self.align not in ALIGNMENTS:
+            raise ValueError(f"windows.align must be grid or shot, got {self.align!r}")
 
     @property
     def n_frames(self) -> int:
@@ -80,6 +92,34 @@ def contiguous_windows(duration_s: float, seconds: float) -> list[Window]:
     ]
 
 
+def usable_span(shot, trim_s: float, last_end: float) -> tuple[float, float]:
+    """The part of ``shot`` (a shots.tsv row) windows may use: ``trim_s`` cut from each
+    end that touches a transition; the video's own start and end are not transitions."""
+    start = shot.start_s + (trim_s if shot.start_frame > 0 else 0.0)
+    end = shot.end_s - (trim_s if shot.end_s < last_end - EPS else 0.0)
+    return start, end
+
+
+def shot_windows(shots: pd.DataFrame, seconds: float, fps: int, trim_s: float) -> list[Window]:
+    """Back-to-back windows of ``seconds`` from each shot's usable start, as many as fit
+    in its usable span (usable_span). A start is moved up to the next output frame
+    (frame ``n`` shows ``n / fps``), so the window is exactly the frames its clip holds
+    and its first frame is its keyframe; windows are numbered in time order."""
+    n_frames = frames_per_clip(seconds, fps)
+    last_end = shots.end_s.max() if len(shots) else 0.0
+    windows = []
+    for shot in shots.sort_values("start_s").itertuples():
+        start, end = usable_span(shot, trim_s, last_end)
+        first = math.ceil(start * fps - EPS)
+        while (first + n_frames) / fps <= end + EPS:
+            number = len(windows) + 1
+            windows.append(
+                Window(number, round(first / fps, 6), round((first + n_frames) / fps, 6))
+            )
+            first += n_frames
+    return windows
+
+
 def restrict_to_shots(
     windows: list[Window],
     shots: pd.DataFrame,
@@ -103,14 +143,10 @@ def restrict_to_shots(
             dropped[window.window] = "scene_boundary"
             continue
         shot = inside.iloc[0]
-        trim_start = trim_s if shot.start_frame > 0 else 0.0
-        trim_end = trim_s if shot.end_s < last_end - EPS else 0.0
+        usable_start, usable_end = usable_span(shot, trim_s, last_end)
         if shot.end_s - shot.start_s < min_scene_s:
             dropped[window.window] = "short_scene"
-        elif (
-            window.start_s < shot.start_s + trim_start - EPS
-            or window.end_s > shot.end_s - trim_end + EPS
-        ):
+        elif window.start_s < usable_start - EPS or window.end_s > usable_end + EPS:
             dropped[window.window] = "scene_boundary"
         elif (
             flash_excludes
@@ -119,6 +155,33 @@ def restrict_to_shots(
         ):
             dropped[window.window] = "flash"
     return dropped
+
+
+def plan_windows(
+    duration_s: float,
+    settings: WindowSettings,
+    shots: pd.DataFrame | None = None,
+    flash_times: Sequence[float] = (),
+    shot_settings: ShotSettings = ShotSettings(),
+) -> tuple[list[Window], dict[int, str]]:
+    """A video's candidate windows (placed as ``settings.align`` says) and the reasons
+    to drop some (restrict_to_shots; none without ``shots``). Without a shot list the
+    video is one shot from t = 0, where both alignments give the same windows."""
+    if shots is None:
+        return contiguous_windows(duration_s, settings.seconds), {}
+    if settings.align == "shot":
+        windows = shot_windows(shots, settings.seconds, settings.fps, shot_settings.trim_s)
+    else:
+        windows = contiguous_windows(duration_s, settings.seconds)
+    dropped = restrict_to_shots(
+        windows,
+        shots,
+        list(flash_times),
+        shot_settings.trim_s,
+        shot_settings.min_scene_s,
+        flash_excludes=not shot_settings.flash_record_only,
+    )
+    return windows, dropped
 
 
 def _mean(pairs: pd.DataFrame, column: str) -> float:
@@ -168,8 +231,9 @@ def windows_stage(
     min_motion_covered: float = 0.5,
     arena_size: tuple[int, int] | None = None,
 ) -> pd.DataFrame:
-    """Candidate windows: back-to-back ``settings.seconds`` windows over the whole video,
-    narrowed to shots (and away from flashes) when a scenes table is given. With the
+    """Candidate windows (plan_windows): ``settings.seconds`` long, on the grid from t = 0
+    or from each shot's usable start (``settings.align``), narrowed to shots (and away
+    from flashes) when a scenes table is given. With the
     motion stage's tables every window gets its motion scores, and with
     ``require_motion`` a window moving segments cover less than ``min_motion_covered``
     of is dropped as ``static``.
@@ -184,19 +248,18 @@ def windows_stage(
     if reason:
         table = windows_frame([Window(1, 0.0, probe["duration_s"])], dropped={1: reason})
     else:
-        windows = contiguous_windows(probe["duration_s"], settings.seconds)
-        dropped = {}
+        shots, flash_times = None, []
         if scenes_tsv:
             shots = pd.read_csv(scenes_tsv, sep="\t", keep_default_na=False)
             flashes = pd.read_csv(flash_tsv, sep="\t") if flash_tsv else pd.DataFrame()
-            dropped = restrict_to_shots(
-                windows,
-                shots,
-                list(flashes.get("time_s", [])),
-                trim_s,
-                min_scene_s,
-                flash_excludes=not flash_record_only,
-            )
+            flash_times = list(flashes.get("time_s", []))
+        windows, dropped = plan_windows(
+            probe["duration_s"],
+            settings,
+            shots,
+            flash_times,
+            ShotSettings(trim_s, min_scene_s, flash_record_only),
+        )
         table = windows_frame(windows, dropped)
     if motion_parquet:
         segments = pd.read_csv(segments_tsv, sep="\t")
