@@ -238,6 +238,10 @@ def test_write_cards_hashes_the_config_and_writes_both(tmp_path):
     # key order does not matter; any value does
     assert config_hash(config) == config_hash({"a": {"x": None, "y": [1, 2]}, "b": 1})
     assert config_hash(config) != config_hash({"b": 2, "a": {"y": [1, 2], "x": None}})
+    # where jobs run and what the report shows change no file of the dataset
+    assert config_hash({**config, "gpu_jobs": True, "report": {"video_figures": 3}}) == (
+        config_hash(config)
+    )
     assert f"config sha256: `{config_hash(config)}`" in card
 
 

@@ -43,6 +43,9 @@ SIZE_CATEGORIES = [
     (10**11, "10B<n<100B"),
     (10**12, "100B<n<1T"),
 ]
+# config keys that change no file of the dataset: where jobs run, the report's figures,
+# the annotation page, calibration mode (which writes no dataset)
+NOT_IN_HASH = ("gpu_jobs", "report", "annotate", "calibration")
 # the card lists at most this many videos' sources (videos.parquet holds every one)
 SOURCES_SHOWN = 100
 COUNT_COLUMNS = ["split", "videos", "clips scored", "clips kept", "hours kept", "source hours"]
@@ -57,9 +60,12 @@ def size_category(n: int) -> str:
 
 
 def config_hash(config: dict) -> str:
-    """sha256 of the config as JSON with sorted keys (defaults filled in): two
-    datasets with the same hash were made with the same settings."""
-    text = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
+    """sha256 of the config as JSON with sorted keys (defaults filled in), without the
+    keys that change no file of the dataset (NOT_IN_HASH): two datasets with the same
+    hash were made with the same settings, and a Slurm run with GPU jobs gives the card
+    of a local run."""
+    kept = {key: value for key, value in config.items() if key not in NOT_IN_HASH}
+    text = json.dumps(kept, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -314,7 +320,9 @@ def render_card(
         "",
         f"- workflow: vidcurate {version}",
         f"- config sha256: `{config_sha256}` (the config of the run that wrote this card, "
-        "defaults filled in, as JSON with sorted keys)",
+        "defaults filled in, as JSON with sorted keys, without "
+        + ", ".join(f"`{key}`" for key in NOT_IN_HASH)
+        + ")",
         "",
     ]
     return "\n".join(lines)
