@@ -9,8 +9,8 @@ dataset's own tables (metadata.parquet, videos.parquet), so the card and the tab
 never disagree.
 
 With WebDataset shards on, a second card for the shards' folder: the same facts, the
-shards' files, and a ``configs`` header naming each split's tar files, so the folder
-loads with ``datasets.load_dataset`` as it is (the {split}.json indexes are no data).
+shards' files, and a ``configs`` header naming each split's tar files (the Hub's
+data-files configuration: a reader takes the tars, not the {split}.json indexes).
 """
 
 from __future__ import annotations
