@@ -247,6 +247,7 @@ def get_final_outputs(wildcards):
         "results/report/reasons.png",
         "results/report/classes.png",
         "results/dataset/validation.json",
+        "results/dataset/README.md",
         "results/dataset/metadata.parquet",
         "results/dataset/windows.parquet",
         "results/dataset/videos.parquet",
@@ -460,6 +461,21 @@ def get_video_row(wildcards):
 def get_split_rows(wildcards):
     """video_id and split of every video, in sheet order: what curate reads of the sheet."""
     return [{"video_id": v, "split": ROWS[v]["split"]} for v in all_video_ids()]
+
+
+# the shards' folder's card, written beside the dataset's and copied in by webdataset
+SHARDS_CARD = "results/dataset_card/webdataset.md"
+SHARDS_CARD_OUTPUT = (
+    {"shards_card": SHARDS_CARD} if config["dataset"]["webdataset"] else {}
+)
+
+
+def get_card_settings(wildcards):
+    """What the dataset card says the dataset is (vidcurate.plan.card_settings): from
+    the config and every video's detector and arena."""
+    open_archives()
+    videos = [(tracks_detector(v), bool(ARENAS[v])) for v in all_video_ids()]
+    return plan.card_settings(config, videos)
 
 
 def get_captions(wildcards):

@@ -60,3 +60,24 @@ rule dataset:
         fps=config["clips"]["fps"],
     script:
         "../scripts/dataset.py"
+
+
+# the Hugging Face dataset card of results/dataset, and of the shards' folder when
+# shards are on (the webdataset rule copies it in as README.md)
+rule dataset_card:
+    input:
+        metadata="results/dataset/metadata.parquet",
+        videos="results/dataset/videos.parquet",
+    output:
+        card="results/dataset/README.md",
+        **SHARDS_CARD_OUTPUT,
+    log:
+        "logs/dataset_card/dataset_card.log",
+    conda:
+        "../envs/dataset.yaml"
+    params:
+        code=code("dataset_card.py"),
+        card=get_card_settings,
+        curation=SETTINGS["curation"],
+    script:
+        "../scripts/dataset_card.py"

@@ -4,6 +4,7 @@ rule webdataset:
         clips="results/dataset/clips",
         keyframes="results/dataset/keyframes",
         videos=VIDEO_MANIFEST,
+        card=SHARDS_CARD,
     output:
         shards=directory("results/webdataset"),
     log:

@@ -1,4 +1,4 @@
-"""Stage: WebDataset shards of the kept clips, per split, with an index."""
+"""Stage: WebDataset shards of the kept clips, per split, with an index and the card."""
 
 from vidcurate.manifest import files_of, read_manifest
 from vidcurate.runner import stage_logging
@@ -12,4 +12,5 @@ with stage_logging(snakemake):
         snakemake.output.shards,
         max_samples=snakemake.params.settings["shard_max_samples"],
         max_bytes=snakemake.params.settings["shard_max_bytes"],
+        card=snakemake.input.card,
     )

@@ -15,6 +15,7 @@ import webdataset as wds
 import yaml
 from chat_server import ChatServer
 from selenium.webdriver.common.by import By
+from test_card import header_and_body, table_rows
 from test_workflow import changed_plan, planned, snakemake
 
 from conftest import chromium, copy_workflow, data_file
@@ -141,6 +142,24 @@ def test_every_clip_has_keep_reason_and_scores_only_kept_ones_have_files(curated
     assert meta.loc[meta["video_id"] == "mouse", "sharpness"].between(5, 15).all()
 
 
+def test_the_dataset_card_counts_each_splits_kept_clips(curated):
+    _, project, _ = curated
+    dataset = project / "results" / "dataset"
+    header, body = header_and_body((dataset / "README.md").read_text())
+    meta = pd.read_parquet(dataset / "metadata.parquet")
+    kept = meta[meta["keep"]]
+    counts = {row[0]: int(row[3]) for row in table_rows(body, "Splits")}
+    assert counts == {
+        **{split: int((kept["split"] == split).sum()) for split in ("train", "val", "test")},
+        "all": len(kept),
+    }
+    dropped = {row[0]: int(row[3]) for row in table_rows(body, "Filters")}
+    assert dropped["duplicate"] == (meta["reason"] == "duplicate").sum() > 0
+    # the mouse's arena tracks carry locomotion labels; every video is tracked (boxes)
+    assert header["task_categories"] == ["object-detection", "video-classification"]
+    assert header["pretty_name"] == "mice" and header["license"] == "unknown"
+
+
 def test_a_video_listed_twice_is_deduplicated_to_one(curated):
     _, project, _ = curated
     dataset = project / "results" / "dataset"
@@ -219,6 +238,7 @@ def test_changing_one_threshold_reruns_only_curation_and_what_reads_it(curated):
         "dataset",
         "coco",
         "validate_dataset",
+        "dataset_card",
         "subsets",
         "dataset_figures",
         "run_summary",
@@ -318,6 +338,18 @@ def test_captions_and_webdataset_switched_on_for_the_existing_dataset(curated, m
             assert record["source_clip"] == row["source_clip"]
             assert record["sharpness"] == pytest.approx(row["sharpness"])
             assert isinstance(record["annotations"], list)
+    # the folder's card: where `datasets` finds each split's tar files, and its counts
+    card = (folder / "README.md").read_text()
+    assert card == (project / "results" / "dataset_card" / "webdataset.md").read_text()
+    header, body = header_and_body(card)
+    assert header["configs"][0]["data_files"] == [
+        {"split": split, "path": f"{split}-*.tar"}
+        for split in ("train", "val", "test")
+        if (kept["split"] == split).any()
+    ]
+    counts = {row[0]: int(row[3]) for row in table_rows(body, "Splits")}
+    for split in ("train", "val", "test"):
+        assert counts[split] == json.loads((folder / f"{split}.json").read_text())["samples"]
     # the same dataset gives the same shard bytes
     before = {p.name: p.read_bytes() for p in folder.glob("*.tar")}
     snakemake(workflow, project, "--forcerun", "webdataset", configfile="captioned.yaml")

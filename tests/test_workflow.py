@@ -214,6 +214,7 @@ def test_changing_clip_settings_reruns_only_clips(finished):
             ("dataset", ""),
             ("coco", ""),
             ("validate_dataset", ""),
+            ("dataset_card", ""),
             ("dataset_figures", ""),
             ("video_figure", "carphone"),
             ("video_figure", "counter"),
@@ -224,7 +225,8 @@ def test_changing_clip_settings_reruns_only_clips(finished):
 
 
 # what reruns after new clips: their keyframe annotations and scores, the table of
-# every video's files, curation, the dataset, COCO, validation and the report's figures
+# every video's files, curation, the dataset, COCO, validation, the dataset card and
+# the report's figures
 AFTER_SCORES = (
     "video_files",
     "videos",
@@ -232,6 +234,7 @@ AFTER_SCORES = (
     "dataset",
     "coco",
     "validate_dataset",
+    "dataset_card",
     "dataset_figures",
     "video_figure",
     "run_summary",

@@ -338,6 +338,31 @@ def arena_source(video_id: str, row: dict, config: dict) -> tuple[str, str] | No
     return source
 
 
+# --- the dataset card ---------------------------------------------------------------------
+
+
+def card_settings(config: dict, videos: list[tuple[str, bool]]) -> dict:
+    """What the dataset card (vidcurate.card) says the dataset is, from the config and
+    each video's (detector, has an arena): object-detection when some video is tracked
+    (COCO boxes), video-classification when clips carry action labels (the label file,
+    or locomotion on a tracked arena video); other when neither."""
+    tracked = [has_arena for detector, has_arena in videos if detector != "none"]
+    actions = bool(config["labels"]["file"]) or (
+        config["annotations"]["locomotion"] and any(tracked)
+    )
+    tasks = [
+        *(["object-detection"] if tracked else []),
+        *(["video-classification"] if actions else []),
+    ]
+    return {
+        "pretty_name": config["annotations"]["dataset_name"],
+        "license": config["dataset"]["license"],
+        "task_categories": tasks or ["other"],
+        "webdataset": config["dataset"]["webdataset"],
+        "captions": config["captions"]["enabled"],
+    }
+
+
 # --- sources ------------------------------------------------------------------------------
 
 

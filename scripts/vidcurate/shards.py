@@ -1,4 +1,6 @@
-"""WebDataset shards of the kept clips: ``{split}-{000000}.tar`` and ``{split}.json``.
+"""WebDataset shards of the kept clips: ``{split}-{000000}.tar`` and ``{split}.json``, and
+the folder's dataset card as ``README.md`` (where the Hugging Face Hub and
+``datasets.load_dataset`` look for it).
 
 One sample per kept clip, key ``{video_id}/{clip}`` (WebDataset splits a member name at
 the first dot of its base name, so a video_id with dots stays in the key): ``.mp4`` (the
@@ -16,6 +18,7 @@ import io
 import json
 import logging
 import math
+import shutil
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -144,15 +147,19 @@ def write_shards(
     out_dir: str,
     max_samples: int = 1000,
     max_bytes: int = 1_000_000_000,
+    card: str | None = None,
 ) -> dict[str, dict]:
-    """Write every split's shards and index under ``out_dir``; returns the indexes.
-    Samples are read and written one at a time: memory holds one clip, not a shard."""
+    """Write every split's shards and index under ``out_dir``, and ``card`` (the folder's
+    dataset card, vidcurate.card) as README.md; returns the indexes. Samples are read
+    and written one at a time: memory holds one clip, not a shard."""
     metadata = pd.read_parquet(metadata_parquet)
     kept = metadata[metadata["keep"].astype(bool)].sort_values(["video_id", "clip"])
     tables = {v: pd.read_parquet(p) for v, p in annotation_tables.items()}
     root = Path(dataset_root)
     indexes = {}
     with atomic_dir(out_dir) as tmp:
+        if card:
+            shutil.copyfile(card, Path(tmp) / "README.md")
         for split in SPLITS:
             rows = kept[kept["split"] == split].to_dict("records")
             writer = ShardWriter(Path(tmp), split, max_samples, max_bytes)
