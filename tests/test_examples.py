@@ -14,6 +14,8 @@ from conftest import REPO, digest_tree
 
 # sha256sum of results/dataset of the EXAMPLES_PAIR project, written by the code before
 # the layered library (commit fbd6a60) on this machine with `snakemake --cores 2`; the
+# dataset card's line and paths_catalog_entry.py's (a header comment) rewritten since
+# (tests/data/MANIFEST.md); the
 # dataset card's line (README.md) was added with the card (tests/data/MANIFEST.md)
 REFERENCE = REPO / "tests" / "data" / "examples_pair.sha256"
 
