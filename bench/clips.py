@@ -1,4 +1,4 @@
-"""Clip extraction speed: ours vs the seed's per-clip ffmpeg method vs the one-file floor.
+"""Clip extraction speed: ours vs the common per-clip ffmpeg method vs the one-file floor.
 
     .venv/bin/python bench/clips.py [--repeat N] [--videos PATH ...]
 
