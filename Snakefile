@@ -39,5 +39,7 @@ rule all:
     default_target: True
     input:
         get_final_outputs,
+    log:
+        "logs/all/run_summary.log",
     run:
-        print_run_summary(input)
+        print_run_summary(input, log[0])

@@ -445,12 +445,16 @@ RUN_SUMMARY = "results/run_summary.json"
 RUN_SUMMARY_TABLE = "results/run_summary.txt"
 
 
-def print_run_summary(final_outputs):
-    """The end of a run: the table the run_summary rule wrote (a --batch slice before the
-    last has none: its target is the videos' table)."""
+def print_run_summary(final_outputs, log_path):
+    """The end of a run: the table the run_summary rule wrote, on the console and in the
+    log (a --batch slice before the last has none: its target is the videos' table)."""
+    printed = ""
     for path in final_outputs:
         if path == RUN_SUMMARY_TABLE:
-            print(Path(path).read_text(), end="", flush=True)
+            printed = Path(path).read_text()
+            print(printed, end="", flush=True)
+    Path(log_path).parent.mkdir(parents=True, exist_ok=True)
+    Path(log_path).write_text(printed)
 
 
 def get_video_row(wildcards):

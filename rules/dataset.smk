@@ -69,8 +69,8 @@ rule dataset_card:
         metadata="results/dataset/metadata.parquet",
         videos="results/dataset/videos.parquet",
     output:
-        card="results/dataset/README.md",
         **SHARDS_CARD_OUTPUT,
+        card="results/dataset/README.md",
     log:
         "logs/dataset_card/dataset_card.log",
     conda:
