@@ -22,7 +22,18 @@ def section(text: str, heading: str) -> str:
 
 
 def code_blocks(text: str, language: str) -> list[str]:
-    return re.findall(rf"^```{language}\n(.*?)^```$", text, re.M | re.S)
+    """The fenced blocks of ``language`` ("" for plain ones), in order."""
+    blocks, current, lang = [], None, None
+    for line in text.splitlines(keepends=True):
+        if current is None and line.startswith("```"):
+            current, lang = [], line[3:].strip()
+        elif current is not None and line.rstrip() == "```":
+            if lang == language:
+                blocks.append("".join(current))
+            current = None
+        elif current is not None:
+            current.append(line)
+    return blocks
 
 
 def fresh_clone(root: Path) -> Path:
