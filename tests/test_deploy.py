@@ -229,8 +229,9 @@ def test_release_metadata():
     assert 'dynamic = ["version"]' in pyproject
     assert 'version = { attr = "vidcurate.__version__" }' in pyproject
     assert f"## [{version}]" in (REPO / "CHANGELOG.md").read_text()
-    readme = (REPO / "README.md").read_text()
-    assert f"--tag {TAG}" in readme
+    # the release the README and the deploy page name is this version
+    assert f"git checkout {TAG}" in (REPO / "README.md").read_text()
+    assert f"--tag {TAG}" in (REPO / "docs" / "deploy.md").read_text()
     catalog = yaml.safe_load((REPO / ".snakemake-workflow-catalog.yml").read_text())
     assert catalog["usage"]["software-stack-deployment"]["conda"] is True
     assert catalog["usage"]["report"] is True
