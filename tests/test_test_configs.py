@@ -97,4 +97,4 @@ def test_archives_shards(tmp_path):
 @pytest.mark.parametrize("name", ["mouse-arena", "people-coco", "archives-shards"])
 def test_each_test_config_is_documented(name):
     assert (REPO / ".test" / name / "config" / "config.yaml").is_file()
-    assert f"`{name}`" in (REPO / "README.md").read_text()
+    assert f"`{name}`" in (REPO / "docs" / "development.md").read_text()
