@@ -1,4 +1,4 @@
-# what became of every video and clip (results/run_summary.json), printed at the end
+# what became of every video, window and clip (results/run_summary.json), printed at the end
 # of the run: a rule, so a deployed module writes it too, and it is redone whenever the
 # dataset changes
 localrules:
@@ -9,6 +9,7 @@ rule run_summary:
     input:
         videos="results/dataset/videos.parquet",
         metadata="results/dataset/metadata.parquet",
+        windows="results/dataset/windows.parquet",
     output:
         summary=RUN_SUMMARY,
     log:
