@@ -3,6 +3,7 @@ rule video_figure:
         motion="results/motion/{video_id}/motion.parquet",
         scenes="results/scenes/{video_id}/shots.tsv",
         metadata="results/dataset/metadata.parquet",
+        windows="results/dataset/windows.parquet",
         keyframes="results/dataset/keyframes",
         annotations="results/annotations/{video_id}/keyframes.parquet",
     output:
@@ -10,7 +11,7 @@ rule video_figure:
             "results/report/videos/{video_id}.png",
             caption="report/video.rst",
             category="Videos",
-            labels={"video": "{video_id}", "figure": "motion and kept clips"},
+            labels={"video": "{video_id}", "figure": "motion and every window"},
         ),
     log:
         "logs/video_figure/{video_id}.log",
