@@ -222,6 +222,8 @@ def test_changing_one_threshold_reruns_only_curation_and_what_reads_it(curated):
         "validate_dataset",
         "subsets",
         "dataset_figures",
+        "run_report",
+        "sample_sheets",
         "run_summary",
         "video_figure",
         "all",
