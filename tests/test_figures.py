@@ -201,3 +201,13 @@ def test_the_same_tables_give_the_same_bytes(tmp_path):
     for name in ("a.png", "b.png"):
         figures.score_histograms(metadata(), SETTINGS, str(tmp_path / name))
     assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()
+
+
+def test_a_dataset_without_clips_gets_sentences_not_empty_axes(drawn):
+    empty = metadata().iloc[:0]
+    figures.score_histograms(empty, SETTINGS, "unused.png")
+    figures.reasons_figure(empty, SETTINGS, "unused.png")
+    figures.classes_figure(empty, "unused.png")
+    said = [t.get_text() for figure in drawn for axis in figure.axes for t in axis.texts]
+    assert said == ["no score measured: 0 clips", "no clip was dropped", "no clip was kept"]
+    assert not any(axis.axison for figure in drawn for axis in figure.axes)

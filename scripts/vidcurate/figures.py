@@ -14,6 +14,7 @@ on random numbers, so the same tables give the same pictures.
 from __future__ import annotations
 
 import math
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -459,6 +460,12 @@ def score_histograms(table: pd.DataFrame, settings: CurationSettings, out: str) 
     columns = [c for c, v in values.items() if v.notna().any()]
     unmeasured = [c for c, v in values.items() if not v.notna().any()]
     keep = table["keep"].astype(bool) if "keep" in table.columns else None
+    if not columns:
+        figure, axis = plt.subplots(figsize=(8, 1.2))
+        axis.axis("off")
+        axis.text(0, 0.5, f"no score measured: {len(table)} clips", va="center", fontsize=11)
+        _save(figure, out)
+        return
     per_row = 4
     rows = max(1, math.ceil(len(columns) / per_row))
     figure, axes = plt.subplots(rows, per_row, figsize=(15, 3.1 * rows), squeeze=False)
@@ -516,7 +523,7 @@ def score_histograms(table: pd.DataFrame, settings: CurationSettings, out: str) 
         figure.text(
             0.01,
             0.0,
-            f"not measured for any clip, left out: {', '.join(unmeasured)}",
+            textwrap.fill(f"not measured for any clip, left out: {', '.join(unmeasured)}", 160),
             fontsize=9,
             color="#555555",
             va="top",
