@@ -15,7 +15,9 @@ import pytest
 import webdataset as wds
 import yaml
 from chat_server import ChatServer
+from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
 from test_workflow import changed_plan, planned, snakemake
 
 from conftest import chromium, copy_workflow, data_file
@@ -305,6 +307,38 @@ def test_report_funnel_and_video_table_count_what_the_dataset_holds(curated):
     assert sorted(p.stem for p in (report / "samples").glob("*.png")) == kept_splits
 
 
+EYE = 'a[iconname="eye"]'
+ITEM = 'img[src^="data:image/png"], iframe[src^="data:text/html"]'
+
+
+def category_items(driver, category: str, count: int) -> list:
+    """The eye buttons of a category's items, once the report's app shows ``count`` of
+    them (it renders after the page's load event: a click before that is lost, so it is
+    repeated until the list is there)."""
+
+    def listed(driver):
+        eyes = driver.find_elements(By.CSS_SELECTOR, EYE)
+        if not eyes:
+            driver.find_element(By.LINK_TEXT, category).click()
+        return eyes if len(eyes) == count else False
+
+    try:
+        return WebDriverWait(driver, 30, poll_frequency=0.5).until(listed)
+    except TimeoutException:
+        found = len(driver.find_elements(By.CSS_SELECTOR, EYE))
+        raise AssertionError(f"{category}: {found} items shown, {count} expected") from None
+
+
+def next_item(driver, previous: str | None):
+    """The one figure or table shown, once it is not the one shown before."""
+
+    def shown(driver):
+        found = driver.find_elements(By.CSS_SELECTOR, ITEM)
+        return found[0] if len(found) == 1 and found[0].get_attribute("src") != previous else False
+
+    return WebDriverWait(driver, 30, poll_frequency=0.2).until(shown)
+
+
 def test_report_opens_in_chromium_with_every_figure(curated, tmp_path):
     """The landing page shows the run's numbers and the funnel; every category's
     figures and tables open. Screenshots are left in tmp_path."""
@@ -351,26 +385,20 @@ def test_report_opens_in_chromium_with_every_figure(curated, tmp_path):
         assert driver.execute_script("return arguments[0].getBoundingClientRect().top;", first) > 0
         driver.save_screenshot(str(tmp_path / "landing.png"))
         for category, names in expected.items():
-            driver.find_element(By.LINK_TEXT, category).click()
-            eyes = driver.find_elements(By.CSS_SELECTOR, 'a[iconname="eye"]')
-            assert len(eyes) == len(names), category
-            shown = set()
+            eyes = category_items(driver, category, len(names))
+            shown, source = set(), None
             for index in range(len(eyes)):
-                driver.find_elements(By.CSS_SELECTOR, 'a[iconname="eye"]')[index].click()
-                found = driver.find_elements(
-                    By.CSS_SELECTOR, 'img[src^="data:image/png"], iframe[src^="data:text/html"]'
-                )
-                assert len(found) == 1, category
-                source = found[0].get_attribute("src")
+                eyes[index].click()
+                item = next_item(driver, source)
+                source = item.get_attribute("src")
                 shown.add(source.split("filename=")[1].split(";")[0])
-                if found[0].tag_name == "img":
+                if item.tag_name == "img":
                     width, height = driver.execute_script(
-                        "const i = arguments[0]; return [i.naturalWidth, i.naturalHeight];",
-                        found[0],
+                        "const i = arguments[0]; return [i.naturalWidth, i.naturalHeight];", item
                     )
                     assert width > 400 and height > 200, (category, width, height)
                 else:
-                    driver.switch_to.frame(found[0])
+                    driver.switch_to.frame(item)
                     page = driver.find_element(By.TAG_NAME, "body").text
                     driver.switch_to.default_content()
                     if "videos.html" in source:
@@ -378,6 +406,7 @@ def test_report_opens_in_chromium_with_every_figure(curated, tmp_path):
                     else:
                         assert f"clips kept {n['clips', 'kept']}" in page
                 driver.save_screenshot(str(tmp_path / f"{category}-{len(shown)}.png"))
+                eyes = driver.find_elements(By.CSS_SELECTOR, EYE)
             assert shown == names
             driver.get(report.as_uri())
     finally:
