@@ -167,6 +167,15 @@ def test_an_empty_run_has_a_funnel_of_zeros():
     assert steps["count"].tolist() == [0, 0, 0.0, 0, 0, 0, 0, 0, 0, 0.0]
 
 
+def test_one_of_each_is_said_in_the_singular():
+    one = run_summary(VIDEOS.iloc[:1], METADATA.iloc[:1], WINDOWS.iloc[:1])
+    assert [line.split(",")[0] for line in headline(funnel(one))] == [
+        "1 video in",
+        "1 window planned",
+        "1 clip extracted",
+    ]
+
+
 def test_hours_are_shown_with_the_clock():
     assert hours_text(0.5) == "0.5 h (0:30:00)"
     assert hours_text(1234.5) == "1,234.5 h (1234:30:00)"

@@ -319,13 +319,17 @@ def headline(table: pd.DataFrame) -> list[str]:
 
     no_clips = sum(int(count) for _, count in _funnel_rows(table, "videos", "no clips: "))
     rejected = sum(int(count) for _, count in _funnel_rows(table, "videos", "rejected: "))
+
+    def many(count: int, word: str) -> str:
+        return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
     return [
-        f"{n('videos', 'in')} videos in, {hours_text(value('hours', 'in'))} of video: "
+        f"{many(n('videos', 'in'), 'video')} in, {hours_text(value('hours', 'in'))} of video: "
         f"{n('videos', 'ok')} gave clips, {no_clips} gave none, {rejected} rejected"
         f"{why('videos', 'rejected: ')}.",
-        f"{n('windows', 'planned')} windows planned, {n('windows', 'dropped')} dropped "
-        f"before extraction{why('windows', 'dropped: ')}.",
-        f"{n('clips', 'extracted')} clips extracted, {n('clips', 'scored')} scored, "
+        f"{many(n('windows', 'planned'), 'window')} planned, {n('windows', 'dropped')} "
+        f"dropped before extraction{why('windows', 'dropped: ')}.",
+        f"{many(n('clips', 'extracted'), 'clip')} extracted, {n('clips', 'scored')} scored, "
         f"{n('clips', 'kept')} kept, {hours_text(value('hours', 'out'))} of video; "
         f"{n('clips', 'dropped')} dropped{why('clips', 'dropped: ')}.",
     ]
