@@ -346,6 +346,7 @@ _STYLE = """<style>
 .vidcurate-run img { max-width: 100%; height: auto; }
 .vidcurate-run .note { color: #555; font-size: 0.8rem; }
 .vidcurate-run td.reason { min-width: 14rem; }
+.vidcurate-run td.counts { white-space: nowrap; }
 .vidcurate-run tr.rejected td { background: #fdecea; }
 .vidcurate-run tr.no_clips td { background: #fff4e5; }
 </style>"""
@@ -423,10 +424,10 @@ def videos_html(table: pd.DataFrame, times: pd.DataFrame) -> str:
                 kind="n",
             ),
             _cell(row.windows, kind="n"),
-            _cell(_counts_text(row.windows_dropped, "")),
+            _cell(_counts_text(row.windows_dropped, ""), kind="counts"),
             _cell(row.clips, kind="n"),
             _cell(row.clips_kept, kind="n"),
-            _cell(_counts_text(row.dropped, "")),
+            _cell(_counts_text(row.dropped, ""), kind="counts"),
             _cell(f"{row.kept_s:.1f}", kind="n"),
             *(_cell("" if s is None or pd.isna(s) else f"{s:.1f}", kind="n") for s in seconds),
             _cell(f"{sum(measured):.1f}" if measured else "", kind="n"),
