@@ -10,5 +10,5 @@ with stage_logging(snakemake):
     metadata = pd.read_parquet(snakemake.input.metadata)
     settings = CurationSettings.from_config(snakemake.params.settings)
     score_histograms(metadata, settings, snakemake.output.scores)
-    reasons_figure(metadata, snakemake.output.reasons)
+    reasons_figure(metadata, settings, snakemake.output.reasons)
     classes_figure(metadata, snakemake.output.classes)

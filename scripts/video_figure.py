@@ -1,5 +1,5 @@
-"""Report figure of one video: motion trace, kept clips, shots, kept keyframes with boxes;
-for a rejected video, the stage and the reason."""
+"""Report figure of one video: motion trace, shots, every window's outcome, kept
+keyframes with boxes; for a rejected video, the stage and the reason."""
 
 from pathlib import Path
 
@@ -8,6 +8,7 @@ import pandas as pd
 from vidcurate.figures import rejected_figure, video_figure
 from vidcurate.outcome import first_rejection
 from vidcurate.runner import stage_logging
+from vidcurate.summary import video_counts
 
 # the report embeds this figure: a rejected video gets a picture saying why, not the
 # rejected form the per-video stages pass on
@@ -19,11 +20,16 @@ with stage_logging(snakemake, pass_rejected=False):
         rejected_figure(rejection, snakemake.output.figure)
     else:
         metadata = pd.read_parquet(inputs.metadata)
+        windows = pd.read_parquet(inputs.windows)
+        clips = metadata[metadata["video_id"] == video_id]
+        windows = windows[windows["video_id"] == video_id]
         video_figure(
             video_id,
             pd.read_parquet(inputs.motion),
             pd.read_csv(inputs.scenes, sep="\t"),
-            metadata[metadata["video_id"] == video_id],
+            clips,
+            windows,
+            video_counts(windows, clips),
             Path(inputs.keyframes).parent,
             pd.read_parquet(inputs.annotations),
             snakemake.output.figure,

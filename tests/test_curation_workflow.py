@@ -6,6 +6,7 @@ report opened in Debian's headless Chromium."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -14,7 +15,9 @@ import pytest
 import webdataset as wds
 import yaml
 from chat_server import ChatServer
+from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
 from test_card import header_and_body, table_rows
 from test_workflow import changed_plan, planned, snakemake
 
@@ -241,6 +244,8 @@ def test_changing_one_threshold_reruns_only_curation_and_what_reads_it(curated):
         "dataset_card",
         "subsets",
         "dataset_figures",
+        "run_report",
+        "sample_sheets",
         "run_summary",
         "video_figure",
         "all",
@@ -248,33 +253,179 @@ def test_changing_one_threshold_reruns_only_curation_and_what_reads_it(curated):
     assert not rules & DECODING_RULES
 
 
+def expected_funnel(project: Path) -> dict[tuple[str, str], float]:
+    """The run's funnel counted here with plain pandas from the dataset's tables."""
+    dataset = project / "results" / "dataset"
+    videos = pd.read_parquet(dataset / "videos.parquet")
+    windows = pd.read_parquet(dataset / "windows.parquet")
+    meta = pd.read_parquet(dataset / "metadata.parquet")
+    kept = meta[meta["keep"]]
+    expected = {("videos", "in"): len(videos), ("videos", "ok"): (videos.status == "ok").sum()}
+    no_clips = videos[videos.status == "no_clips"]
+    for video_id in no_clips.video_id:
+        stage = "curation" if (meta.video_id == video_id).any() else "windows"
+        key = ("videos", f"no clips: {stage}")
+        expected[key] = expected.get(key, 0) + 1
+    for stage, n in videos.loc[videos.status == "rejected", "rejected_at"].value_counts().items():
+        expected[("videos", f"rejected: {stage}")] = n
+    expected[("hours", "in")] = videos["duration_s"].sum() / 3600
+    dropped_windows = windows[windows.status != "clip"]
+    expected[("windows", "planned")] = len(windows)
+    expected[("windows", "dropped")] = len(dropped_windows)
+    for reason, n in dropped_windows["reason"].value_counts().items():
+        expected[("windows", f"dropped: {reason}")] = n
+    expected[("clips", "extracted")] = (windows.status == "clip").sum()
+    expected[("clips", "scored")] = len(meta)
+    expected[("clips", "kept")] = len(kept)
+    expected[("clips", "dropped")] = len(meta) - len(kept)
+    reasons = meta.loc[~meta["keep"], "reason"].str.split(",").explode()
+    for reason, n in reasons.value_counts().items():
+        expected[("clips", f"dropped: {reason}")] = n
+    expected[("hours", "out")] = (kept["end_s"] - kept["start_s"]).sum() / 3600
+    return {key: float(n) for key, n in expected.items()}
+
+
+def test_report_funnel_and_video_table_count_what_the_dataset_holds(curated):
+    _, project, _ = curated
+    report = project / "results" / "report"
+    expected = expected_funnel(project)
+    assert expected[("clips", "dropped: duplicate")] >= 4
+    table = pd.read_csv(report / "funnel.tsv", sep="\t")
+    funnel = {(r.stage, r.step): r.count for r in table.itertuples()}
+    assert sorted(funnel) == sorted(expected)
+    for key, value in expected.items():
+        assert funnel[key] == pytest.approx(value, abs=1e-5), key
+    # every video's row of the table: its numbers, and its stages' times in seconds as
+    # Snakemake's benchmark files have them
+    page = (report / "videos.html").read_text()
+    header = re.findall(r"<th>(.*?)</th>", page)
+    rows = {
+        cells[0]: dict(zip(header, cells, strict=True))
+        for cells in (
+            re.findall(r"<td[^>]*>(.*?)</td>", row)
+            for row in re.findall(r"<tr class=[^>]*>(.*?)</tr>", page)
+        )
+    }
+    videos = pd.read_parquet(project / "results" / "dataset" / "videos.parquet")
+    windows = pd.read_parquet(project / "results" / "dataset" / "windows.parquet")
+    meta = pd.read_parquet(project / "results" / "dataset" / "metadata.parquet")
+    assert list(rows) == videos["video_id"].tolist()
+    for video in videos.itertuples():
+        row = rows[video.video_id]
+        assert row["status"] == video.status
+        assert int(row["windows"]) == (windows.video_id == video.video_id).sum()
+        here = meta[meta.video_id == video.video_id]
+        assert int(row["kept"]) == here["keep"].sum()
+        for stage in ("scenes", "motion", "extract_clips", "score"):
+            bench = project / "benchmarks" / stage / f"{video.video_id}.tsv"
+            seconds = pd.read_csv(bench, sep="\t")["s"].mean()
+            assert row[f"{stage} (s)"] == f"{seconds:.1f}", (video.video_id, stage)
+    assert rows["carphone_copy"]["clips dropped"] == "duplicate 4"
+    # a contact sheet per split that kept clips
+    kept_splits = sorted(meta.loc[meta["keep"], "split"].unique())
+    assert sorted(p.stem for p in (report / "samples").glob("*.png")) == kept_splits
+
+
+EYE = 'a[iconname="eye"]'
+ITEM = 'img[src^="data:image/png"], iframe[src^="data:text/html"]'
+
+
+def category_items(driver, category: str, count: int) -> list:
+    """The eye buttons of a category's items, once the report's app shows ``count`` of
+    them (it renders after the page's load event: a click before that is lost, so it is
+    repeated until the list is there)."""
+
+    def listed(driver):
+        eyes = driver.find_elements(By.CSS_SELECTOR, EYE)
+        if not eyes:
+            driver.find_element(By.LINK_TEXT, category).click()
+        return eyes if len(eyes) == count else False
+
+    try:
+        return WebDriverWait(driver, 30, poll_frequency=0.5).until(listed)
+    except TimeoutException:
+        found = len(driver.find_elements(By.CSS_SELECTOR, EYE))
+        raise AssertionError(f"{category}: {found} items shown, {count} expected") from None
+
+
+def next_item(driver, previous: str | None):
+    """The one figure or table shown, once it is not the one shown before."""
+
+    def shown(driver):
+        found = driver.find_elements(By.CSS_SELECTOR, ITEM)
+        return found[0] if len(found) == 1 and found[0].get_attribute("src") != previous else False
+
+    return WebDriverWait(driver, 30, poll_frequency=0.2).until(shown)
+
+
 def test_report_opens_in_chromium_with_every_figure(curated, tmp_path):
+    """The landing page shows the run's numbers and the funnel; every category's
+    figures and tables open. Screenshots are left in tmp_path."""
 
     workflow, project, _ = curated
     report = project / "report.html"
     snakemake(workflow, project, "--report", str(report))
+    meta = pd.read_parquet(project / "results" / "dataset" / "metadata.parquet")
+    splits = sorted(meta.loc[meta["keep"], "split"].unique())
     expected = {
+        "Run": {"funnel.png", "funnel.html", "videos.html"},
+        "Samples": {f"{split}.png" for split in splits},
         "Videos": {f"{v}.png" for v in VIDEOS},
         "Dataset": {"scores.png", "reasons.png", "classes.png"},
     }
+    counts = expected_funnel(project)
     driver = chromium(tmp_path)
     try:
+        driver.set_window_size(1400, 1000)
         driver.get(report.as_uri())
         driver.implicitly_wait(5)
+        landing = driver.find_element(By.CSS_SELECTOR, ".vidcurate-run")
+        text = driver.find_element(By.TAG_NAME, "body").text
+        assert "videos.tsv" in text and 'config["samples"]' not in text and "{{" not in text
+        n = {key: int(value) for key, value in counts.items() if key[0] != "hours"}
+        for headline in (
+            f"{n['videos', 'in']} videos in",
+            f"{n['videos', 'ok']} gave clips",
+            f"{n['windows', 'planned']} windows planned, {n['windows', 'dropped']} dropped "
+            "before extraction",
+            f"{n['clips', 'extracted']} clips extracted, {n['clips', 'scored']} scored, "
+            f"{n['clips', 'kept']} kept",
+            f"{n['clips', 'dropped']} dropped (",
+        ):
+            assert headline in landing.text, headline
+        figure = landing.find_element(By.CSS_SELECTOR, 'img[alt="the run as a funnel"]')
+        assert figure.is_displayed()
+        width = driver.execute_script("return arguments[0].naturalWidth;", figure)
+        assert width > 400
+        steps = landing.find_elements(By.CSS_SELECTOR, "table.funnel tbody tr")
+        assert len(steps) == len(counts)
+        # the page starts at its top: the first line is on screen, not cut off above
+        first = driver.find_element(By.XPATH, "//*[contains(text(), 'turned the videos')]")
+        assert driver.execute_script("return arguments[0].getBoundingClientRect().top;", first) > 0
+        driver.save_screenshot(str(tmp_path / "landing.png"))
         for category, names in expected.items():
-            driver.find_element(By.LINK_TEXT, category).click()
-            eyes = driver.find_elements(By.CSS_SELECTOR, 'a[iconname="eye"]')
-            assert len(eyes) == len(names), category
-            shown = set()
-            for eye in eyes:
-                eye.click()
-                image = driver.find_element(By.CSS_SELECTOR, 'img[src^="data:image/png"]')
-                width, height = driver.execute_script(
-                    "const i = arguments[0]; return [i.naturalWidth, i.naturalHeight];", image
-                )
-                assert width > 400 and height > 200, (category, width, height)
-                shown.add(image.get_attribute("src").split("filename=")[1].split(";")[0])
+            eyes = category_items(driver, category, len(names))
+            shown, source = set(), None
+            for index in range(len(eyes)):
+                eyes[index].click()
+                item = next_item(driver, source)
+                source = item.get_attribute("src")
+                shown.add(source.split("filename=")[1].split(";")[0])
+                if item.tag_name == "img":
+                    width, height = driver.execute_script(
+                        "const i = arguments[0]; return [i.naturalWidth, i.naturalHeight];", item
+                    )
+                    assert width > 400 and height > 200, (category, width, height)
+                else:
+                    driver.switch_to.frame(item)
+                    page = driver.find_element(By.TAG_NAME, "body").text
+                    driver.switch_to.default_content()
+                    if "videos.html" in source:
+                        assert all(video in page for video in VIDEOS)
+                    else:
+                        assert f"clips kept {n['clips', 'kept']}" in page
                 driver.save_screenshot(str(tmp_path / f"{category}-{len(shown)}.png"))
+                eyes = driver.find_elements(By.CSS_SELECTOR, EYE)
             assert shown == names
             driver.get(report.as_uri())
     finally:

@@ -191,6 +191,8 @@ def test_tagged_release_lint_and_report(tagged_project):
     report = (project / "report.html").read_text()
     # the captions (rules/report/*.rst) came from the release, through the module
     assert "turned the videos" in report and "Kept clips per class" in report
+    # the landing page holds the run's numbers, read from the project's own report files
+    assert "1 video in, " in report and "No run numbers yet" not in report
 
 
 @pytest.mark.workflow
