@@ -33,7 +33,7 @@ RUN_TIMEOUT_S = 900
 TEST_ARGS = ["--slurm-init-seconds-before-status-checks", "5"]
 # the video whose deface job (about 5 s of work) is cancelled mid-way
 CANCELLED_VIDEO = "armwrestling"
-# README's line that installs the profile for `--profile slurm`
+# the Slurm page's line that installs the profile for `--profile slurm`
 INSTALL_LINE = re.compile(r"^(mkdir -p \S*snakemake\S* && ln -sfn \S*profiles/slurm.*)$", re.M)
 
 
@@ -114,12 +114,12 @@ def profile_resource(rule: str, name: str):
 @pytest.fixture(scope="module")
 def cluster_runs(tmp_path_factory, slurm_env, examples_pair):
     """Two of the examples through `--profile slurm` installed as a user profile by the
-    README's command: a first run whose deface job of one video is cancelled with
-    scancel while it works, then a plain rerun that completes the dataset; and the same
-    project run on this machine (the shared run) to compare with."""
+    Slurm page's command (docs/slurm.md): a first run whose deface job of one video is
+    cancelled with scancel while it works, then a plain rerun that completes the dataset;
+    and the same project run on this machine (the shared run) to compare with."""
     root = tmp_path_factory.mktemp("slurm_examples")
-    install = INSTALL_LINE.search((REPO / "README.md").read_text())
-    assert install, "README lacks the user-profile install command"
+    install = INSTALL_LINE.search((REPO / "docs" / "slurm.md").read_text())
+    assert install, "docs/slurm.md lacks the user-profile install command"
     home = root / "home"
     home.mkdir()
     env = {k: v for k, v in slurm_env.items() if k != "XDG_CONFIG_HOME"}
