@@ -4,6 +4,9 @@ folder gets its own card."""
 
 from __future__ import annotations
 
+import hashlib
+import json
+
 import pandas as pd
 import pytest
 import yaml
@@ -242,7 +245,11 @@ def test_write_cards_hashes_the_config_and_writes_both(tmp_path):
     assert config_hash({**config, "gpu_jobs": True, "report": {"video_figures": 3}}) == (
         config_hash(config)
     )
-    assert f"config sha256: `{config_hash(config)}`" in card
+    # the hash is the sha256 of the config as compact JSON with sorted keys
+    compact = json.dumps(config, sort_keys=True, separators=(",", ":"))
+    expected = hashlib.sha256(compact.encode()).hexdigest()
+    assert config_hash(config) == expected
+    assert f"config sha256: `{expected}`" in card
 
 
 @pytest.fixture

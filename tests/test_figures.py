@@ -201,6 +201,30 @@ def test_the_same_tables_give_the_same_bytes(tmp_path):
     for name in ("a.png", "b.png"):
         figures.score_histograms(metadata(), SETTINGS, str(tmp_path / name))
     assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()
+    assert "Software" not in Image.open(tmp_path / "a.png").info  # no version stamp
+
+
+def test_sample_sheet_shares_the_keyframes_among_videos_and_over_time(drawn, tmp_path):
+    """6 keyframes from two videos of 10 kept clips each (0..9 s): 3 each, at the first,
+    middle and last second (linspace(0, 9, 3) = 0, 4.5 -> 4, 9), not each video's start."""
+    rows = []
+    for video in ("v1", "v2"):
+        for second in range(10):
+            path = f"keyframes/train/{video}/{second + 1:04d}.jpg"
+            (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+            Image.new("RGB", (32, 24), (second * 20, 0, 0)).save(tmp_path / path)
+            rows.append(
+                {"video_id": video, "clip": f"{second + 1:04d}", "start_s": float(second)}
+                | {"keyframe_path": path, "source_clip": f"{second + 1:04d}"}
+            )
+    figures.sample_sheet("train", pd.DataFrame(rows), tmp_path, {}, "unused.png", count=6)
+    (figure,) = drawn
+    titles = [axis.get_title() for axis in figure.axes if axis.images]
+    assert len(titles) == 6
+    for video in ("v1", "v2"):
+        seconds = [float(t.split()[-2]) for t in titles if t.startswith(video + " ")]
+        assert seconds == [0.0, 4.0, 9.0], titles
+    assert figure._suptitle.get_text().startswith("train: 6 of 20 kept clips from 2 videos")
 
 
 def test_a_dataset_without_clips_gets_sentences_not_empty_axes(drawn):

@@ -83,15 +83,20 @@ def test_readme_quick_start_runs_as_written(tmp_path):
     # and that table is the dataset's: kept clips per video
     metadata = pd.read_parquet(project / "results/dataset/metadata.parquet")
     kept = metadata[metadata["keep"]].groupby("video_id").size().to_dict()
+    checked = set()
     for line in expected_summary.splitlines():
         fields = line.split()
         if fields and fields[0] in kept:
             # video, split, status, [stage,] kept, ...: the first number is the kept clips
             printed_kept = next(int(f) for f in fields[2:] if f.isdigit())
             assert printed_kept == kept[fields[0]], line
+            checked.add(fields[0])
+    assert checked == set(kept)
     assert sum(kept.values()) == len(list((project / "results/dataset/clips").rglob("*.mp4")))
-    # the report, one HTML file
-    assert (project / "report.html").stat().st_size > 100_000
+    # the report, one HTML file, opening on the run's numbers
+    report = (project / "report.html").read_text()
+    videos = len(pd.read_parquet(project / "results/dataset/videos.parquet"))
+    assert f"{videos} videos in, " in report and "No run numbers yet" not in report
     # a project deployed from a clone lints clean (a path relative to workflow/)
     lint = subprocess.run(
         [SNAKEMAKE, "--lint"], cwd=project, capture_output=True, text=True, timeout=300
@@ -113,10 +118,11 @@ def test_a_project_points_at_its_clone(tmp_path):
     assert (snakefile.parent / declared).resolve() == (REPO / "Snakefile").resolve()
     assert "use rule * from vidcurate" in snakefile.read_text()
     sheet = pd.read_csv(project / "config/videos.tsv", sep="\t")
+    assert len(sheet) == 3  # the README's three example videos
     for source in sheet["source"]:
         assert (project / "config" / source).read_bytes() == (REPO / "config" / source).read_bytes()
-    assert (project / "config/examples/PROVENANCE.md").is_file()
-    assert (project / "profiles/slurm/profile.yaml").is_file()
+    for copied in ("config/examples/PROVENANCE.md", "profiles/slurm/profile.yaml"):
+        assert (project / copied).read_bytes() == (REPO / copied).read_bytes()
     with pytest.raises(ProjectError, match="already exists and is not empty"):
         new_project(REPO, project)
     with pytest.raises(ProjectError, match="is not a vidcurate clone"):

@@ -244,15 +244,22 @@ def sample_sheet(
     count: int = 12,
     columns: int = 4,
 ) -> None:
-    """Up to ``count`` kept keyframes of one split, taken from as many of its videos as
-    possible (each video's own spread over time, then one video after another), with
-    their boxes and actions."""
+    """Up to ``count`` kept keyframes of one split, shared out among its videos as
+    evenly as their clips allow and spread over each video's time, with their boxes
+    and actions."""
     plt = _pyplot()
-    per_video = [spread(group, count) for _, group in kept.groupby("video_id", sort=False)]
-    picks = []
-    for rank in range(count):
-        picks += [group.iloc[rank] for group in per_video if rank < len(group)]
-    picked = pd.DataFrame(picks[:count])
+    groups = [group for _, group in kept.groupby("video_id", sort=False)]
+    shares = [0] * len(groups)
+    left = count
+    while left and any(share < len(g) for share, g in zip(shares, groups, strict=True)):
+        for i, group in enumerate(groups):
+            if left and shares[i] < len(group):
+                shares[i] += 1
+                left -= 1
+    picked = pd.concat(
+        [spread(group, share) for group, share in zip(groups, shares, strict=True) if share]
+        or [kept.head(0)]
+    )
     tiles = keyframe_tiles(picked, dataset_root, boxes, label_video=True)
     rows = max(1, math.ceil(len(tiles) / columns))
     figure = plt.figure(figsize=(12, 0.5 + _tile_row_inches(tiles, columns) * rows))
