@@ -30,16 +30,7 @@ include: "rules/webdataset.smk"
 include: "rules/summary.smk"
 
 
-localrules:
-    all,
-
-
-# the last job of a run prints what became of every video
 rule all:
     default_target: True
     input:
         get_final_outputs,
-    log:
-        "logs/all/run_summary.log",
-    run:
-        print_run_summary(input, log[0])

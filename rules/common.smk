@@ -257,7 +257,6 @@ def get_final_outputs(wildcards):
         # every video's scores, clips, tracks and annotations, through one rule
         VIDEO_MANIFEST,
         RUN_SUMMARY,
-        RUN_SUMMARY_TABLE,
     ]
 
 
@@ -445,19 +444,12 @@ SPLITS = list(columns.SPLITS)
 VIDEO_MANIFEST = "results/videos.tsv"
 VIDEO_ROW_HEADER = "\t".join(["video_id", *VIDEO_FILES])
 RUN_SUMMARY = "results/run_summary.json"
-RUN_SUMMARY_TABLE = "results/run_summary.txt"
 
 
-def print_run_summary(final_outputs, log_path):
-    """The end of a run: the table the run_summary rule wrote, on the console and in the
-    log (a --batch slice before the last has none: its target is the videos' table)."""
-    printed = ""
-    for path in final_outputs:
-        if path == RUN_SUMMARY_TABLE:
-            printed = Path(path).read_text()
-            print(printed, end="", flush=True)
-    Path(log_path).parent.mkdir(parents=True, exist_ok=True)
-    Path(log_path).write_text(printed)
+def get_outputs_before_summary(wildcards):
+    """Every other final output: the run summary waits for them, so its table is the
+    last thing a run prints."""
+    return [path for path in get_final_outputs(wildcards) if path != RUN_SUMMARY]
 
 
 def get_video_row(wildcards):

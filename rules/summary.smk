@@ -1,6 +1,7 @@
-# what became of every video, window and clip (results/run_summary.json, and as the
-# table the end of the run prints, run_summary.txt): a rule, so a deployed module writes
-# it too, and it is redone whenever the dataset changes
+# what became of every video, window and clip (results/run_summary.json, and the table
+# the end of the run prints): a rule, so a deployed module writes it too, redone
+# whenever the dataset changes; it waits for every other final output, so its table is
+# the last thing a run prints
 localrules:
     run_summary,
 
@@ -10,9 +11,9 @@ rule run_summary:
         videos="results/dataset/videos.parquet",
         metadata="results/dataset/metadata.parquet",
         windows="results/dataset/windows.parquet",
+        after=get_outputs_before_summary,
     output:
         summary=RUN_SUMMARY,
-        table=RUN_SUMMARY_TABLE,
     log:
         "logs/run_summary/run_summary.log",
     conda:

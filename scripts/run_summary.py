@@ -1,8 +1,7 @@
 """Localrule: run_summary: every video's outcome, the windows dropped before extraction
-and the clips kept and dropped, as JSON and as the table the end of the run prints (rule
-all)."""
+and the clips kept and dropped, as JSON and as the table printed at the end of the run
+(the rule waits for every other final output)."""
 
-from vidcurate.atomic import write_text
 from vidcurate.runner import stage_logging
 from vidcurate.summary import write_run_summary
 
@@ -13,6 +12,4 @@ with stage_logging(snakemake):
         snakemake.input.windows,
         snakemake.output.summary,
     )
-    write_text(
-        snakemake.output.table, f"vidcurate run summary ({snakemake.output.summary}):\n{table}\n"
-    )
+    print(f"vidcurate run summary ({snakemake.output.summary}):\n{table}", flush=True)

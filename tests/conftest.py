@@ -30,6 +30,9 @@ REPO = Path(__file__).resolve().parents[1]
 # provenance (tests/data/MANIFEST.md): the tests never read outside the repository
 TEST_DATA = REPO / "tests" / "data"
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+# the default profile keeps the console quiet (`quiet: [rules]`): tests that read the
+# jobs a run plans ask for each job's block on the command line, which wins
+SHOW_JOBS = ["--quiet", "host"]
 
 
 def windows_for(clips):

@@ -19,7 +19,7 @@ import yaml
 from test_workflow import planned
 
 import vidcurate
-from conftest import REPO, SNAKEMAKE, LocalServer
+from conftest import REPO, SHOW_JOBS, SNAKEMAKE, LocalServer
 from vidcurate.annotate import Project, find_schemas
 from vidcurate.config_docs import render
 
@@ -87,7 +87,7 @@ def use_sheet(project: Path, videos: dict[str, Path]) -> None:
 def run(project: Path, *args: str, check=True) -> subprocess.CompletedProcess:
     """snakemake as a user runs it in a deployed project: no -s, no --directory."""
     proc = subprocess.run(
-        [SNAKEMAKE, "--cores", "2", *args],
+        [SNAKEMAKE, "--cores", "2", *SHOW_JOBS, *args],
         cwd=project,
         capture_output=True,
         text=True,

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import REPO, SNAKEMAKE, check_clip, copy_workflow, data_file
+from conftest import REPO, SHOW_JOBS, SNAKEMAKE, check_clip, copy_workflow, data_file
 
 pytestmark = pytest.mark.workflow
 
@@ -75,6 +75,7 @@ def snakemake(workflow: Path, project: Path, *args, configfile="config.yaml", ch
         str(project / configfile),
         "--cores",
         "2",
+        *SHOW_JOBS,
         *args,
     ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
@@ -427,7 +428,11 @@ def test_bad_sheet_fails_before_any_job(tmp_path):
 
 def test_repository_dry_run_plans_the_examples():
     proc = subprocess.run(
-        [SNAKEMAKE, "-n", "--cores", "1"], cwd=REPO, capture_output=True, text=True, timeout=300
+        [SNAKEMAKE, "-n", "--cores", "1", *SHOW_JOBS],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     jobs = planned(proc)
