@@ -87,7 +87,7 @@ def use_sheet(project: Path, videos: dict[str, Path]) -> None:
 def run(project: Path, *args: str, check=True) -> subprocess.CompletedProcess:
     """snakemake as a user runs it in a deployed project: no -s, no --directory."""
     proc = subprocess.run(
-        [SNAKEMAKE, "--cores", "2", *SHOW_JOBS, *args],
+        [SNAKEMAKE, *SHOW_JOBS, "--cores", "2", *args],
         cwd=project,
         capture_output=True,
         text=True,

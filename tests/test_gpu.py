@@ -116,7 +116,7 @@ def test_torch_arena_on_cuda_equals_cpu():
 def planned_resources(text: str) -> dict[tuple[str, str], str]:
     """(rule, video_id) -> the resources line of each job in a dry run."""
     jobs = {}
-    for block in text.split("\n\n"):
+    for block in re.split(r"\n(?=\[|rule |localrule )", text):
         rule = re.search(r"^(?:local)?rule (\w+):", block, re.M)
         video = re.search(r"video_id=([^,\s]+)", block)
         resources = re.search(r"resources: (.*)", block)

@@ -58,7 +58,7 @@ def slurm_env():
 
 def snakemake(project: Path, *args, cwd: Path, env: dict) -> subprocess.CompletedProcess:
     cmd = [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--directory", str(project)]
-    cmd += ["--configfile", str(project / "config.yaml"), *SHOW_JOBS, *args]
+    cmd += [*SHOW_JOBS, "--configfile", str(project / "config.yaml"), *args]
     return subprocess.run(
         cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT_S
     )

@@ -73,9 +73,9 @@ def snakemake(workflow: Path, project: Path, *args, configfile="config.yaml", ch
         str(project),
         "--configfile",
         str(project / configfile),
+        *SHOW_JOBS,
         "--cores",
         "2",
-        *SHOW_JOBS,
         *args,
     ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
