@@ -235,6 +235,20 @@ def _funnel_colour(step: str) -> str:
     return TOTAL_COLOUR
 
 
+def _label_bar_totals(axis, totals: list[int]) -> None:
+    """Each horizontal bar's total at its end, with room for the number."""
+    for y, total in enumerate(totals):
+        axis.annotate(
+            f"{total:,}",
+            (total, y),
+            xytext=(3, 0),
+            textcoords="offset points",
+            va="center",
+            fontsize=9,
+        )
+    axis.set_xlim(0, max([*totals, 1]) * 1.15)
+
+
 def sample_sheet(
     split: str,
     kept: pd.DataFrame,
@@ -575,16 +589,7 @@ def reasons_figure(metadata: pd.DataFrame, settings: CurationSettings, out: str)
         values = np.array([counts[split].get(r, 0) for r in reasons], dtype=int)
         axis.barh(names, values, left=left, label=split)
         left += values
-    for y, total in enumerate(left):
-        axis.annotate(
-            f"{total:,}",
-            (total, y),
-            xytext=(3, 0),
-            textcoords="offset points",
-            va="center",
-            fontsize=9,
-        )
-    axis.set_xlim(0, max(int(left.max()), 1) * 1.15)
+    _label_bar_totals(axis, [int(v) for v in left])
     axis.invert_yaxis()
     axis.set_xlabel("clips dropped")
     axis.set_ylabel("reason: rule")
@@ -608,16 +613,7 @@ def classes_figure(metadata: pd.DataFrame, out: str, class_column: str = "action
         return
     table.plot.barh(stacked=True, ax=axis)
     totals = table.sum(axis=1).astype(int).tolist()
-    for y, total in enumerate(totals):
-        axis.annotate(
-            f"{total:,}",
-            (total, y),
-            xytext=(3, 0),
-            textcoords="offset points",
-            va="center",
-            fontsize=9,
-        )
-    axis.set_xlim(0, max(totals) * 1.15)
+    _label_bar_totals(axis, totals)
     axis.invert_yaxis()
     axis.set_xlabel("kept clips")
     axis.set_ylabel(f"{class_column} (of most keyframe boxes)")
