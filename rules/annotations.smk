@@ -48,6 +48,7 @@ rule validate_dataset:
         rules.coco.output,
         clips="results/dataset/clips",
         keyframes="results/dataset/keyframes",
+        metadata="results/dataset/metadata.parquet",
     output:
         report="results/dataset/validation.json",
     log:
@@ -56,5 +57,6 @@ rule validate_dataset:
         "../envs/annotations.yaml"
     params:
         code=code("validate_dataset.py"),
+        near_duplicates=config["splits"]["group_near_duplicates"],
     script:
         "../scripts/validate_dataset.py"

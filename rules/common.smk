@@ -92,10 +92,15 @@ try:
         config["samples"],
         schema_path=workflow.source_path("../config/schemas/samples.schema.yaml"),
     )
+    # videos without a split get their group's (seeded hash: stable when videos are added)
+    samples = fill_splits(
+        samples,
+        config["splits"]["seed"],
+        split_fractions(config),
+        config["splits"]["group_by"],
+    )
 except SheetError as err:
     raise WorkflowError(f"bad sample sheet: {err}") from None
-# videos without a split get one by video (seeded hash: stable when videos are added)
-samples = fill_splits(samples, config["splits"]["seed"], split_fractions(config))
 
 # rows whose source is a tar/zip: their videos are known once the archive has been opened
 _SHEET_ROWS = samples.to_dict("index")
@@ -444,6 +449,8 @@ SPLITS = list(columns.SPLITS)
 VIDEO_MANIFEST = "results/videos.tsv"
 VIDEO_ROW_HEADER = "\t".join(["video_id", *VIDEO_FILES])
 RUN_SUMMARY = "results/run_summary.json"
+# every video's split and group, moved groups and withdrawals (curate writes it)
+SPLIT_TABLE = "results/curation/splits.tsv"
 
 
 def get_outputs_before_summary(wildcards):
@@ -458,8 +465,13 @@ def get_video_row(wildcards):
 
 
 def get_split_rows(wildcards):
-    """video_id and split of every video, in sheet order: what curate reads of the sheet."""
-    return [{"video_id": v, "split": ROWS[v]["split"]} for v in all_video_ids()]
+    """What curate reads of the sheet, every video in sheet order: its own split (""
+    when dealt), its splits.group_by columns and why it is withdrawn ("" when not)."""
+    video_ids = all_video_ids()
+    try:
+        return plan.split_rows([ROWS[v] for v in video_ids], config, ARCHIVES)
+    except PlanError as err:
+        raise WorkflowError(f"bad config: {err}") from None
 
 
 # the shards' folder's card, written beside the dataset's and copied in by webdataset

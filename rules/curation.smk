@@ -3,6 +3,7 @@ rule curate:
         videos=VIDEO_MANIFEST,
     output:
         table="results/curation/clips.parquet",
+        splits=SPLIT_TABLE,
     log:
         "logs/curate/curate.log",
     conda:
@@ -11,6 +12,8 @@ rule curate:
         code=code("curate.py"),
         videos=get_split_rows,
         settings=SETTINGS["curation"],
+        splits=SETTINGS["splits"],
+        withdraw_sources=config["withdraw"]["sources"],
     script:
         "../scripts/curate.py"
 

@@ -41,6 +41,7 @@ rule videos:
 rule dataset:
     input:
         curated="results/curation/clips.parquet",
+        splits=SPLIT_TABLE,
         captions=get_captions,
         videos=VIDEO_MANIFEST,
     output:

@@ -20,6 +20,7 @@ with stage_logging(snakemake):
         out_metadata=snakemake.output.metadata,
         out_windows=snakemake.output.windows,
         out_videos=snakemake.output.videos,
+        splits_tsv=snakemake.input.splits,
         captions_parquet=snakemake.input.captions[0] if snakemake.input.captions else None,
         rejected={
             archive_id: Rejection(archive_id, stage, reason)

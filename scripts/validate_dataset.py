@@ -7,5 +7,7 @@ from vidcurate.atomic import write_text
 from vidcurate.runner import stage_logging
 
 with stage_logging(snakemake):
-    report = validate_dataset("results/dataset")
+    report = validate_dataset(
+        "results/dataset", near_duplicates_share_split=snakemake.params.near_duplicates
+    )
     write_text(snakemake.output.report, json.dumps(report, indent=2) + "\n")

@@ -36,7 +36,8 @@ from vidcurate.errors import SheetError, VideoError
 from vidcurate.frames import median_frame
 from vidcurate.plan import deface_enabled, scenes_backend
 from vidcurate.probe import probe_video
-from vidcurate.sheet import assign_split, load_sheet
+from vidcurate.sheet import load_sheet
+from vidcurate.splits import assign_split
 
 MOUSE = "mouse/dlc_openfield_m3v1.mp4"
 MOUSE_ARENA = "mouse/dlc_openfield_m3v1.arena.json"

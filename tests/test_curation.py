@@ -12,7 +12,8 @@ import pytest
 from vidcurate.curation import HashIndex, calibration_table, curate, filter_reasons, mark_duplicates
 from vidcurate.reasons import CurationSettings
 from vidcurate.scores import hamming
-from vidcurate.sheet import assign_split, fill_splits
+from vidcurate.sheet import fill_splits
+from vidcurate.splits import assign_split
 from vidcurate.subsets import count_label, read_subset, select, subset_name, write_subsets
 
 
@@ -81,7 +82,7 @@ def test_each_filter_names_its_reason_and_nan_never_fails():
     ]
     # every filter off (dedup too): nothing fails, every clip kept
     assert filter_reasons(table, CurationSettings()).tolist() == [""] * 9
-    kept = curate([{"video_id": "v", "split": "train"}], {"v": table}, CurationSettings())
+    kept = curate([{"video_id": "v", "split": "train"}], {"v": table}, CurationSettings()).clips
     assert kept["keep"].all() and (kept["duplicate_of"] == "").all()
 
 
@@ -120,7 +121,7 @@ def test_both_hashes_must_be_close():
         [{"video_id": "a", "split": "train"}, {"video_id": "b", "split": "train"}],
         {"a": a, "b": close_key_far_mid},
         CurationSettings(dedup_max_hamming=2),
-    )
+    ).clips
     assert table["keep"].tolist() == [True, True]
 
 
@@ -136,7 +137,7 @@ def test_dedup_keeps_the_first_by_video_and_time_whatever_the_sheet_order():
     settings = CurationSettings(dedup_max_hamming=2)
     for order in (["a_video", "b_video", "c_video"], ["c_video", "b_video", "a_video"]):
         videos = [{"video_id": v, "split": "train"} for v in order]
-        table = curate(videos, {"a_video": a, "b_video": b, "c_video": c}, settings)
+        table = curate(videos, {"a_video": a, "b_video": b, "c_video": c}, settings).clips
         table = table.set_index(["video_id", "clip"])
         assert table.loc["a_video", "keep"].all()
         assert not table.loc["b_video", "keep"].any()
@@ -150,7 +151,7 @@ def test_dedup_keeps_the_first_by_video_and_time_whatever_the_sheet_order():
     # a copy further off than the threshold is not a duplicate
     far = b.assign(phash_key=[flip(h, [1, 2, 3]) for h in a["phash_key"]], video_id="far")
     videos = [{"video_id": v, "split": "train"} for v in ("a_video", "far")]
-    table = curate(videos, {"a_video": a, "far": far}, settings)
+    table = curate(videos, {"a_video": a, "far": far}, settings).clips
     assert table["keep"].all()
 
 
@@ -161,7 +162,7 @@ def test_a_clip_dropped_by_a_filter_is_not_the_copy_that_stays():
         [{"video_id": "a", "split": "train"}, {"video_id": "b", "split": "train"}],
         {"a": a, "b": b},
         CurationSettings(min_sharpness=15, dedup_max_hamming=2),
-    )
+    ).clips
     assert table["reason"].tolist() == ["blurry", ""]
     assert table["keep"].tolist() == [False, True]
 

@@ -26,6 +26,7 @@ from vidcurate.reasons import CurationSettings
 from vidcurate.scenes import FlashSettings, SceneSettings
 from vidcurate.scores import ScoreSettings
 from vidcurate.shards import ShardSettings
+from vidcurate.splits import SplitSettings
 from vidcurate.tracks import TrackClipSettings
 from vidcurate.windows import ShotSettings, WindowSettings
 
@@ -55,6 +56,7 @@ STAGES = {
     "ingest": IngestSettings,
     "archives": ArchiveLimits,
     "track_clips": TrackClipSettings,
+    "splits": SplitSettings,
 }
 
 

@@ -18,8 +18,9 @@ from vidcurate.columns import (
 from vidcurate.dataset import build_dataset
 from vidcurate.errors import SheetError
 from vidcurate.ids import MAX_ID_LENGTH, id_problem, safe_id
-from vidcurate.sheet import DERIVED_COLUMNS, RESERVED_COLUMNS, assign_split, fill_splits, load_sheet
+from vidcurate.sheet import DERIVED_COLUMNS, RESERVED_COLUMNS, fill_splits, load_sheet
 from vidcurate.sources import source_extension, source_kind
+from vidcurate.splits import assign_split
 from vidcurate.web import redact_source
 
 REPO = Path(__file__).resolve().parents[1]

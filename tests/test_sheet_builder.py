@@ -19,8 +19,9 @@ import pytest
 from conftest import REPO, data_file
 from vidcurate.errors import SheetError
 from vidcurate.ids import safe_id
-from vidcurate.sheet import assign_split, load_sheet
+from vidcurate.sheet import load_sheet
 from vidcurate.sheet_builder import build_sheet
+from vidcurate.splits import assign_split
 
 SCHEMA = REPO / "config" / "schemas" / "samples.schema.yaml"
 CLI_NAME = "vidcurate-sheet"

@@ -336,9 +336,15 @@ class Project:
         it) where the sheet leaves it empty; None where the sheet names one."""
         if sheet.empty or "video_id" not in sheet.columns:
             return [None] * len(sheet)
-        filled = fill_splits(sheet, self.config["splits"]["seed"], split_fractions(self.config))
+        splits = self.config["splits"]
+        # a group_by column the sheet lacks yet is the sheet check's to report
+        group_by = [column for column in splits.get("group_by", []) if column in sheet.columns]
+        try:
+            filled = fill_splits(sheet, splits["seed"], split_fractions(self.config), group_by)
+        except SheetError:
+            return [None] * len(sheet)  # rows pinned apart: the sheet check says which
         return [
-            split if source == "assigned" else None
+            split if source != "sheet" else None
             for split, source in zip(filled["split"], filled["split_source"], strict=True)
         ]
 

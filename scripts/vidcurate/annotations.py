@@ -38,6 +38,7 @@ from .atomic import atomic_path, write_text
 from .columns import EPS, SPLITS
 from .geometry import apply, iou, map_boxes
 from .outcome import rejection_in_table
+from .splits import straddling_duplicates, straddling_groups
 
 log = logging.getLogger(__name__)
 
@@ -562,10 +563,32 @@ class DatasetInvalid(ValueError):
     """A dataset file is wrong; the message names the file and the entry."""
 
 
-def validate_dataset(root: str) -> dict:
-    """Check every split's files; raise DatasetInvalid naming the file and entry."""
+def validate_dataset(root: str, near_duplicates_share_split: bool = True) -> dict:
+    """Check every split's files; raise DatasetInvalid naming the file and entry.
+
+    First the leak check (vidcurate.splits): no video or group in two splits, and no
+    near-duplicate clip in another split than the kept clip it copies (only a warning
+    when ``near_duplicates_share_split`` is off: splits.group_near_duplicates false)."""
 
     root = Path(root)
+    metadata = pd.read_parquet(root / "metadata.parquet")
+    leaks = straddling_groups(metadata)
+    duplicates = straddling_duplicates(metadata)
+    if near_duplicates_share_split:
+        leaks += duplicates
+    elif duplicates:
+        log.warning(
+            "%d near-duplicate clips sit in another split than their original "
+            "(splits.group_near_duplicates is false): %s",
+            len(duplicates),
+            "; ".join(duplicates[:5]),
+        )
+    if leaks:
+        shown = "\n".join(f"  {line}" for line in leaks[:20])
+        more = f"\n  and {len(leaks) - 20} more" if len(leaks) > 20 else ""
+        raise DatasetInvalid(
+            f"metadata.parquet: {len(leaks)} leak(s) across splits:\n{shown}{more}"
+        )
     report = {}
     for split in SPLITS:
         files = _split_files(root, split)

@@ -113,6 +113,8 @@ def start_frame(start_s: float, fps: float) -> int:
 CLIP_METADATA_COLUMNS = [
     "video_id",
     "split",
+    # the group the video was dealt with (vidcurate.splits): a group never straddles splits
+    "split_group",
     "clip",
     "keep",
     "reason",

@@ -12,8 +12,11 @@ depends on nothing but the clips themselves: not on the sheet's row order.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -22,11 +25,12 @@ from .atomic import atomic_path
 from .columns import numeric_scores, reason_counts
 from .outcome import rejection_in_table
 from .reasons import CurationSettings
+from .splits import DEAL_COLUMNS, Link, SplitConflict, SplitSettings, deal_splits, moved_groups
 
 log = logging.getLogger(__name__)
 
 # what curate adds to the score columns
-CURATION_COLUMNS = ["split", "keep", "reason", "duplicate_of"]
+CURATION_COLUMNS = ["split", "split_group", "keep", "reason", "duplicate_of"]
 
 
 def filter_reasons(scores: pd.DataFrame, settings: CurationSettings) -> pd.Series:
@@ -107,32 +111,83 @@ def mark_duplicates(table: pd.DataFrame, max_bits: int) -> pd.Series:
     return duplicate_of
 
 
-def curate(
-    videos: list[dict], scores: dict[str, pd.DataFrame], settings: CurationSettings
-) -> pd.DataFrame:
-    """Every clip's scores with ``split``, ``keep``, ``reason`` and ``duplicate_of``.
+@dataclass(frozen=True)
+class Curation:
+    """What curate decides: every clip (keep, reason, duplicate_of, split) and every
+    video's split (vidcurate.splits), or why it was withdrawn."""
 
-    ``videos``: sheet rows in sheet order (video_id, split); ``scores``: each video's
-    score table (vidcurate.scores)."""
+    clips: pd.DataFrame
+    splits: pd.DataFrame
+
+
+# results/curation/splits.tsv: every sheet video (archive members in place)
+SPLIT_TABLE_COLUMNS = [*DEAL_COLUMNS, "planned_split", "moved_because", "withdrawn"]
+
+
+def near_duplicate_links(table: pd.DataFrame) -> list[Link]:
+    """One link per pair of videos with a clip marked a duplicate of the other's."""
+    links, seen = [], set()
+    marked = table[table["duplicate_of"] != ""].sort_values(["video_id", "start_s", "clip"])
+    for video_id, clip, duplicate_of in marked[["video_id", "clip", "duplicate_of"]].itertuples(
+        index=False
+    ):
+        other = duplicate_of.rsplit("/", 1)[0]
+        if other != video_id and (other, video_id) not in seen:
+            seen.add((other, video_id))
+            why = f"near-duplicate clips {video_id}/{clip} ~ {duplicate_of}"
+            links.append(Link(other, video_id, why))
+    return links
+
+
+def curate(
+    videos: list[dict],
+    scores: dict[str, pd.DataFrame],
+    settings: CurationSettings,
+    splits: SplitSettings | None = None,
+) -> Curation:
+    """Every clip's scores with ``split``, ``split_group``, ``keep``, ``reason`` and
+    ``duplicate_of``, and every video's split.
+
+    ``videos``: sheet rows in sheet order: video_id, split (the sheet's own, "" when it
+    has none), the ``splits.group_by`` columns and ``withdrawn`` (why, "" when not); a
+    withdrawn video is left out as if its row were not there. ``scores``: each other
+    video's score table (vidcurate.scores)."""
+    splits = splits or SplitSettings()
+    withdrawn = {row["video_id"]: row["withdrawn"] for row in videos if row.get("withdrawn")}
+    rows = [row for row in videos if row["video_id"] not in withdrawn]
     tables = []
-    for row in videos:
+    for row in rows:
         table = scores[row["video_id"]].copy()
         # a video without clips, or rejected: nothing to add (and no column types)
         if not len(table) or rejection_in_table(table):
             continue
-        table.insert(1, "split", row["split"])
         tables.append(table)
-    if not tables:
-        empty = pd.DataFrame(columns=["video_id", "split", "clip", "start_s", "end_s"])
-        return empty.assign(keep=pd.Series(dtype=bool), reason="", duplicate_of="")
-    table = pd.concat(tables, ignore_index=True)
-    table["reason"] = filter_reasons(table, settings)
+    if tables:
+        table = pd.concat(tables, ignore_index=True)
+    else:
+        table = pd.DataFrame(columns=["video_id", "clip", "start_s", "end_s"])
+    table["reason"] = filter_reasons(table, settings) if len(table) else ""
     table["duplicate_of"] = ""
+    links = []
     if settings.dedup_max_hamming is not None and len(table):
         table["duplicate_of"] = mark_duplicates(table, settings.dedup_max_hamming)
         is_duplicate = table["duplicate_of"] != ""
         table.loc[is_duplicate, "reason"] = "duplicate"
-    table["keep"] = table["reason"] == ""
+        if splits.group_near_duplicates:
+            links = near_duplicate_links(table)
+    planned = deal_splits(rows, splits.group_by, splits.seed, splits.fractions())
+    try:
+        final = deal_splits(rows, splits.group_by, splits.seed, splits.fractions(), links)
+    except SplitConflict as err:
+        raise ValueError(
+            f"splits: {err}; or set splits.group_near_duplicates: false to let "
+            "near-duplicates sit in different splits"
+        ) from None
+    split_of = dict(zip(final["video_id"], final["split"], strict=True))
+    group_of = dict(zip(final["video_id"], final["split_group"], strict=True))
+    table.insert(1, "split", table["video_id"].map(split_of).astype(object))
+    table.insert(2, "split_group", table["video_id"].map(group_of).astype(object))
+    table["keep"] = (table["reason"] == "").astype(bool)
     counts = reason_counts(table["reason"])
     log.info(
         "curation: %d of %d clips kept; dropped: %s",
@@ -140,17 +195,64 @@ def curate(
         len(table),
         ", ".join(f"{k} {v}" for k, v in counts.items()) or "none",
     )
-    return table
+    moved = moved_groups(planned, final, links)
+    for video_id, why in moved.items():
+        log.info("splits: %s moved to %s with its group (%s)", video_id, split_of[video_id], why)
+    return Curation(table, _split_table(videos, final, planned, moved, withdrawn))
+
+
+def _split_table(videos, final, planned, moved, withdrawn) -> pd.DataFrame:
+    dealt = final.set_index("video_id")
+    before = dict(zip(planned["video_id"], planned["split"], strict=True))
+    rows = []
+    for row in videos:
+        video_id = row["video_id"]
+        if video_id in withdrawn:
+            rows.append([video_id, "", "", "", "", "", withdrawn[video_id]])
+            continue
+        split, source, group = dealt.loc[video_id, ["split", "split_source", "split_group"]]
+        rows.append([video_id, split, source, group, before[video_id], moved.get(video_id, ""), ""])
+    return pd.DataFrame(rows, columns=SPLIT_TABLE_COLUMNS)
+
+
+def withdrawn_sources(videos: list[dict], hashes: list[str], probes: dict[str, str]) -> list[dict]:
+    """``videos`` with ``withdrawn`` filled in for every video whose source file's sha256
+    (its probe's content_sha256) is one of ``hashes``."""
+    wanted = set(hashes)
+    if not wanted:
+        return videos
+    marked = []
+    for row in videos:
+        digest = ""
+        path = probes.get(row["video_id"])
+        if path and not row.get("withdrawn"):
+            digest = json.loads(Path(path).read_text()).get("content_sha256", "")
+        if digest in wanted:
+            row = {**row, "withdrawn": f"withdraw.sources (sha256 {digest[:12]}...)"}
+        marked.append(row)
+    return marked
 
 
 def curate_stage(
-    videos: list[dict], score_files: dict[str, str], settings: CurationSettings, out: str
-) -> pd.DataFrame:
-    scores = {video_id: pd.read_parquet(path) for video_id, path in score_files.items()}
-    table = curate(videos, scores, settings)
-    with atomic_path(out, suffix=".parquet") as tmp:
-        table.to_parquet(tmp, index=False)
-    return table
+    videos: list[dict],
+    score_files: dict[str, str],
+    settings: CurationSettings,
+    splits: SplitSettings,
+    out_clips: str,
+    out_splits: str,
+) -> Curation:
+    withdrawn = {row["video_id"] for row in videos if row.get("withdrawn")}
+    scores = {
+        video_id: pd.read_parquet(path)
+        for video_id, path in score_files.items()
+        if video_id not in withdrawn
+    }
+    curation = curate(videos, scores, settings, splits)
+    with atomic_path(out_clips, suffix=".parquet") as tmp:
+        curation.clips.to_parquet(tmp, index=False)
+    with atomic_path(out_splits, suffix=".tsv") as tmp:
+        curation.splits.to_csv(tmp, sep="\t", index=False)
+    return curation
 
 
 # --- calibration ----------------------------------------------------------------------------

@@ -61,6 +61,7 @@ def build_dataset(
     out_videos: str,
     captions_parquet: str | None = None,
     rejected: dict[str, Rejection] | None = None,
+    splits_tsv: str | None = None,
 ) -> pd.DataFrame:
     """Lay out the kept clips and keyframes by split and write the three metadata tables.
 
@@ -71,6 +72,8 @@ def build_dataset(
     ``captions_parquet`` (captions on) adds each kept clip's caption. A video whose
     files are rejected (vidcurate.outcome), or that is in ``rejected`` (an archive that
     gave no video), has one row in videos.parquet saying where and why, and no clips.
+    ``splits_tsv`` (curate's, vidcurate.curation) gives each video its split and group;
+    a video withdrawn there is in none of the files, as if not in the sheet.
     """
     curated = pd.read_parquet(curated_parquet)
     captions = {}
@@ -79,12 +82,24 @@ def build_dataset(
             captions[(row["video_id"], row["source_clip"])] = row
     numbers = dataset_numbers(curated)
     split_of = dict(zip(curated["video_id"], curated["split"], strict=True))
+    dealt = {}
+    if splits_tsv:
+        table = pd.read_csv(splits_tsv, sep="\t", dtype=str, keep_default_na=False)
+        dealt = {row["video_id"]: row for row in table.to_dict("records")}
     by_video = dict(tuple(curated.groupby("video_id", sort=False)))
     clip_rows, window_tables, video_rows = [], [], []
     with atomic_dir(out_clips) as tmp_clips, atomic_dir(out_keyframes) as tmp_keys:
         for sheet_row in videos:
             if "source" in sheet_row:
                 sheet_row = {**sheet_row, "source": redact_source(str(sheet_row["source"]))}
+            deal = dealt.get(sheet_row["video_id"])
+            if deal is not None:
+                if deal["withdrawn"]:
+                    continue
+                sheet_row = {
+                    **sheet_row,
+                    **{key: deal[key] for key in ("split", "split_source", "split_group")},
+                }
             video_id, split = sheet_row["video_id"], sheet_row["split"]
             rejection = (rejected or {}).get(video_id) or rejection_of(clip_tables[video_id])
             if rejection is not None:

@@ -41,7 +41,8 @@ from .scenes import SCENES_BACKEND_KEYS, FlashSettings
 from .scores import ScoreSettings
 from .settings import yes_no
 from .shards import ShardSettings
-from .sheet import DERIVED_COLUMNS, assign_split, split_fractions
+from .sheet import DERIVED_COLUMNS, split_fractions
+from .splits import SplitSettings, assign_split
 from .subsets import subset_names
 from .tracks import TrackClipSettings
 from .web import redact_source, redact_url, url_sha256
@@ -200,6 +201,7 @@ def stage_settings(config: dict) -> dict[str, dict]:
         "coco": settings_dict(CocoSettings, config["annotations"]),
         "score": settings_dict(ScoreSettings, config["score"]),
         "curation": settings_dict(CurationSettings, config["curation"]),
+        "splits": settings_dict(SplitSettings, config["splits"]),
         "captions": settings_dict(CaptionSettings, config["captions"]),
         "shards": settings_dict(ShardSettings, config["dataset"]),
         "ingest": settings_dict(IngestSettings, config["ingest"]),
@@ -409,14 +411,55 @@ def member_rows(
 # what the sheet's derived columns leave in the dataset's tables: split_source says
 # whether the sheet or the seeded deal gave the video its split
 DATASET_DERIVED = ("split_source",)
+# sheet columns that steer the workflow and say nothing of a kept clip: a dataset built
+# with `withdrawn` set is the dataset of a sheet without those rows
+CONTROL_COLUMNS = ("withdrawn",)
 
 
 def dataset_row(row: dict) -> dict:
     """A sheet row as the dataset's tables carry it: the user's columns and split_source,
     the source without query string or password (signed tokens reach neither the
     dataset nor Snakemake's records of a job's params)."""
-    kept = {k: v for k, v in row.items() if k not in DERIVED_COLUMNS or k in DATASET_DERIVED}
+    kept = {
+        k: v
+        for k, v in row.items()
+        if (k not in DERIVED_COLUMNS or k in DATASET_DERIVED) and k not in CONTROL_COLUMNS
+    }
     return {**kept, "source": redact_source(kept["source"])}
+
+
+def split_rows(rows: list[dict], config: dict, archive_ids=()) -> list[dict]:
+    """What curate reads of each video's row (vidcurate.curation.curate): its own split
+    ("" when dealt), its splits.group_by columns, and why it is withdrawn: listed in
+    withdraw.videos (or its archive is), or the sheet's ``withdrawn`` column. PlanError
+    names listed ids that are no video or archive of the sheet."""
+    group_by = config["splits"]["group_by"]
+    listed = set(config["withdraw"]["videos"])
+    known = {row["video_id"] for row in rows} | {_own(row, "archive_id") for row in rows}
+    unknown = sorted(listed - known - set(archive_ids))
+    if unknown:
+        raise PlanError(
+            f"withdraw.videos: {', '.join(unknown)} is no video or archive of the sample sheet"
+        )
+    chosen = []
+    for row in rows:
+        why = ""
+        if row["video_id"] in listed:
+            why = "withdraw.videos"
+        elif _own(row, "archive_id") in listed:
+            why = f"withdraw.videos (archive {_own(row, 'archive_id')})"
+        elif _own_switch(row, "withdrawn"):
+            why = "sheet column withdrawn"
+        own_split = row["split"] if row.get("split_source") == "sheet" else ""
+        chosen.append(
+            {
+                "video_id": row["video_id"],
+                "split": own_split,
+                **{column: _own(row, column) for column in group_by},
+                "withdrawn": why,
+            }
+        )
+    return chosen
 
 
 # --- the code a rule runs -----------------------------------------------------------------

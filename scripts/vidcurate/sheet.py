@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -21,6 +21,7 @@ from .columns import (
 from .errors import SheetError
 from .ids import id_problem
 from .sources import source_extension, source_kind
+from .splits import SplitConflict, deal_splits
 from .web import url_sha256
 
 REQUIRED_COLUMNS = ("video_id", "source")
@@ -47,40 +48,33 @@ def _reserved_columns() -> dict[str, list[str]]:
 RESERVED_COLUMNS = _reserved_columns()
 
 
-def assign_split(video_id: str, seed: int, fractions: dict[str, float]) -> str:
-    """The split of a video the sheet leaves without one: a hash of (seed, video_id) read
-    as a number in [0, 1), cut at the cumulative fractions of ``fractions`` (train, val,
-    test order). It depends on nothing else, so adding or removing videos never moves
-    another video between splits, and every clip of a video lands in the same split."""
-    total = sum(fractions.get(name, 0.0) for name in SPLITS)
-    if total <= 0:
-        raise ValueError("splits: the fractions add up to 0")
-    digest = hashlib.sha256(f"{seed}:{video_id}".encode()).digest()
-    point = int.from_bytes(digest[:8], "big") / 2**64 * total
-    edge = 0.0
-    for name in SPLITS:
-        edge += fractions.get(name, 0.0)
-        if point < edge:
-            return name
-    return next(name for name in reversed(SPLITS) if fractions.get(name, 0.0) > 0)
-
-
 def split_fractions(config: dict) -> dict[str, float]:
     """The config's ``splits`` fractions, in SPLITS order."""
     return {name: config["splits"][name] for name in SPLITS}
 
 
-def fill_splits(sheet: pd.DataFrame, seed: int, fractions: dict[str, float]) -> pd.DataFrame:
-    """``sheet`` with every blank or missing split assigned by :func:`assign_split`; the
-    column ``split_source`` says which came from the sheet and which were assigned."""
+def fill_splits(
+    sheet: pd.DataFrame, seed: int, fractions: dict[str, float], group_by: Sequence[str] = ()
+) -> pd.DataFrame:
+    """``sheet`` with every blank or missing split dealt by group
+    (:func:`vidcurate.splits.deal_splits`); the column ``split_source`` says whether the
+    row's own split (``sheet``), another row of its group (``group``) or the seeded deal
+    (``assigned``) gave it. SheetError names the rows when one group is pinned to two
+    splits, or a ``group_by`` column the sheet does not have."""
+    missing = [column for column in group_by if column not in sheet.columns]
+    if missing:
+        raise SheetError(
+            f"splits.group_by: the sample sheet has no column {', '.join(map(repr, missing))}"
+        )
     sheet = sheet.copy()
     given = sheet["split"] if "split" in sheet.columns else pd.Series("", index=sheet.index)
-    given = given.fillna("").astype(str).str.strip()
-    sheet["split"] = [
-        split or assign_split(video_id, seed, fractions)
-        for video_id, split in zip(sheet["video_id"], given, strict=True)
-    ]
-    sheet["split_source"] = ["sheet" if split else "assigned" for split in given]
+    rows = sheet[list(group_by)].assign(video_id=sheet["video_id"], split=given.fillna(""))
+    try:
+        dealt = deal_splits(rows.to_dict("records"), group_by, seed, fractions)
+    except SplitConflict as err:
+        raise SheetError(f"splits.group_by: {err}") from None
+    sheet["split"] = dealt["split"].to_numpy()
+    sheet["split_source"] = dealt["split_source"].to_numpy()
     return sheet
 
 

@@ -31,8 +31,9 @@ import pandas as pd
 from .columns import SPLITS
 from .errors import SheetError
 from .ids import unique_ids
-from .sheet import assign_split, load_sheet
+from .sheet import load_sheet
 from .sources import archive_stem, is_archive, is_resource_fork, is_video
+from .splits import assign_split
 
 SCHEMA = Path(__file__).resolve().parents[2] / "config" / "schemas" / "samples.schema.yaml"
 
