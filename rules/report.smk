@@ -5,6 +5,7 @@ rule run_report:
         videos="results/dataset/videos.parquet",
         windows="results/dataset/windows.parquet",
         metadata="results/dataset/metadata.parquet",
+        splits=SPLIT_TABLE,
     output:
         funnel_figure=report(
             "results/report/funnel.png",
@@ -24,6 +25,12 @@ rule run_report:
             caption="report/videos_table.rst",
             category="Run",
             labels={"content": "every video (table)"},
+        ),
+        splits=report(
+            "results/report/splits.html",
+            caption="report/splits.rst",
+            category="Run",
+            labels={"content": "splits: groups, moves, withdrawals (table)"},
         ),
     log:
         "logs/run_report/run_report.log",

@@ -1,5 +1,6 @@
 """Report pages of the run: the funnel (figure, table, and the HTML the report's landing
-page shows) and the per-video table with each stage's time from the benchmark files."""
+page shows), the per-video table with each stage's time from the benchmark files, and
+how the videos were dealt into splits."""
 
 from pathlib import Path
 
@@ -8,7 +9,14 @@ import pandas as pd
 from vidcurate.atomic import atomic_path, write_text
 from vidcurate.figures import funnel_figure
 from vidcurate.runner import stage_logging
-from vidcurate.summary import funnel, funnel_html, run_summary, stage_times, videos_html
+from vidcurate.summary import (
+    funnel,
+    funnel_html,
+    run_summary,
+    splits_html,
+    stage_times,
+    videos_html,
+)
 
 with stage_logging(snakemake):
     inputs, outputs = snakemake.input, snakemake.output
@@ -24,3 +32,5 @@ with stage_logging(snakemake):
     write_text(outputs.funnel, funnel_html(steps, Path(outputs.funnel_figure).read_bytes()))
     times = stage_times(snakemake.params.benchmarks, table["video_id"].tolist())
     write_text(outputs.videos, videos_html(table, times))
+    splits = pd.read_csv(inputs.splits, sep="\t", dtype=str, keep_default_na=False)
+    write_text(outputs.splits, splits_html(splits))

