@@ -11,6 +11,7 @@ rule run_summary:
         videos="results/dataset/videos.parquet",
         metadata="results/dataset/metadata.parquet",
         windows="results/dataset/windows.parquet",
+        splits=SPLIT_TABLE,
         after=get_outputs_before_summary,
     output:
         summary=RUN_SUMMARY,

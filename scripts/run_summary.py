@@ -11,5 +11,6 @@ with stage_logging(snakemake):
         snakemake.input.metadata,
         snakemake.input.windows,
         snakemake.output.summary,
+        snakemake.input.splits,
     )
     print(f"vidcurate run summary ({snakemake.output.summary}):\n{table}", flush=True)

@@ -6,6 +6,7 @@ the run fails naming a bad video; a repaired source reruns that video and the da
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -323,3 +324,77 @@ def test_ids_that_share_a_stem_plan_and_run(tmp_path):
         assert (project / "results" / "scenes" / video_id / "flash.tsv").is_file()
         windows = pd.read_csv(project / "results" / "windows" / f"{video_id}.tsv", sep="\t")
         assert len(windows) == 4
+
+
+def edit_sheet(project: Path, edit) -> None:
+    """Rewrite the sheet's rows through ``edit`` (a DataFrame in, a DataFrame out)."""
+    sheet = pd.read_csv(project / "videos.tsv", sep="\t", dtype=str, keep_default_na=False)
+    edit(sheet).to_csv(project / "videos.tsv", sep="\t", index=False)
+
+
+def card_without_config_line(path: Path) -> str:
+    return "\n".join(
+        line for line in path.read_text().splitlines() if not line.startswith("- config sha256")
+    )
+
+
+def test_withdrawn_videos_leave_every_dataset_file_as_if_their_rows_were_gone(runs, tmp_path):
+    """Two copies of the finished good project: in one, failing_audio is withdrawn by its
+    source file's sha256 (config) and carphone by the sheet's withdrawn column; in the
+    other their rows are deleted. Only dataset-wide rules rerun, and every dataset file
+    is byte for byte the same (the card's line with the config's hash aside)."""
+    workflow, _, good, _, _ = runs
+    withdrawn = tmp_path / "withdrawn"
+    without = tmp_path / "without"
+    for copy in (withdrawn, without):
+        shutil.copytree(good, copy, symlinks=True)
+    source_hash = hashlib.sha256((good / "raw" / "failing_audio.mp4").read_bytes()).hexdigest()
+    config = yaml.safe_load((withdrawn / "config.yaml").read_text())
+    config["withdraw"] = {"sources": [source_hash]}
+    (withdrawn / "config.yaml").write_text(yaml.safe_dump(config))
+    edit_sheet(
+        withdrawn,
+        lambda s: s.assign(withdrawn=(s["video_id"] == "carphone").map({True: "yes", False: ""})),
+    )
+    edit_sheet(without, lambda s: s[~s["video_id"].isin(["failing_audio", "carphone"])])
+
+    jobs = planned(snakemake(workflow, withdrawn, "-n"))
+    per_video = {rule for rule, video in jobs if video and rule != "video_figure"}
+    assert per_video == set(), per_video
+    assert {"curate", "dataset", "coco", "validate_dataset", "dataset_card"} <= {
+        rule for rule, _ in jobs
+    }
+    for project in (withdrawn, without):
+        snakemake(workflow, project)
+
+    ours, theirs = withdrawn / "results" / "dataset", without / "results" / "dataset"
+    names = [*DATASET_FILES, "windows.parquet", "videos.parquet", "validation.json"]
+    for name in names:
+        if (ours / name).is_file():
+            assert (ours / name).read_bytes() == (theirs / name).read_bytes(), name
+            continue
+        files = sorted(p.relative_to(ours) for p in (ours / name).rglob("*") if p.is_file())
+        assert files == sorted(
+            p.relative_to(theirs) for p in (theirs / name).rglob("*") if p.is_file()
+        )
+        for relative in files:
+            assert (ours / name / relative).read_bytes() == (
+                theirs / name / relative
+            ).read_bytes(), relative
+    assert card_without_config_line(ours / "README.md") == card_without_config_line(
+        theirs / "README.md"
+    )
+    # exactly the withdrawn videos' clips are gone, and the run says so
+    before = pd.read_parquet(good / "results" / "dataset" / "metadata.parquet")
+    after = pd.read_parquet(ours / "metadata.parquet")
+    gone = before[before["video_id"].isin(["failing_audio", "carphone"])]
+    assert len(gone) == 15  # 11 + 4 clips
+    assert sorted(after["clip_path"]) == sorted(
+        before.loc[~before.index.isin(gone.index), "clip_path"]
+    )
+    assert not (ours / "clips" / "test" / "failing_audio").exists()
+    summary = json.loads((withdrawn / "results" / "run_summary.json").read_text())
+    assert summary["withdrawn"] == {
+        "carphone": "sheet column withdrawn",
+        "failing_audio": f"withdraw.sources (sha256 {source_hash[:12]}...)",
+    }

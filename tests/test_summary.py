@@ -283,6 +283,31 @@ def test_json_and_console_say_the_same(tmp_path):
     ]
 
 
+def test_withdrawn_videos_are_named_in_the_json_and_the_last_line(tmp_path):
+    VIDEOS.to_parquet(tmp_path / "videos.parquet")
+    METADATA.to_parquet(tmp_path / "metadata.parquet")
+    WINDOWS.to_parquet(tmp_path / "windows.parquet")
+    splits = tmp_path / "splits.tsv"
+    splits.write_text(
+        "video_id\tsplit\tsplit_source\tsplit_group\tplanned_split\tmoved_because\twithdrawn\n"
+        "rig1\ttrain\tsheet\trig1\ttrain\t\t\n"
+        "gone1\t\t\t\t\t\twithdraw.videos\n"
+        "gone2\t\t\t\t\t\tsheet column withdrawn\n"
+    )
+    paths = [str(tmp_path / f"{name}.parquet") for name in ("videos", "metadata", "windows")]
+    out = tmp_path / "run_summary.json"
+    printed = write_run_summary(*paths, str(out), str(splits))
+    assert json.loads(out.read_text())["withdrawn"] == {
+        "gone1": "withdraw.videos",
+        "gone2": "sheet column withdrawn",
+    }
+    assert printed.splitlines()[-1] == (
+        "withdrawn on request (in no dataset file): 2 (gone1, gone2)"
+    )
+    # nothing withdrawn: the table ends as before
+    assert write_run_summary(*paths, str(out)) == printed.rsplit("\n", 1)[0]
+
+
 def test_console_lists_the_videos_without_clips_first_when_there_are_many():
     many = pd.concat(
         [

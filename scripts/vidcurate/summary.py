@@ -239,9 +239,19 @@ def console_table(table: pd.DataFrame, limit: int = CONSOLE_VIDEOS) -> str:
 
 
 def write_run_summary(
-    videos_parquet: str, metadata_parquet: str, windows_parquet: str, out_json: str
+    videos_parquet: str,
+    metadata_parquet: str,
+    windows_parquet: str,
+    out_json: str,
+    splits_tsv: str | None = None,
 ) -> str:
-    """Write the summary as JSON; return the table the run prints."""
+    """Write the summary as JSON; return the table the run prints. ``splits_tsv``
+    (curate's) names the videos withdrawn on request, which no dataset table holds."""
+    withdrawn = {}
+    if splits_tsv:
+        splits = pd.read_csv(splits_tsv, sep="\t", dtype=str, keep_default_na=False)
+        marked = splits[splits["withdrawn"] != ""]
+        withdrawn = dict(zip(marked["video_id"], marked["withdrawn"], strict=True))
     table = run_summary(
         pd.read_parquet(videos_parquet),
         pd.read_parquet(metadata_parquet),
@@ -256,9 +266,14 @@ def write_run_summary(
         "clips": {"kept": int(table["clips_kept"].sum()), "dropped": _sum_dicts(table["dropped"])},
         # a rejected video's unknown duration is null (NaN is not JSON)
         "videos": table.astype(object).where(table.notna(), None).to_dict("records"),
+        "withdrawn": withdrawn,
     }
     write_text(out_json, json.dumps(summary, indent=2) + "\n")
-    return console_table(table)
+    text = console_table(table)
+    if withdrawn:
+        names = ", ".join(list(withdrawn)[:10]) + (", ..." if len(withdrawn) > 10 else "")
+        text += f"\nwithdrawn on request (in no dataset file): {len(withdrawn)} ({names})"
+    return text
 
 
 # --- the report: the run's numbers as HTML (rules/report.smk, run_report) ---------------
