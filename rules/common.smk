@@ -277,12 +277,7 @@ def get_local_source(wildcards):
 
 
 def get_ingest_params(wildcards):
-    row = ROWS[wildcards.video_id]
-    return {
-        "kind": row["source_kind"],
-        **plan.source_params(row["source_path"], row["source_kind"]),
-        **SETTINGS["ingest"],
-    }
+    return plan.ingest_params(ROWS[wildcards.video_id], SETTINGS)
 
 
 def archive_is_url(archive_id):
@@ -342,8 +337,7 @@ def get_arena_file(wildcards):
 
 def get_arena_polygon(wildcards):
     """The sheet's polygon text, "auto", or "file" (the input file holds it)."""
-    source = ARENAS[wildcards.video_id]
-    return source[1] if source[0] != "file" else "file"
+    return plan.arena_polygon(ARENAS[wildcards.video_id])
 
 
 def get_clip_arena(wildcards):
@@ -377,8 +371,7 @@ def get_scenes_gpu(wildcards):
 
 def get_motion_settings(wildcards):
     """The sheet's `motion` column overrides the backend for one video."""
-    backend = plan.motion_backend(ROWS[wildcards.video_id], config)
-    return {**SETTINGS["motion"], "backend": backend}
+    return plan.motion_settings(ROWS[wildcards.video_id], config, SETTINGS)
 
 
 def get_motion_gpu(wildcards):
@@ -388,10 +381,7 @@ def get_motion_gpu(wildcards):
 def get_window_motion(wildcards):
     """Drop static windows?, and how much motion a window needs (windows only)."""
     video_id = wildcards.video_id
-    return {
-        "min_covered": config["motion"]["min_window_covered"],
-        "require": plan.require_motion(ROWS[video_id], config, bool(ARENAS[video_id])),
-    }
+    return plan.window_motion(ROWS[video_id], config, bool(ARENAS[video_id]))
 
 
 # per-track clips are an output of every tracks job when switched on
@@ -503,14 +493,28 @@ def get_dataset_videos(wildcards):
     rows = []
     for video_id in SHEET_ORDER:
         if video_id not in ARCHIVES:
-            rows.append(plan.dataset_row(ROWS[video_id]))
+            rows.append(plan.dataset_row(ROWS[video_id], config))
         elif archive_member_rows(video_id):
             rows.extend(
-                plan.dataset_row(r) for r in archive_member_rows(video_id).values()
+                plan.dataset_row(r, config)
+                for r in archive_member_rows(video_id).values()
             )
         else:
-            rows.append(plan.dataset_row({**ARCHIVES[video_id], "video_id": video_id}))
+            rows.append(
+                plan.dataset_row({**ARCHIVES[video_id], "video_id": video_id}, config)
+            )
     return rows
+
+
+def get_stage_settings(wildcards):
+    """video_id -> the hashes of the settings each stage got for it
+    (vidcurate.plan.stage_settings_json): a param, so a change reruns the dataset-wide
+    rules only (the stages it names rerun for their own params)."""
+    open_archives()
+    return {
+        v: plan.stage_settings_json(ROWS[v], config, SETTINGS, ARENAS[v])
+        for v in all_video_ids()
+    }
 
 
 def get_archive_rejections(wildcards):

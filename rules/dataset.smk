@@ -57,6 +57,7 @@ rule dataset:
     params:
         code=code("dataset.py"),
         videos=get_dataset_videos,
+        stage_settings=get_stage_settings,
         rejected=get_archive_rejections,
         fps=config["clips"]["fps"],
     script:

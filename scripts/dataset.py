@@ -15,6 +15,7 @@ with stage_logging(snakemake):
         keyframe_dirs=files_of(files, "keyframe_dir"),
         probes=files_of(files, "probe"),
         fps=snakemake.params.fps,
+        stage_settings=snakemake.params.stage_settings,
         out_clips=snakemake.output.clips,
         out_keyframes=snakemake.output.keyframes,
         out_metadata=snakemake.output.metadata,

@@ -349,9 +349,14 @@ def test_withdrawn_videos_leave_every_dataset_file_as_if_their_rows_were_gone(ru
     for copy in (withdrawn, without):
         shutil.copytree(good, copy, symlinks=True)
     source_hash = hashlib.sha256((good / "raw" / "failing_audio.mp4").read_bytes()).hexdigest()
-    config = yaml.safe_load((withdrawn / "config.yaml").read_text())
-    config["withdraw"] = {"sources": [source_hash]}
-    (withdrawn / "config.yaml").write_text(yaml.safe_dump(config))
+    for copy in (withdrawn, without):
+        # shards and a subset too: every file a trainer may read
+        config = yaml.safe_load((copy / "config.yaml").read_text())
+        config["dataset"] = {"webdataset": True}
+        config["subsets"] = [{"kind": "random", "count": 5, "splits": ["train", "val", "test"]}]
+        if copy == withdrawn:
+            config["withdraw"] = {"sources": [source_hash]}
+        (copy / "config.yaml").write_text(yaml.safe_dump(config))
     edit_sheet(
         withdrawn,
         lambda s: s.assign(withdrawn=(s["video_id"] == "carphone").map({True: "yes", False: ""})),
@@ -381,9 +386,20 @@ def test_withdrawn_videos_leave_every_dataset_file_as_if_their_rows_were_gone(ru
             assert (ours / name / relative).read_bytes() == (
                 theirs / name / relative
             ).read_bytes(), relative
-    assert card_without_config_line(ours / "README.md") == card_without_config_line(
-        theirs / "README.md"
-    )
+    for card in ("dataset/README.md", "webdataset/README.md"):
+        assert card_without_config_line(withdrawn / "results" / card) == card_without_config_line(
+            without / "results" / card
+        ), card
+    for folder in ("webdataset", "subsets"):
+        ours_files = sorted(
+            p.relative_to(withdrawn) for p in (withdrawn / "results" / folder).rglob("*")
+        )
+        assert ours_files == sorted(
+            p.relative_to(without) for p in (without / "results" / folder).rglob("*")
+        )
+        for relative in ours_files:
+            if relative.suffix in (".tar", ".gz", ".json", ".tsv"):
+                assert (withdrawn / relative).read_bytes() == (without / relative).read_bytes()
     # exactly the withdrawn videos' clips are gone, and the run says so
     before = pd.read_parquet(good / "results" / "dataset" / "metadata.parquet")
     after = pd.read_parquet(ours / "metadata.parquet")

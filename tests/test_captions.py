@@ -4,6 +4,7 @@ JSON, timeout; the cache; the key never in logs; clips cut from a real video."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import signal
 import subprocess
@@ -152,6 +153,11 @@ def test_kept_clips_are_captioned_once_then_cached(server, clips, tmp_path, capl
     assert again["caption"].tolist() == table["caption"].tolist()
     assert again["caption_status"].tolist() == ["cached"] * 3
     assert server.count("ok") - before == 3  # the rerun asked nothing
+    # each caption names its model and the sha256 of the prompt text sent, cached too
+    sent = f"{chosen.system_prompt}\n{chosen.user_prompt}".encode()
+    for made in (table, again):
+        assert made["caption_model"].tolist() == ["ok"] * 3
+        assert made["caption_prompt_sha256"].tolist() == [hashlib.sha256(sent).hexdigest()] * 3
     # another prompt is another cache entry
     run_captions(
         clips,
@@ -167,6 +173,7 @@ def test_failures_are_recorded_per_clip_and_never_cached(server, clips, tmp_path
     table = run_captions(clips, chosen, "down")
     assert table["caption"].tolist() == ["", "", ""]
     assert table["caption_status"].tolist() == ["failed"] * 3
+    assert (table["caption_model"] == "").all() and (table["caption_prompt_sha256"] == "").all()
     assert table["caption_reason"].str.startswith("HTTP 500 from http://127.0.0.1:").all()
     assert not list((tmp_path / "cache").glob("*.json"))
 

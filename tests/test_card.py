@@ -35,6 +35,7 @@ CURATION = {
 SETTINGS = {
     "pretty_name": "mice",
     "license": "CC-BY-4.0",
+    "attribution": "Lab A",
     "task_categories": ["object-detection"],
     "webdataset": True,
     "captions": False,
@@ -56,6 +57,7 @@ def tables() -> tuple[pd.DataFrame, pd.DataFrame]:
                 "https://media.example.org/d.mp4",
             ],
             "license": ["", "mit", "", ""],
+            "attribution": ["", "© Lab B | CC BY 4.0 via Zenodo 10.5281/zenodo.1", " ", "x"],
             "status": ["ok", "ok", "ok", "rejected"],
             "n_clips": [3, 1, 2, 0],
             "duration_s": [10.0, 4.5, 7.25, None],
@@ -76,12 +78,14 @@ def tables() -> tuple[pd.DataFrame, pd.DataFrame]:
     ]
     split = dict(zip(videos["video_id"], videos["split"], strict=True))
     licence = dict(zip(videos["video_id"], videos["license"], strict=True))
+    credit = dict(zip(videos["video_id"], videos["attribution"], strict=True))
     metadata = pd.DataFrame(
         [
             {
                 "video_id": v,
                 "split": split[v],
                 "license": licence[v],
+                "attribution": credit[v],
                 "keep": keep,
                 "reason": reason,
                 "n_frames": frames,
@@ -153,7 +157,7 @@ def test_yaml_header_has_the_hubs_keys_and_every_licence_in_use():
     assert header["task_categories"] == ["object-detection"]
     assert header["size_categories"] == ["n<1K"]
     assert "configs" not in header  # the dataset folder is no WebDataset
-    licences = dict(table_rows(body, "Licence"))
+    licences = {row[0]: row[-1] for row in table_rows(body, "Licence")}
     kept = metadata[metadata["keep"]]
     assert licences == {"cc-by-4.0": str((kept["video_id"] != "b").sum()), "mit": "1"}
     assert f"config sha256: `{'ab' * 32}`" in body
@@ -162,6 +166,38 @@ def test_yaml_header_has_the_hubs_keys_and_every_licence_in_use():
     assert header_and_body(render_card(one, videos, SETTINGS, CURATION, ""))[0]["license"] == (
         "cc-by-4.0"
     )
+
+
+def test_licence_table_counts_kept_clips_per_licence_and_split_as_pandas_does():
+    metadata, videos = tables()
+    # a split with clips of two licences, and a blank licence in another
+    metadata.loc[metadata["video_id"] == "c", "license"] = ["mit", " ", "mit"]
+    _, body = header_and_body(render_card(metadata, videos, SETTINGS, CURATION, "0" * 64))
+    rows = table_rows(body, "Licence")
+    kept = metadata[metadata["keep"]]
+    names = kept["license"].str.strip().replace("", "CC-BY-4.0").str.lower()
+    expected = pd.crosstab(names, kept["split"]).reindex(
+        columns=["train", "val", "test"], fill_value=0
+    )
+    assert [row[0] for row in rows] == sorted(expected.index) == ["cc-by-4.0", "mit"]
+    for row in rows:
+        counts = expected.loc[row[0]]
+        assert row[1:] == [str(counts[s]) for s in ("train", "val", "test")] + [
+            str(counts.sum())
+        ], row
+    # written out by hand: a's three and c's blank one under the config's, b's and c's
+    # other one under mit
+    assert [row[1:] for row in rows] == [["3", "1", "0", "4"], ["1", "1", "0", "2"]]
+    # the distinct attributions of kept clips: b's own, the config's for a and c (blank);
+    # the rejected d's never shows
+    text = body.split("## Licence\n", 1)[1].split("\n## ", 1)[0]
+    listed = [line[2:] for line in text.splitlines() if line.startswith("- ")]
+    assert listed == ["Lab A", "© Lab B \\| CC BY 4.0 via Zenodo 10.5281/zenodo.1"]
+    # nobody credited
+    none = render_card(
+        metadata.assign(attribution=""), videos, {**SETTINGS, "attribution": ""}, CURATION, ""
+    )
+    assert "- none given" in none
 
 
 @pytest.mark.parametrize(

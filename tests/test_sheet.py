@@ -181,6 +181,7 @@ PROBE = {
     "color_primaries": "bt709",
     "color_transfer": "bt709",
     "hdr": False,
+    "content_sha256": "0" * 64,
 }
 
 

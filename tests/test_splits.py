@@ -334,4 +334,5 @@ def test_split_rows_say_why_a_video_is_withdrawn_and_refuse_unknown_ids():
     with pytest.raises(plan.PlanError, match="^withdraw.videos: typo is no video or archive"):
         plan.split_rows(rows, plan_config(videos=["typo"]))
     # the steering column never reaches the dataset's tables
-    assert "withdrawn" not in plan.dataset_row({**rows[1], "source": "x.mp4"})
+    config = {"dataset": {"license": "", "attribution": ""}}
+    assert "withdrawn" not in plan.dataset_row({**rows[1], "source": "x.mp4"}, config)

@@ -38,6 +38,7 @@ from vidcurate.settings import FromConfig
 
 from .atomic import atomic_path, write_text
 from .frames import FrameSpec, open_frames
+from .provenance import text_sha256
 from .web import (
     Deadline,
     RedirectRefused,
@@ -88,7 +89,15 @@ class CaptionSettings(FromConfig):
         }
 
 
-CAPTION_COLUMNS = ["video_id", "source_clip", "caption", "caption_status", "caption_reason"]
+CAPTION_COLUMNS = [
+    "video_id",
+    "source_clip",
+    "caption",
+    "caption_status",
+    "caption_reason",
+    "caption_model",
+    "caption_prompt_sha256",
+]
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 # the most of any answer read (error bodies too): a caption is a sentence, not megabytes
 MAX_RESPONSE_BYTES = 1 << 20
@@ -142,6 +151,12 @@ def clip_images(
 
 
 # --- the endpoint ----------------------------------------------------------------------------
+
+
+def prompt_sha256(settings: CaptionSettings) -> str:
+    """sha256 of the prompt text each request sends: the system prompt, a newline, the
+    user prompt (what a caption's row names, beside the model)."""
+    return text_sha256(f"{settings.system_prompt}\n{settings.user_prompt}")
 
 
 def request_body(settings: CaptionSettings, images: list[str]) -> dict:
@@ -299,6 +314,7 @@ def caption_clips(
     # and reads its caption instead of asking (and paying) again
     locks: dict[str, threading.Lock] = defaultdict(threading.Lock)
     locks_guard = threading.Lock()
+    prompt_sha = prompt_sha256(settings)
 
     def one(job) -> dict:
         video_id, source_clip, clip, keyframe, width, height, n_frames = job
@@ -331,11 +347,26 @@ def caption_clips(
         except Exception as err:  # one clip's failure (a bad file, an odd answer) is its own
             reason = str(err) if isinstance(err, CaptionError) else f"{type(err).__name__}: {err}"
             log.warning("%s/%s: no caption: %s", video_id, source_clip, reason)
-            return {**result, "caption": "", "caption_status": "failed", "caption_reason": reason}
+            return {
+                **result,
+                "caption": "",
+                "caption_status": "failed",
+                "caption_reason": reason,
+                "caption_model": "",
+                "caption_prompt_sha256": "",
+            }
         if len(caption) > settings.max_caption_chars:
             caption = caption[: settings.max_caption_chars].rstrip()
             note = f"cut to captions.max_caption_chars ({settings.max_caption_chars})"
-        return {**result, "caption": caption, "caption_status": status, "caption_reason": note}
+        # a cached caption was made by the same model and prompts (its cache key)
+        return {
+            **result,
+            "caption": caption,
+            "caption_status": status,
+            "caption_reason": note,
+            "caption_model": settings.model,
+            "caption_prompt_sha256": prompt_sha,
+        }
 
     # not ``with``: on SIGTERM the pool must not wait for requests in flight (the job
     # ends at once, its FAILED line written; see vidcurate.runner)

@@ -27,6 +27,7 @@ from vidcurate import __version__
 
 from .atomic import write_text
 from .columns import SPLITS, reason_counts
+from .provenance import own_or_default
 from .reasons import FILTERS, CurationSettings
 from .web import redact_source
 
@@ -100,16 +101,43 @@ def split_counts(metadata: pd.DataFrame, videos: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=COUNT_COLUMNS)
 
 
-def licences(metadata: pd.DataFrame, default: str) -> dict[str, int]:
-    """Licence -> kept clips under it: the sheet's ``license`` column, ``default``
-    (dataset.license) where it is empty; lower case, as the Hub spells its ids."""
+def _resolved(table: pd.DataFrame, column: str, default: str) -> list[str]:
+    """Each row's ``column`` (license, attribution), ``default`` where it is missing or
+    blank (vidcurate.provenance.own_or_default, as the dataset's rows were filled)."""
+    values = table[column] if column in table.columns else [None] * len(table)
+    return [own_or_default(value, default) for value in values]
+
+
+def licence_table(metadata: pd.DataFrame, default: str) -> pd.DataFrame:
+    """Kept clips per licence (rows, sorted, lower case as the Hub spells its ids) and
+    split (columns: every split, then all); ``default``: dataset.license, for rows
+    without one. No kept clip: the default's row of zeros."""
     kept = _kept(metadata)
-    if not len(kept):
-        return {default.lower(): 0}
-    column = kept["license"] if "license" in kept.columns else pd.Series("", index=kept.index)
-    names = column.map(_text).str.strip().replace("", default).str.lower()
-    counts = names.value_counts()
-    return {name: int(counts[name]) for name in sorted(counts.index)}
+    names = [name.lower() for name in _resolved(kept, "license", default)]
+    splits = list(kept["split"]) if len(kept) else []
+    rows = []
+    for name in sorted(set(names)) or [default.lower()]:
+        mine = [split for licence, split in zip(names, splits, strict=True) if licence == name]
+        rows.append(
+            {
+                "licence": name,
+                **{split: mine.count(split) for split in SPLITS},
+                "all": len(mine),
+            }
+        )
+    return pd.DataFrame(rows, columns=["licence", *SPLITS, "all"])
+
+
+def licences(metadata: pd.DataFrame, default: str) -> dict[str, int]:
+    """Licence -> kept clips under it (licence_table's all)."""
+    table = licence_table(metadata, default)
+    return dict(zip(table["licence"], (int(n) for n in table["all"]), strict=True))
+
+
+def attributions(metadata: pd.DataFrame, default: str) -> list[str]:
+    """The distinct attributions of the kept clips, sorted (``default``:
+    dataset.attribution, for rows without one); none when nobody is credited."""
+    return sorted(set(_resolved(_kept(metadata), "attribution", default)) - {""})
 
 
 def filter_rows(metadata: pd.DataFrame, curation: dict) -> list[dict]:
@@ -245,10 +273,13 @@ def render_card(
     shards: bool = False,
 ) -> str:
     """The card's text. ``settings``: pretty_name, license (dataset.license),
-    task_categories, webdataset, captions (vidcurate.plan.card_settings); ``curation``:
-    the curation thresholds; ``shards``: the card of the WebDataset folder."""
+    attribution (dataset.attribution), task_categories, webdataset, captions
+    (vidcurate.plan.card_settings); ``curation``: the curation thresholds; ``shards``:
+    the card of the WebDataset folder."""
     counts = split_counts(metadata, videos)
+    by_licence = licence_table(metadata, settings["license"])
     licence_counts = licences(metadata, settings["license"])
+    credits = attributions(metadata, settings["attribution"])
     header = front_matter(settings, counts, licence_counts, shards)
     name = settings["pretty_name"]
     lines = [
@@ -282,10 +313,17 @@ def render_card(
         "",
         "## Licence",
         "",
-        *_table(["licence", "clips kept"], [[k, n] for k, n in licence_counts.items()]),
+        "Kept clips per licence and split:",
+        "",
+        *_table(list(by_licence.columns), by_licence.values.tolist()),
         "",
         "From the sample sheet's `license` column, else the config's `dataset.license`. The "
         "footage's own terms apply: check each source.",
+        "",
+        "Attribution (the sample sheet's `attribution` column, else the config's "
+        "`dataset.attribution`; each clip's is in metadata.parquet):",
+        "",
+        *([f"- {_cell(credit)}" for credit in credits] or ["- none given"]),
         "",
     ]
     lines += _sources(videos, settings["license"])
@@ -323,6 +361,10 @@ def render_card(
         "defaults filled in, as JSON with sorted keys, without "
         + ", ".join(f"`{key}`" for key in NOT_IN_HASH)
         + ")",
+        "- per clip, in metadata.parquet: the source file's sha256 (`source_content_sha256`), "
+        "the clip's span in it (`source_start_s`, `source_end_s`), the hash of the settings "
+        "of every stage that made it (`stage_settings`), `workflow_version`, `license` and "
+        "`attribution`",
         "",
     ]
     return "\n".join(lines)
@@ -345,7 +387,7 @@ def _sources(videos: pd.DataFrame, default_licence: str) -> list[str]:
     ]
     rows = []
     for video, source in zip(videos.to_dict("records")[:SOURCES_SHOWN], sources, strict=False):
-        licence = _text(video.get("license")) or default_licence
+        licence = own_or_default(video.get("license"), default_licence)
         kept = _text(video.get("n_clips"))
         rows.append(
             [

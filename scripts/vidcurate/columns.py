@@ -132,9 +132,21 @@ CLIP_METADATA_COLUMNS = [
     "to_source",
     *MOTION_COLUMNS,
     *SCORE_ONLY_COLUMNS,
+    # provenance (vidcurate.provenance): the ingested file's sha256, the clip's span in
+    # that file's own timeline, each stage's settings hash, the vidcurate that wrote it
+    "source_content_sha256",
+    "source_start_s",
+    "source_end_s",
+    "stage_settings",
+    "workflow_version",
 ]
-# with captions on (vidcurate.captions): the kept clip's caption, or why it has none
-CAPTION_METADATA_COLUMNS = ["caption", "caption_reason"]
+# the footage's terms, in every row of metadata.parquet and videos.parquet: the sheet's
+# own columns of these names (so not reserved), else the config's dataset.license and
+# dataset.attribution
+TERMS_COLUMNS = ["license", "attribution"]
+# with captions on (vidcurate.captions): the kept clip's caption, or why it has none,
+# and the model and the sha256 of the prompts that made it
+CAPTION_METADATA_COLUMNS = ["caption", "caption_reason", "caption_model", "caption_prompt_sha256"]
 # facts of the ingested file, from its probe JSON, in every row of videos.parquet
 PROBE_COLUMNS = [
     "duration_s",
@@ -146,6 +158,8 @@ PROBE_COLUMNS = [
     "color_primaries",
     "color_transfer",
     "hdr",
+    # sha256 of the ingested file's bytes
+    "content_sha256",
 ]
 # what videos.parquet adds to the sheet's columns: status ok, no_clips or rejected (the
 # stage that rejected the video in rejected_at), and the reason

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from vidcurate import __version__
+
 from .atomic import atomic_dir, atomic_path
 from .columns import (
     CAPTION_METADATA_COLUMNS,
@@ -22,8 +24,10 @@ from .columns import (
     MOTION_COLUMNS,
     PROBE_COLUMNS,
     SCORE_ONLY_COLUMNS,
+    TERMS_COLUMNS,
 )
 from .outcome import Rejection, rejection_of
+from .provenance import source_time
 from .web import redact_source
 
 
@@ -62,6 +66,7 @@ def build_dataset(
     captions_parquet: str | None = None,
     rejected: dict[str, Rejection] | None = None,
     splits_tsv: str | None = None,
+    stage_settings: dict[str, str] | None = None,
 ) -> pd.DataFrame:
     """Lay out the kept clips and keyframes by split and write the three metadata tables.
 
@@ -74,6 +79,14 @@ def build_dataset(
     gave no video), has one row in videos.parquet saying where and why, and no clips.
     ``splits_tsv`` (curate's, vidcurate.curation) gives each video its split and group;
     a video withdrawn there is in none of the files, as if not in the sheet.
+
+    Every clip row carries its provenance: the sheet's license and attribution (as
+    ``videos`` give them), the ingested file's sha256 (its probe's content_sha256), the
+    clip's span in that file's timeline (source_start_s, source_end_s: start_s and
+    end_s plus the stream's start time), ``stage_settings`` (video_id -> the video's
+    JSON of stage settings hashes, vidcurate.plan.stage_settings_json) and the
+    vidcurate version writing the table. A video missing from ``stage_settings`` (when
+    given) is a ValueError naming it.
     """
     curated = pd.read_parquet(curated_parquet)
     captions = {}
@@ -116,6 +129,13 @@ def build_dataset(
             for column in MOTION_COLUMNS:  # blank = not measured
                 table[column] = pd.to_numeric(table.get(column, ""), errors="coerce")
             probe = json.loads(Path(probes[video_id]).read_text())
+            if stage_settings is not None and video_id not in stage_settings:
+                raise ValueError(f"{video_id}: no stage settings hashes given for the video")
+            provenance = {
+                "source_content_sha256": probe.get("content_sha256", ""),
+                "stage_settings": (stage_settings or {}).get(video_id, ""),
+                "workflow_version": __version__,
+            }
             window_tables.append(table.assign(split=split))
             clips = table[table["status"] == "clip"].set_index("clip", drop=False)
             scored = by_video.get(video_id, curated.iloc[:0])
@@ -174,6 +194,9 @@ def build_dataset(
                         "to_source": clip.to_source,
                         **{c: clip[c] for c in MOTION_COLUMNS},
                         **{c: row.get(c) for c in SCORE_ONLY_COLUMNS},
+                        "source_start_s": source_time(probe, clip.start_s),
+                        "source_end_s": source_time(probe, clip.end_s),
+                        **provenance,
                     }
                 )
                 if captions_parquet:
@@ -183,6 +206,8 @@ def build_dataset(
                         reason = "no caption made (captions older than the curation?)"
                     clip_rows[-1]["caption"] = caption.get("caption", "") if number else ""
                     clip_rows[-1]["caption_reason"] = reason if number else ""
+                    for column in ("caption_model", "caption_prompt_sha256"):
+                        clip_rows[-1][column] = caption.get(column, "") if number else ""
             dropped = table.loc[table["status"] != "clip", "reason"]
             if not len(clips):
                 why = ",".join(sorted(set(dropped) - {""}))
@@ -197,7 +222,7 @@ def build_dataset(
                     counts=(len(table), len(scored), kept),
                 )
             )
-        columns = [*(videos[0] if videos else {}), *CLIP_METADATA_COLUMNS]
+        columns = [*(videos[0] if videos else {}), *TERMS_COLUMNS, *CLIP_METADATA_COLUMNS]
         if captions_parquet:
             columns += CAPTION_METADATA_COLUMNS
         metadata = pd.DataFrame(clip_rows, columns=list(dict.fromkeys(columns)))

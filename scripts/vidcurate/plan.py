@@ -16,6 +16,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import hashlib
+import json
 from pathlib import Path
 
 from vidcurate.settings import frames_per_clip
@@ -36,6 +37,7 @@ from .deface import DefaceSettings
 from .ingest import IngestSettings
 from .motion import MotionSettings
 from .probe import displayed_frame_size
+from .provenance import licence_terms, stage_hashes
 from .reasons import CurationSettings
 from .scenes import SCENES_BACKEND_KEYS, FlashSettings
 from .scores import ScoreSettings
@@ -245,6 +247,12 @@ def motion_backend(row: dict, config: dict) -> str:
     return _own(row, "motion") or config["motion"]["backend"]
 
 
+def motion_settings(row: dict, config: dict, settings: dict) -> dict:
+    """What a motion job reads (``settings``: stage_settings): the sheet's `motion`
+    column overrides the backend for one video."""
+    return {**settings["motion"], "backend": motion_backend(row, config)}
+
+
 def require_motion(row: dict, config: dict, has_arena: bool) -> bool:
     """Drop static windows? The sheet's ``require_motion``, else clips.require_motion
     (auto: for videos with an arena, where the animal sitting still is the usual case)."""
@@ -253,6 +261,15 @@ def require_motion(row: dict, config: dict, has_arena: bool) -> bool:
         return own
     setting = config["clips"]["require_motion"]
     return has_arena if setting == "auto" else bool(setting)
+
+
+def window_motion(row: dict, config: dict, has_arena: bool) -> dict:
+    """What a windows job reads of motion: drop static windows?, and how much of a
+    window must be measured."""
+    return {
+        "min_covered": config["motion"]["min_window_covered"],
+        "require": require_motion(row, config, has_arena),
+    }
 
 
 def tracks_detector(row: dict, config: dict, has_arena: bool) -> str:
@@ -340,6 +357,78 @@ def arena_source(video_id: str, row: dict, config: dict) -> tuple[str, str] | No
     return source
 
 
+def arena_polygon(arena: tuple[str, str]) -> str:
+    """What an arena job gets of its arena_source: the sheet's polygon text, "auto", or
+    "file" (the file is the job's input)."""
+    return arena[1] if arena[0] != "file" else "file"
+
+
+def ingest_params(row: dict, settings: dict) -> dict:
+    """What an ingest job reads: the source's kind, the source (vidcurate.plan.
+    source_params: a URL only redacted) and the ingest settings."""
+    return {
+        "kind": row["source_kind"],
+        **source_params(row["source_path"], row["source_kind"]),
+        **settings["ingest"],
+    }
+
+
+def video_stage_settings(
+    row: dict, config: dict, settings: dict, arena: tuple[str, str] | None
+) -> dict[str, dict]:
+    """stage -> the settings that stage's rule gets for this video (its params but the
+    code), for every stage that touches its clips; ``settings``: stage_settings(config),
+    ``arena``: arena_source. The sheet's per-video columns (deface, scenes, motion,
+    tracks, require_motion, arena) are in, as the rules get them.
+
+    Two entries differ from the params on purpose, so that the hashes hold no secret
+    and do not depend on where the project sits: ingest names the source as the sheet
+    does, redacted (not its absolute path, nor the hash of a signed URL), and captions
+    their endpoint without query string or password."""
+    has_arena = bool(arena)
+    stages = {
+        "ingest": {
+            "kind": row["source_kind"],
+            "source": redact_source(str(row["source"])),
+            **settings["ingest"],
+        },
+        "probe": {"hdr": config["hdr"]},
+        "scenes": {
+            "scenes": scenes_settings(config, scenes_backend(row, config)),
+            "flash": settings["flash"],
+        },
+        "motion": motion_settings(row, config, settings),
+        "windows": {
+            "clips": settings["windows"],
+            "shots": settings["shots"],
+            "motion": window_motion(row, config, has_arena),
+        },
+        "clips": settings["clips"],
+        "annotations": settings["annotations"],
+        "score": settings["score"],
+        "curation": settings["curation"],
+    }
+    if deface_enabled(row, config):
+        stages["deface"] = settings["deface"]
+    if arena:
+        stages["arena"] = {"polygon": arena_polygon(arena), "arena": settings["arena"]}
+    if tracks_detector(row, config, has_arena) != "none":
+        stages["tracks"] = tracks_settings(row, config, has_arena)
+    if config["captions"]["enabled"]:
+        captions = settings["captions"]
+        stages["captions"] = {**captions, "api_url": redact_url(captions["api_url"])}
+    return dict(sorted(stages.items()))
+
+
+def stage_settings_json(
+    row: dict, config: dict, settings: dict, arena: tuple[str, str] | None
+) -> str:
+    """The video's ``stage_settings`` cell: JSON of stage -> 12 hex digits of sha256 of
+    video_stage_settings' entry (vidcurate.provenance.settings_sha256)."""
+    hashes = stage_hashes(video_stage_settings(row, config, settings, arena))
+    return json.dumps(hashes, sort_keys=True, separators=(",", ":"))
+
+
 # --- the dataset card ---------------------------------------------------------------------
 
 
@@ -359,6 +448,7 @@ def card_settings(config: dict, videos: list[tuple[str, bool]]) -> dict:
     return {
         "pretty_name": config["annotations"]["dataset_name"],
         "license": config["dataset"]["license"],
+        "attribution": config["dataset"]["attribution"],
         "task_categories": tasks or ["other"],
         "webdataset": config["dataset"]["webdataset"],
         "captions": config["captions"]["enabled"],
@@ -416,16 +506,18 @@ DATASET_DERIVED = ("split_source",)
 CONTROL_COLUMNS = ("withdrawn",)
 
 
-def dataset_row(row: dict) -> dict:
+def dataset_row(row: dict, config: dict) -> dict:
     """A sheet row as the dataset's tables carry it: the user's columns and split_source,
     the source without query string or password (signed tokens reach neither the
-    dataset nor Snakemake's records of a job's params)."""
+    dataset nor Snakemake's records of a job's params), the footage's licence and
+    attribution (the sheet's own, else dataset.license and dataset.attribution)."""
     kept = {
         k: v
         for k, v in row.items()
         if (k not in DERIVED_COLUMNS or k in DATASET_DERIVED) and k not in CONTROL_COLUMNS
     }
-    return {**kept, "source": redact_source(kept["source"])}
+    terms = licence_terms(row, config["dataset"]["license"], config["dataset"]["attribution"])
+    return {**kept, "source": redact_source(kept["source"]), **terms}
 
 
 def split_rows(rows: list[dict], config: dict, archive_ids=()) -> list[dict]:

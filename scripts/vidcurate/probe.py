@@ -12,6 +12,7 @@ from .errors import VideoError, ffmpeg_reason
 from .ffprobe import FfprobeError, ffprobe_json, packet_times
 from .frames import FrameSpec, open_frames
 from .geometry import displayed_size
+from .provenance import file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -180,7 +181,8 @@ def probe_stage(video: str, video_id: str, out_json: str, hdr: str = "tonemap") 
 
     A high dynamic range source (PQ or HLG transfer) is, by ``hdr`` (config ``hdr``),
     tone-mapped to SDR BT.709 by the frame source for every later stage (``tonemap``
-    true in the JSON), or rejected with the reason (``reject``)."""
+    true in the JSON), or rejected with the reason (``reject``). ``content_sha256``: the
+    sha256 of the file's bytes (read in chunks), which every clip of it carries."""
     if hdr not in HDR_POLICIES:
         raise ValueError(f"hdr must be one of {', '.join(HDR_POLICIES)}, got {hdr!r}")
     info = probe_video(video, video_id)
@@ -191,6 +193,8 @@ def probe_stage(video: str, video_id: str, out_json: str, hdr: str = "tonemap") 
             f"{info['color_primaries']}) and config hdr is reject",
         )
     info["tonemap"] = info["hdr"]
+    # what the dataset's rows name as their source's content: the ingested bytes
+    info["content_sha256"] = file_sha256(video)
     write_text(out_json, json.dumps(info, indent=2) + "\n")
     log.info(
         "%s: %dx%d %s, %.3f s, %s frames",
