@@ -339,15 +339,16 @@ def card_without_config_line(path: Path) -> str:
 
 
 def test_withdrawn_videos_leave_every_dataset_file_as_if_their_rows_were_gone(runs, tmp_path):
-    """Two copies of the finished good project: in one, failing_audio is withdrawn by its
-    source file's sha256 (config) and carphone by the sheet's withdrawn column; in the
-    other their rows are deleted. Only dataset-wide rules rerun, and every dataset file
-    is byte for byte the same (the card's line with the config's hash aside)."""
-    workflow, _, good, _, _ = runs
-    withdrawn = tmp_path / "withdrawn"
+    """Last in this module (it changes the finished good project): failing_audio is
+    withdrawn by its source file's sha256 (config) and carphone by the sheet's withdrawn
+    column; in a copy of the project their rows are deleted instead. Only dataset-wide
+    rules rerun, and every dataset file is byte for byte the same (the card's line with
+    the config's hash aside)."""
+    workflow, _, withdrawn, _, _ = runs
+    good = tmp_path / "before"
     without = tmp_path / "without"
-    for copy in (withdrawn, without):
-        shutil.copytree(good, copy, symlinks=True)
+    for copy in (good, without):
+        shutil.copytree(withdrawn, copy, symlinks=True)
     source_hash = hashlib.sha256((good / "raw" / "failing_audio.mp4").read_bytes()).hexdigest()
     for copy in (withdrawn, without):
         # shards and a subset too: every file a trainer may read
@@ -378,9 +379,9 @@ def test_withdrawn_videos_leave_every_dataset_file_as_if_their_rows_were_gone(ru
         if (ours / name).is_file():
             assert (ours / name).read_bytes() == (theirs / name).read_bytes(), name
             continue
-        files = sorted(p.relative_to(ours) for p in (ours / name).rglob("*") if p.is_file())
+        files = sorted(p.relative_to(ours / name) for p in (ours / name).rglob("*") if p.is_file())
         assert files == sorted(
-            p.relative_to(theirs) for p in (theirs / name).rglob("*") if p.is_file()
+            p.relative_to(theirs / name) for p in (theirs / name).rglob("*") if p.is_file()
         )
         for relative in files:
             assert (ours / name / relative).read_bytes() == (
