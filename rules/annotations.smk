@@ -58,5 +58,6 @@ rule validate_dataset:
     params:
         code=code("validate_dataset.py"),
         near_duplicates=config["splits"]["group_near_duplicates"],
+        group_by=config["splits"]["group_by"],
     script:
         "../scripts/validate_dataset.py"

@@ -289,7 +289,7 @@ def test_a_reencoded_copy_is_deduplicated_to_one_in_the_originals_split(curated)
     ).set_index("video_id")
     assert splits.loc["carphone_copy", ["planned_split", "split"]].tolist() == ["test", "val"]
     assert splits.loc["carphone_copy", "moved_because"] == (
-        "near-duplicate clips carphone_copy/0001 ~ carphone/0001"
+        "near-duplicate clips carphone_copy/0001 ~ carphone/0001 and 3 more"
     )
     coco = json.loads((dataset / "annotations" / "val.json").read_text())
     assert sorted(i["file_name"] for i in coco["images"]) == [
@@ -345,6 +345,19 @@ def test_the_leak_check_fails_on_a_dataset_whose_group_straddles_splits(curated,
     # with near-duplicate grouping off only the group is a leak
     with pytest.raises(DatasetInvalid, match="^metadata.parquet: 1 leak"):
         validate_dataset(str(dataset), near_duplicates_share_split=False)
+    # a grouping that failed to join the counter to its subject: its own group, in
+    # train; the sheet's subject column, read afresh, still shows the leak
+    meta.loc[meta["video_id"] == "carphone_copy", "split"] = "val"
+    counter = meta["video_id"] == "counter"
+    meta.loc[counter, ["split", "split_group"]] = ["train", "counter"]
+    meta.to_parquet(dataset / "metadata.parquet", index=False)
+    assert validate_dataset(str(dataset))["val"]["clips"] == 4  # no group_by: unseen
+    with pytest.raises(DatasetInvalid) as err:
+        validate_dataset(str(dataset), group_by=["subject"])
+    assert str(err.value) == (
+        "metadata.parquet: 1 leak(s) across splits:\n"
+        "  subject p1 straddles splits (train: counter; val: carphone)"
+    )
 
 
 def test_burned_in_numbers_drop_the_counter_for_text(curated):

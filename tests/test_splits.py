@@ -79,7 +79,7 @@ def test_200_rows_no_group_straddles_and_every_group_is_found():
         assert dealt.loc[videos[0], "split"] == assign_split(key, 0, FRACTIONS)
     assert set(dealt["split_source"]) == {"assigned"}
     assert straddling_groups(dealt.reset_index()) == []
-    # more than one group per split, and a video sharing nothing is its own group
+    # a video sharing nothing is its own group, dealt by its own id
     alone = [r["video_id"] for r in rows if not r["subject"] and not r["session"]]
     assert alone and all(dealt.loc[v, "split_group"] == v for v in alone)
     assert all(dealt.loc[v, "split"] == assign_split(v, 0, FRACTIONS) for v in alone)
@@ -220,12 +220,13 @@ def test_a_reupload_under_another_id_lands_in_the_originals_split_and_the_move_i
     assert set(clips.loc[clips["video_id"] == reupload, "split"]) == {
         assign_split(original, 0, FRACTIONS)
     }
+    assert (clips["duplicate_of"] != "").sum() == 2  # the pair is there, in one split
     assert straddling_duplicates(metadata_of(clips)) == []
     splits = result.splits.set_index("video_id")
     assert splits.loc[reupload, "planned_split"] == assign_split(reupload, 0, FRACTIONS)
     assert splits.loc[reupload, "split"] == assign_split(original, 0, FRACTIONS)
     assert splits.loc[reupload, "moved_because"] == (
-        f"near-duplicate clips {reupload}/0001 ~ {original}/0002"
+        f"near-duplicate clips {reupload}/0001 ~ {original}/0002 and 1 more"
     )
     assert splits.loc[original, "moved_because"] == ""
     assert splits.loc[reupload, "split_group"] == splits.loc[original, "split_group"]
@@ -287,18 +288,47 @@ def test_group_sizes_count_groups_and_videos_per_split():
 
 
 def test_withdrawn_videos_are_left_out_as_if_not_in_the_sheet():
-    a, b = scores("a", hashes(2, 1)), scores("b", hashes(3, 2))
+    # 0a holds a's footage and sorts first: were it read, a's clips would be its duplicates
+    a = scores("a", hashes(2, 1))
+    copy = a.assign(video_id="0a")
     settings = CurationSettings(dedup_max_hamming=2, **no_filters())
-    with_b = [
+    rows = [
+        {"video_id": "0a", "split": "", "withdrawn": "withdraw.videos"},
         {"video_id": "a", "split": "", "withdrawn": ""},
-        {"video_id": "b", "split": "", "withdrawn": "withdraw.videos"},
     ]
-    result = curate(with_b, {"a": a}, settings)
-    alone = curate([with_b[0]], {"a": a}, settings)
+    result = curate(rows, {"0a": copy, "a": a}, settings)
+    alone = curate(rows[1:], {"a": a}, settings)
     pd.testing.assert_frame_equal(result.clips, alone.clips)
+    assert set(result.clips["video_id"]) == {"a"} and result.clips["keep"].all()
+    assert (result.clips["duplicate_of"] == "").all()
     splits = result.splits.set_index("video_id")
-    assert splits.loc["b", "withdrawn"] == "withdraw.videos" and splits.loc["b", "split"] == ""
-    assert len(b)  # b's scores exist and are not read
+    assert splits.loc["0a", ["split", "withdrawn"]].tolist() == ["", "withdraw.videos"]
+    assert splits.loc["a", "moved_because"] == ""
+    # not withdrawn, 0a is the copy that stays
+    kept = curate([{**rows[0], "withdrawn": ""}, rows[1]], {"0a": copy, "a": a}, settings).clips
+    assert kept.loc[kept["video_id"] == "a", "reason"].tolist() == ["duplicate", "duplicate"]
+
+
+def test_one_shared_clip_does_not_group_two_recordings():
+    """Two recordings of one rig share an empty-arena clip: no group; a copy sharing
+    half its clips or more is grouped."""
+    first, second = find_pair(0)
+    own = hashes(10, 3)
+    table = {
+        first: scores(first, own),
+        second: scores(second, [own[0], *hashes(9, 4)]),  # 1 of 10 shared
+    }
+    videos = [{"video_id": v, "split": "", "withdrawn": ""} for v in (first, second)]
+    settings = CurationSettings(dedup_max_hamming=2, **no_filters())
+    apart = curate(videos, table, settings).splits.set_index("video_id")
+    assert apart.loc[second, "split"] == assign_split(second, 0, FRACTIONS)
+    assert apart.loc[second, "split_group"] == second
+    table[second] = scores(second, [*own[:5], *hashes(5, 4)])  # 5 of 10 shared
+    together = curate(videos, table, settings).splits.set_index("video_id")
+    assert together.loc[second, "split"] == assign_split(first, 0, FRACTIONS)
+    share = SplitSettings(near_duplicate_min_share=0.6)
+    still_apart = curate(videos, table, settings, share).splits.set_index("video_id")
+    assert still_apart.loc[second, "split_group"] == second
 
 
 def plan_config(**withdraw) -> dict:
@@ -333,6 +363,12 @@ def test_split_rows_say_why_a_video_is_withdrawn_and_refuse_unknown_ids():
     ]
     with pytest.raises(plan.PlanError, match="^withdraw.videos: typo is no video or archive"):
         plan.split_rows(rows, plan_config(videos=["typo"]))
+    # an empty id withdraws nothing (rows outside archives have no archive id)
+    assert [r["withdrawn"] for r in plan.split_rows(rows, plan_config(videos=[""]))] == [
+        "",
+        "sheet column withdrawn",
+        "",
+    ]
     # the steering column never reaches the dataset's tables
     config = {"dataset": {"license": "", "attribution": ""}}
     assert "withdrawn" not in plan.dataset_row({**rows[1], "source": "x.mp4"}, config)

@@ -19,6 +19,7 @@ from vidcurate.summary import (
     headline,
     hours_text,
     run_summary,
+    splits_html,
     stage_times,
     video_counts,
     videos_html,
@@ -306,6 +307,43 @@ def test_withdrawn_videos_are_named_in_the_json_and_the_last_line(tmp_path):
     )
     # nothing withdrawn: the table ends as before
     assert write_run_summary(*paths, str(out)) == printed.rsplit("\n", 1)[0]
+
+
+def test_splits_page_counts_groups_and_names_moves_and_withdrawals():
+    splits = pd.DataFrame(
+        [
+            ["a", "train", "sheet", "subject=m1", "train", "", ""],
+            ["b", "train", "group", "subject=m1", "train", "", ""],
+            [
+                "copy",
+                "train",
+                "group",
+                "subject=m1",
+                "test",
+                "near-duplicate clips copy/0001 ~ a/0001",
+                "",
+            ],
+            ["c", "val", "assigned", "c", "val", "", ""],
+            ["gone", "", "", "", "", "", "withdraw.videos"],
+        ],
+        columns=[
+            "video_id",
+            "split",
+            "split_source",
+            "split_group",
+            "planned_split",
+            "moved_because",
+            "withdrawn",
+        ],
+    )
+    page = splits_html(splits)
+    text = re.sub(r"<[^>]+>", " ", page)
+    text = re.sub(r"\s+", " ", text)
+    assert "4 videos in 2 groups" in text
+    assert "train 1 3 3 0" in text and "val 1 1 1 1" in text and "test 0 0 0 0" in text
+    assert "1 video moved by grouping" in text
+    assert "copy subject=m1 test train near-duplicate clips copy/0001 ~ a/0001" in text
+    assert "1 video withdrawn on request" in text and "gone withdraw.videos" in text
 
 
 def test_console_lists_the_videos_without_clips_first_when_there_are_many():

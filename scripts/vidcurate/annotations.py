@@ -23,6 +23,7 @@ import json
 import logging
 import math
 import pickle
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -563,16 +564,19 @@ class DatasetInvalid(ValueError):
     """A dataset file is wrong; the message names the file and the entry."""
 
 
-def validate_dataset(root: str, near_duplicates_share_split: bool = True) -> dict:
+def validate_dataset(
+    root: str, near_duplicates_share_split: bool = True, group_by: Sequence[str] = ()
+) -> dict:
     """Check every split's files; raise DatasetInvalid naming the file and entry.
 
-    First the leak check (vidcurate.splits): no video or group in two splits, and no
-    near-duplicate clip in another split than the kept clip it copies (only a warning
-    when ``near_duplicates_share_split`` is off: splits.group_near_duplicates false)."""
+    First the leak check (vidcurate.splits): no video, group or value of a ``group_by``
+    column (splits.group_by) in two splits, and no near-duplicate clip in another split
+    than the kept clip it copies (only a warning when ``near_duplicates_share_split`` is
+    off: splits.group_near_duplicates false)."""
 
     root = Path(root)
     metadata = pd.read_parquet(root / "metadata.parquet")
-    leaks = straddling_groups(metadata)
+    leaks = straddling_groups(metadata, group_by)
     duplicates = straddling_duplicates(metadata)
     if near_duplicates_share_split:
         leaks += duplicates

@@ -124,18 +124,38 @@ class Curation:
 SPLIT_TABLE_COLUMNS = [*DEAL_COLUMNS, "planned_split", "moved_because", "withdrawn"]
 
 
-def near_duplicate_links(table: pd.DataFrame) -> list[Link]:
-    """One link per pair of videos with a clip marked a duplicate of the other's."""
-    links, seen = [], set()
+def near_duplicate_links(table: pd.DataFrame, min_share: float) -> list[Link]:
+    """One link per pair of videos whose near-duplicate clips are at least ``min_share``
+    of the smaller one's clips that passed the filters: a re-upload or a trimmed copy
+    shares most of its clips, while two recordings of one rig that share an empty-arena
+    or black clip do not, and stay apart."""
+    candidates = table[table["reason"].isin(["", "duplicate"])]
+    counts = candidates.groupby("video_id").size()
     marked = table[table["duplicate_of"] != ""].sort_values(["video_id", "start_s", "clip"])
+    pairs: dict[tuple[str, str], list[str]] = {}
     for video_id, clip, duplicate_of in marked[["video_id", "clip", "duplicate_of"]].itertuples(
         index=False
     ):
         other = duplicate_of.rsplit("/", 1)[0]
-        if other != video_id and (other, video_id) not in seen:
-            seen.add((other, video_id))
-            why = f"near-duplicate clips {video_id}/{clip} ~ {duplicate_of}"
+        if other != video_id:
+            pairs.setdefault((other, video_id), []).append(f"{video_id}/{clip} ~ {duplicate_of}")
+    links = []
+    for (other, video_id), shared in pairs.items():
+        share = len(shared) / min(counts[other], counts[video_id])
+        if share >= min_share:
+            why = f"near-duplicate clips {shared[0]}" + (
+                f" and {len(shared) - 1} more" if len(shared) > 1 else ""
+            )
             links.append(Link(other, video_id, why))
+        else:
+            log.info(
+                "splits: %s and %s share %d near-duplicate clips (%.0f%% of the smaller's), "
+                "under splits.near_duplicate_min_share: not grouped",
+                other,
+                video_id,
+                len(shared),
+                100 * share,
+            )
     return links
 
 
@@ -174,7 +194,7 @@ def curate(
         is_duplicate = table["duplicate_of"] != ""
         table.loc[is_duplicate, "reason"] = "duplicate"
         if splits.group_near_duplicates:
-            links = near_duplicate_links(table)
+            links = near_duplicate_links(table, splits.near_duplicate_min_share)
     planned = deal_splits(rows, splits.group_by, splits.seed, splits.fractions())
     try:
         final = deal_splits(rows, splits.group_by, splits.seed, splits.fractions(), links)

@@ -106,6 +106,11 @@ def build_dataset(
             if "source" in sheet_row:
                 sheet_row = {**sheet_row, "source": redact_source(str(sheet_row["source"]))}
             deal = dealt.get(sheet_row["video_id"])
+            if splits_tsv and deal is None and sheet_row["video_id"] not in (rejected or {}):
+                raise ValueError(
+                    f"{sheet_row['video_id']}: not in {splits_tsv} (a split table older "
+                    "than the sheet?)"
+                )
             if deal is not None:
                 if deal["withdrawn"]:
                     continue

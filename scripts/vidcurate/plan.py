@@ -528,7 +528,7 @@ def split_rows(rows: list[dict], config: dict, archive_ids=()) -> list[dict]:
     group_by = config["splits"]["group_by"]
     listed = set(config["withdraw"]["videos"])
     known = {row["video_id"] for row in rows} | {_own(row, "archive_id") for row in rows}
-    unknown = sorted(listed - known - set(archive_ids))
+    unknown = sorted(listed - known - set(archive_ids) - {""})
     if unknown:
         raise PlanError(
             f"withdraw.videos: {', '.join(unknown)} is no video or archive of the sample sheet"
@@ -538,7 +538,7 @@ def split_rows(rows: list[dict], config: dict, archive_ids=()) -> list[dict]:
         why = ""
         if row["video_id"] in listed:
             why = "withdraw.videos"
-        elif _own(row, "archive_id") in listed:
+        elif _own(row, "archive_id") and _own(row, "archive_id") in listed:
             why = f"withdraw.videos (archive {_own(row, 'archive_id')})"
         elif _own_switch(row, "withdrawn"):
             why = "sheet column withdrawn"

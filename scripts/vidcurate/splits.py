@@ -208,6 +208,7 @@ class SplitSettings(FromConfig):
     test: float = 0.1
     group_by: tuple[str, ...] = ()
     group_near_duplicates: bool = True
+    near_duplicate_min_share: float = 0.5
 
     def fractions(self) -> dict[str, float]:
         return {"train": self.train, "val": self.val, "test": self.test}
@@ -218,23 +219,26 @@ def _some(values) -> str:
     return ", ".join(values[:5]) + (f" and {len(values) - 5} more" if len(values) > 5 else "")
 
 
-def straddling_groups(metadata: pd.DataFrame) -> list[str]:
-    """A line per video and per group (split_group) whose clips sit in more than one
-    split, naming the splits and, for a group, its videos in each."""
+def straddling_groups(metadata: pd.DataFrame, group_by: Sequence[str] = ()) -> list[str]:
+    """A line per video, per group (split_group) and per non-empty value of each
+    ``group_by`` column (read afresh from the sheet's columns the rows carry, so a
+    grouping that failed to join two videos is caught too) whose clips sit in more than
+    one split, naming the splits and the videos in each."""
     problems = []
-    for column in ("video_id", "split_group"):
+    for column in ("video_id", "split_group", *group_by):
         if column not in metadata.columns:
             continue
-        splits_of = metadata.groupby(column)["split"].unique()
+        values = metadata[column].fillna("").astype(str).str.strip()
+        splits_of = metadata[values != ""].groupby(values[values != ""])["split"].unique()
         for name, splits in splits_of.items():
             if len(splits) < 2:
                 continue
-            part = metadata[metadata[column] == name]
+            part = metadata[values == name]
             where = "; ".join(
                 f"{split}: {_some(part.loc[part['split'] == split, 'video_id'].unique())}"
                 for split in sorted(splits)
             )
-            what = "video" if column == "video_id" else "group"
+            what = {"video_id": "video", "split_group": "group"}.get(column, column)
             problems.append(f"{what} {name} straddles splits ({where})")
     return problems
 

@@ -498,8 +498,8 @@ def splits_html(splits: pd.DataFrame) -> str:
         f"<p>{_videos(len(dealt))} in {dealt['split_group'].nunique()} groups; a group never "
         "straddles splits.</p>",
         table(header, body),
-        f"<p>{_videos(len(moved))} moved with their group from the split they would have "
-        "had alone (near-duplicate footage of a video in another split).</p>",
+        f"<p>{_videos(len(moved))} moved by grouping: dealt alone, the split would have "
+        "been another (near-duplicate footage of a video in another split).</p>",
     ]
     if len(moved):
         parts.append(table(["video", "group", "alone", "dealt", "why"], moved_rows))
