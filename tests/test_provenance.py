@@ -10,10 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import data_file, decode_frames, psnr
-from vidcurate.clips import ClipSettings, clips_stage
-from vidcurate.columns import windows_frame
-from vidcurate.probe import probe_stage
+from conftest import cut_into_clips, data_file, decode_frames, psnr
 from vidcurate.provenance import (
     file_sha256,
     licence_terms,
@@ -21,7 +18,6 @@ from vidcurate.provenance import (
     settings_sha256,
     source_time,
 )
-from vidcurate.windows import contiguous_windows
 
 # the carphone video's stream moved to start 2.5 s into the file's timeline (as footage
 # cut from a longer recording, or a camera's clock, often is)
@@ -72,19 +68,7 @@ def shifted_clips(tmp_path_factory):
         ],
         check=True,
     )  # fmt: skip
-    probe = probe_stage(str(video), "shifted", str(root / "probe.json"))
-    windows_frame(contiguous_windows(probe["duration_s"], 1.0)).to_csv(
-        root / "windows.tsv", sep="\t", index=False
-    )
-    clips_stage(
-        str(video),
-        str(root / "probe.json"),
-        str(root / "windows.tsv"),
-        ClipSettings(),
-        str(root / "clips"),
-        str(root / "keyframes"),
-        str(root / "clips.tsv"),
-    )
+    probe = cut_into_clips(video, "shifted", root)
     return root, video, probe
 
 

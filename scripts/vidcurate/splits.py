@@ -148,10 +148,7 @@ def deal_splits(
 
 
 def _conflict(key: str, videos: list[str], pins: dict[str, list[str]], links) -> str:
-    def some(ids: list[str]) -> str:
-        return ", ".join(ids[:5]) + (f" and {len(ids) - 5} more" if len(ids) > 5 else "")
-
-    pinned = "; ".join(f"{some(ids)} -> {split}" for split, ids in sorted(pins.items()))
+    pinned = "; ".join(f"{_some(ids)} -> {split}" for split, ids in sorted(pins.items()))
     inside = set(videos)
     joined = [link.why for link in links if link.a in inside and link.b in inside]
     why = f", joined by {'; '.join(joined[:3])}" if joined else ""
@@ -215,7 +212,8 @@ class SplitSettings(FromConfig):
 
 
 def _some(values) -> str:
-    values = sorted(values)
+    """Up to five of ``values`` in the order given, and how many more."""
+    values = list(values)
     return ", ".join(values[:5]) + (f" and {len(values) - 5} more" if len(values) > 5 else "")
 
 
@@ -235,7 +233,7 @@ def straddling_groups(metadata: pd.DataFrame, group_by: Sequence[str] = ()) -> l
                 continue
             part = metadata[values == name]
             where = "; ".join(
-                f"{split}: {_some(part.loc[part['split'] == split, 'video_id'].unique())}"
+                f"{split}: {_some(sorted(part.loc[part['split'] == split, 'video_id'].unique()))}"
                 for split in sorted(splits)
             )
             what = {"video_id": "video", "split_group": "group"}.get(column, column)
