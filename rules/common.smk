@@ -47,7 +47,8 @@ os.environ.update(
 from vidcurate.arena import ArenaError
 from vidcurate.archives import archive_outcome, read_listing
 from vidcurate.errors import SheetError
-from vidcurate.manifest import VIDEO_FILES, video_row
+from vidcurate.learned_settings import LearnedSettings
+from vidcurate.manifest import LEARNED_FILE, video_files, video_row
 from vidcurate import columns, plan
 from vidcurate.plan import PlanError, check_config, check_config_inputs
 from vidcurate.config import ConfigError, validate_config
@@ -437,6 +438,13 @@ def get_label_file(wildcards):
 # every split gets its files, empty ones too (a trainer's config names val and test)
 SPLITS = list(columns.SPLITS)
 VIDEO_MANIFEST = "results/videos.tsv"
+# learned scores (vidcurate.learned): a rule of their own, in the DAG only when on
+LEARNED = LearnedSettings.from_config(SETTINGS["learned"])
+VIDEO_FILES = video_files(LEARNED.enabled, LEARNED.embedding)
+EMBEDDINGS_OUTPUT = (
+    {"embeddings": VIDEO_FILES["embeddings"]} if LEARNED.embedding else {}
+)
+LEARNED_GPU = int(plan.wants_gpu(LEARNED.device, config))
 VIDEO_ROW_HEADER = "\t".join(["video_id", *VIDEO_FILES])
 RUN_SUMMARY = "results/run_summary.json"
 # every video's split and group, moved groups and withdrawals (curate writes it)
@@ -451,7 +459,7 @@ def get_outputs_before_summary(wildcards):
 
 def get_video_row(wildcards):
     """The video's row of the table of files (vidcurate.manifest)."""
-    return "\t".join(video_row(wildcards.video_id))
+    return "\t".join(video_row(wildcards.video_id, VIDEO_FILES))
 
 
 def get_split_rows(wildcards):
@@ -482,6 +490,16 @@ def get_card_settings(wildcards):
 def get_captions(wildcards):
     if config["captions"]["enabled"]:
         return ["results/captions/captions.parquet"]
+    return []
+
+
+CAPTION_MATCH = "results/captions/caption_match.parquet"
+
+
+def get_caption_match(wildcards):
+    """Each caption's CLIP similarity to its clip: captions and embeddings both on."""
+    if config["captions"]["enabled"] and LEARNED.embedding:
+        return [CAPTION_MATCH]
     return []
 
 
@@ -527,6 +545,13 @@ def get_archive_rejections(wildcards):
         if outcome is not None:
             found[archive_id] = [outcome.stage, outcome.reason]
     return found
+
+
+def get_calibration_learned(wildcards):
+    """Every video's learned scores, when some learned score is on."""
+    if not LEARNED.enabled:
+        return []
+    return dataset_inputs(LEARNED_FILE)(wildcards)
 
 
 def dataset_inputs(pattern):

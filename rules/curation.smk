@@ -21,6 +21,7 @@ rule curate:
 rule calibration:
     input:
         scores=dataset_inputs("results/scores/{video_id}.parquet"),
+        learned=get_calibration_learned,
     output:
         table="results/calibration.tsv",
         figure=report(

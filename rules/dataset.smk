@@ -43,6 +43,7 @@ rule dataset:
         curated="results/curation/clips.parquet",
         splits=SPLIT_TABLE,
         captions=get_captions,
+        caption_match=get_caption_match,
         videos=VIDEO_MANIFEST,
     output:
         clips=directory("results/dataset/clips"),

@@ -3,7 +3,7 @@
 import pandas as pd
 
 from vidcurate.atomic import atomic_path
-from vidcurate.curation import calibration_table
+from vidcurate.curation import calibration_table, with_learned
 from vidcurate.figures import score_histograms
 from vidcurate.outcome import rejection_in_table
 from vidcurate.reasons import CurationSettings
@@ -11,6 +11,12 @@ from vidcurate.runner import stage_logging
 
 with stage_logging(snakemake) as log:
     tables = [pd.read_parquet(path) for path in snakemake.input.scores]
+    if snakemake.input.learned:  # learned scores on: joined by clip
+        learned = [pd.read_parquet(path) for path in snakemake.input.learned]
+        tables = [
+            table if rejection_in_table(table) else with_learned(table, extra)
+            for table, extra in zip(tables, learned, strict=True)
+        ]
     # rejected videos have no clips to describe
     tables = [table for table in tables if not rejection_in_table(table)]
     scores = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()

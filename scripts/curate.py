@@ -17,4 +17,6 @@ with stage_logging(snakemake):
         SplitSettings.from_config(params.splits),
         snakemake.output.table,
         snakemake.output.splits,
+        learned_files=files_of(manifest, "learned"),
+        embedding_files=files_of(manifest, "embeddings"),
     )

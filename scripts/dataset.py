@@ -23,6 +23,9 @@ with stage_logging(snakemake):
         out_videos=snakemake.output.videos,
         splits_tsv=snakemake.input.splits,
         captions_parquet=snakemake.input.captions[0] if snakemake.input.captions else None,
+        caption_match_parquet=(
+            snakemake.input.caption_match[0] if snakemake.input.caption_match else None
+        ),
         rejected={
             archive_id: Rejection(archive_id, stage, reason)
             for archive_id, (stage, reason) in snakemake.params.rejected.items()

@@ -86,6 +86,39 @@ def test_each_filter_names_its_reason_and_nan_never_fails():
     assert kept["keep"].all() and (kept["duplicate_of"] == "").all()
 
 
+def test_learned_score_filters_name_their_reasons_and_join_by_clip():
+    """The learned scores come in their own table, joined by clip; each threshold names
+    its reason, and a clip the model did not score (NaN) never fails."""
+    table = scores("v", 5)
+    learned = pd.DataFrame(
+        {
+            "video_id": "v",
+            # another order than the score table's: the join is by clip
+            "clip": ["0005", "0004", "0003", "0002", "0001"],
+            "start_s": [4.0, 3.0, 2.0, 1.0, 0.0],
+            "aesthetic": [6.0, 6.0, 6.0, 6.0, 4.0],
+            "quality": [0.8, 0.8, 0.8, 0.2, 0.8],
+            "text_match": [0.3, 0.3, 0.1, 0.3, 0.3],
+            "text_match_margin": [np.nan, -0.05, 0.02, 0.02, 0.02],
+            "text_match_top": ["car", "mouse", "car", "car", "car"],
+        }
+    )
+    settings = CurationSettings(
+        min_aesthetic=5, min_quality=0.5, min_text_match=0.2, min_text_match_margin=0
+    )
+    result = curate(
+        [{"video_id": "v", "split": "train"}], {"v": table}, settings, learned={"v": learned}
+    ).clips
+    assert result["reason"].tolist() == [
+        "unaesthetic",
+        "low_quality",
+        "off_topic",
+        "off_category",
+        "",
+    ]
+    assert result["text_match_top"].tolist() == ["car", "car", "car", "mouse", "car"]
+
+
 def test_threshold_is_exclusive_at_the_boundary():
     table = scores("v", 2, sharpness=[15.0, 14.999])
     assert filter_reasons(table, CurationSettings(min_sharpness=15)).tolist() == ["", "blurry"]

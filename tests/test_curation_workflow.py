@@ -12,11 +12,13 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import webdataset as wds
 import yaml
 from chat_server import ChatServer
+from learned_models import build_tiny_clip, linear_head, mean_views_model
 from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
@@ -707,3 +709,54 @@ def test_captions_and_webdataset_switched_on_for_the_existing_dataset(curated, m
         "captions.api_key_env names VIDCURATE_TEST_CAPTION_KEY, which is not set"
         in proc.stdout + proc.stderr
     )
+
+
+def test_learned_scores_switched_on_for_the_existing_dataset(curated, tmp_path, monkeypatch):
+    """Last in this module, after captions: learned scores from models built in the test
+    (an open_clip model of fixed random weights, ONNX heads) switched on for the finished
+    project, with semantic dedup in place of pHash dedup. Nothing decodes or scores again
+    but the learned scores' own rule; the re-encoded copy's clips are semantic duplicates
+    of the original's at the same times; each caption is scored against its clip."""
+    workflow, project, _ = curated
+    models = project / "models"
+    clip = build_tiny_clip(models)
+    head = linear_head(models / "aesthetic.onnx", np.linspace(-1, 1, 32), 5.0)
+    quality = mean_views_model(models / "quality.onnx", frames=2, size=64)
+    config = yaml.safe_load((project / "captioned.yaml").read_text())
+    config["score"] = {
+        "clip": clip,
+        "embedding": True,
+        "aesthetic": {"head": str(head)},
+        "text_match": {"prompts": {"car": "a man in a car", "mouse": "a mouse"}, "category": "car"},
+        "quality": {"model": str(quality)},
+        "device": "cpu",
+    }
+    config["curation"] = {"dedup_max_hamming": None, "semantic_dedup_min_cosine": 0.9995}
+    monkeypatch.setenv("VIDCURATE_TEST_CAPTION_KEY", "sk-secret-caption-key")
+    with ChatServer() as server:
+        config["captions"] = {**config["captions"], "api_url": server.url, "model": "ok"}
+        (project / "learned.yaml").write_text(yaml.safe_dump(config))
+        rules = planned(snakemake(workflow, project, "-n", configfile="learned.yaml"))
+        assert not {rule for rule, _ in rules} & DECODING_RULES  # OCR and hashes stay
+        assert sorted(v for rule, v in rules if rule == "learned_scores") == sorted(VIDEOS)
+        assert {"caption_match", "curate", "dataset"} <= {rule for rule, _ in rules}
+        snakemake(workflow, project, configfile="learned.yaml")
+    meta = pd.read_parquet(project / "results" / "dataset" / "metadata.parquet")
+    for column in ("aesthetic", "quality", "quality_technical", "text_match"):
+        assert meta[column].notna().all(), column  # every clip scored, kept or not
+    assert set(meta["text_match_top"]) <= {"car", "mouse"}
+    copy = meta[meta["video_id"] == "carphone_copy"].sort_values("start_s")
+    original = meta[meta["video_id"] == "carphone"].sort_values("start_s")
+    assert len(copy) == len(original) == 4
+    assert (copy["reason"] == "semantic_duplicate").all()
+    assert copy["duplicate_of"].tolist() == original["clip_path"].tolist()  # by time
+    assert original["keep"].all()
+    assert (copy["split"] == "val").all()
+    kept = meta[meta["keep"]]
+    assert kept["caption_match"].between(-1, 1).all() and kept["caption_match"].notna().all()
+    assert meta.loc[~meta["keep"], "caption_match"].isna().all()
+    # another aesthetic head: the learned scores redo, the decoding stages do not
+    linear_head(models / "aesthetic.onnx", np.linspace(1, -1, 32), 4.0)
+    rules = planned(snakemake(workflow, project, "-n", configfile="learned.yaml"))
+    assert {rule for rule, _ in rules} & DECODING_RULES == set()
+    assert sorted(v for rule, v in rules if rule == "learned_scores") == sorted(VIDEOS)

@@ -23,6 +23,7 @@ from vidcurate.clips import ClipSettings
 from vidcurate.config import validate_config
 from vidcurate.deface import DefaceSettings
 from vidcurate.ingest import IngestSettings
+from vidcurate.learned_settings import LearnedSettings
 from vidcurate.motion import MotionSettings
 from vidcurate.reasons import CurationSettings
 from vidcurate.scenes import FlashSettings, SceneSettings
@@ -52,6 +53,7 @@ STAGES = {
     "annotations": AnnotationSettings,
     "coco": CocoSettings,
     "score": ScoreSettings,
+    "learned": LearnedSettings,
     "curation": CurationSettings,
     "captions": CaptionSettings,
     "shards": ShardSettings,

@@ -61,6 +61,18 @@ SCORE_ONLY_COLUMNS = [
     "phash_mid",
 ]
 
+# learned scores (vidcurate.learned), each NaN until its model is configured; in the
+# curation table and metadata.parquet only when some learned score is switched on
+LEARNED_COLUMNS = [
+    "aesthetic",
+    "quality",
+    "quality_aesthetic",
+    "quality_technical",
+    "text_match",
+    "text_match_margin",
+    "text_match_top",
+]
+
 
 # --- the windows table: every candidate window of a video, kept or not --------------------
 
@@ -182,7 +194,7 @@ def reason_counts(reasons: Iterable[str]) -> dict[str, int]:
 
 
 # scores that are not numbers
-TEXT_SCORES = ("action", "phash_key", "phash_mid")
+TEXT_SCORES = ("action", "phash_key", "phash_mid", "text_match_top")
 
 
 def numeric_scores(table: pd.DataFrame) -> list[str]:
@@ -190,6 +202,6 @@ def numeric_scores(table: pd.DataFrame) -> list[str]:
     by name: a video without clips has empty, untyped columns."""
     return [
         c
-        for c in (*MOTION_COLUMNS, *SCORE_ONLY_COLUMNS)
+        for c in (*MOTION_COLUMNS, *SCORE_ONLY_COLUMNS, *LEARNED_COLUMNS)
         if c in table.columns and c not in TEXT_SCORES
     ]

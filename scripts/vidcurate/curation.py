@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,9 +23,10 @@ import numpy as np
 import pandas as pd
 
 from .atomic import atomic_path
-from .columns import numeric_scores, reason_counts
+from .columns import LEARNED_COLUMNS, numeric_scores, reason_counts
 from .outcome import rejection_in_table
 from .reasons import CurationSettings
+from .semantic import read_embeddings, semantic_duplicates
 from .splits import DEAL_COLUMNS, Link, SplitConflict, SplitSettings, deal_splits, moved_groups
 
 log = logging.getLogger(__name__)
@@ -111,6 +113,70 @@ def mark_duplicates(table: pd.DataFrame, max_bits: int) -> pd.Series:
     return duplicate_of
 
 
+def with_learned(scores: pd.DataFrame, learned: pd.DataFrame) -> pd.DataFrame:
+    """A video's scores with its learned scores (vidcurate.learned) joined by clip."""
+    columns = [c for c in LEARNED_COLUMNS if c in learned.columns]
+    return scores.merge(
+        learned[["clip", *columns]].astype({"clip": str}), on="clip", how="left", validate="1:1"
+    )
+
+
+def mark_semantic_duplicates(
+    table: pd.DataFrame,
+    embeddings: dict[str, str],
+    settings: CurationSettings,
+    scratch: Path | None = None,
+) -> pd.Series:
+    """For each row, the "video_id/clip" of the earlier kept clip whose CLIP embedding
+    it repeats (vidcurate.semantic), or "". Only rows that pass every filter and are no
+    pHash duplicate take part. Their embeddings are copied, in (video_id, start_s, clip)
+    order, into an array on disk under ``scratch``: RAM holds one video's at a time."""
+    found = pd.Series("", index=table.index, dtype=object)
+    candidates = table[table["reason"] == ""].sort_values(["video_id", "start_s", "clip"])
+    if not len(candidates):
+        return found
+    names = (candidates["video_id"] + "/" + candidates["clip"].astype(str)).tolist()
+    with tempfile.TemporaryDirectory(dir=scratch, prefix="semantic-dedup-") as folder:
+        vectors = None
+        start = 0
+        for video_id, rows in candidates.groupby("video_id", sort=False):
+            if video_id not in embeddings:
+                raise ValueError(
+                    f"curation.semantic_dedup_min_cosine: {video_id} has no embeddings "
+                    "(score.embedding must be on)"
+                )
+            keys, values = read_embeddings(embeddings[video_id])
+            where = dict(zip(keys["clip"].astype(str), range(len(keys)), strict=True))
+            missing = [c for c in rows["clip"].astype(str) if c not in where]
+            if missing:
+                raise ValueError(f"{video_id}: clips {missing[:3]} have no embedding")
+            if vectors is None:
+                vectors = np.lib.format.open_memmap(
+                    Path(folder) / "embeddings.npy",
+                    mode="w+",
+                    dtype=np.float32,
+                    shape=(len(candidates), values.shape[1]),
+                )
+            picked = values[[where[c] for c in rows["clip"].astype(str)]]
+            vectors[start : start + len(picked)] = picked
+            start += len(picked)
+        duplicate_of = semantic_duplicates(
+            vectors,
+            names,
+            settings.semantic_dedup_min_cosine,
+            clusters=settings.semantic_dedup_clusters,
+        )
+        del vectors
+    found.loc[candidates.index] = duplicate_of
+    log.info(
+        "semantic dedup: %d of %d clips repeat an earlier clip (cosine >= %g)",
+        sum(1 for d in duplicate_of if d),
+        len(candidates),
+        settings.semantic_dedup_min_cosine,
+    )
+    return found
+
+
 @dataclass(frozen=True)
 class Curation:
     """What curate decides: every clip (keep, reason, duplicate_of, split) and every
@@ -129,7 +195,7 @@ def near_duplicate_links(table: pd.DataFrame, min_share: float) -> list[Link]:
     of the smaller one's clips that passed the filters: a re-upload or a trimmed copy
     shares most of its clips, while two recordings of one rig that share an empty-arena
     or black clip do not, and stay apart."""
-    candidates = table[table["reason"].isin(["", "duplicate"])]
+    candidates = table[table["reason"].isin(["", "duplicate", "semantic_duplicate"])]
     counts = candidates.groupby("video_id").size()
     marked = table[table["duplicate_of"] != ""].sort_values(["video_id", "start_s", "clip"])
     pairs: dict[tuple[str, str], list[str]] = {}
@@ -164,6 +230,9 @@ def curate(
     scores: dict[str, pd.DataFrame],
     settings: CurationSettings,
     splits: SplitSettings | None = None,
+    learned: dict[str, pd.DataFrame] | None = None,
+    embeddings: dict[str, str] | None = None,
+    scratch: Path | None = None,
 ) -> Curation:
     """Every clip's scores with ``split``, ``split_group``, ``keep``, ``reason`` and
     ``duplicate_of``, and every video's split.
@@ -171,7 +240,9 @@ def curate(
     ``videos``: sheet rows in sheet order: video_id, split (the sheet's own, "" when it
     has none), the ``splits.group_by`` columns and ``withdrawn`` (why, "" when not); a
     withdrawn video is left out as if its row were not there. ``scores``: each other
-    video's score table (vidcurate.scores)."""
+    video's score table (vidcurate.scores); ``learned``: each video's learned scores
+    (vidcurate.learned), when on; ``embeddings``: each video's embeddings parquet, for
+    semantic dedup (its array is laid out under ``scratch``, not held in memory)."""
     splits = splits or SplitSettings()
     withdrawn = {row["video_id"]: row["withdrawn"] for row in videos if row.get("withdrawn")}
     rows = [row for row in videos if row["video_id"] not in withdrawn]
@@ -181,6 +252,8 @@ def curate(
         # a video without clips, or rejected: nothing to add (and no column types)
         if not len(table) or rejection_in_table(table):
             continue
+        if learned is not None:
+            table = with_learned(table, learned[row["video_id"]])
         tables.append(table)
     if tables:
         table = pd.concat(tables, ignore_index=True)
@@ -193,8 +266,12 @@ def curate(
         table["duplicate_of"] = mark_duplicates(table, settings.dedup_max_hamming)
         is_duplicate = table["duplicate_of"] != ""
         table.loc[is_duplicate, "reason"] = "duplicate"
-        if splits.group_near_duplicates:
-            links = near_duplicate_links(table, splits.near_duplicate_min_share)
+    if settings.semantic_dedup_min_cosine is not None and len(table):
+        found = mark_semantic_duplicates(table, embeddings or {}, settings, scratch)
+        table.loc[found != "", "duplicate_of"] = found[found != ""]
+        table.loc[found != "", "reason"] = "semantic_duplicate"
+    if splits.group_near_duplicates and (table["duplicate_of"] != "").any():
+        links = near_duplicate_links(table, splits.near_duplicate_min_share)
     planned = deal_splits(rows, splits.group_by, splits.seed, splits.fractions())
     try:
         final = deal_splits(rows, splits.group_by, splits.seed, splits.fractions(), links)
@@ -260,6 +337,8 @@ def curate_stage(
     splits: SplitSettings,
     out_clips: str,
     out_splits: str,
+    learned_files: dict[str, str] | None = None,
+    embedding_files: dict[str, str] | None = None,
 ) -> Curation:
     withdrawn = {row["video_id"] for row in videos if row.get("withdrawn")}
     scores = {
@@ -267,7 +346,22 @@ def curate_stage(
         for video_id, path in score_files.items()
         if video_id not in withdrawn
     }
-    curation = curate(videos, scores, settings, splits)
+    learned = None
+    if learned_files:
+        learned = {
+            video_id: pd.read_parquet(path)
+            for video_id, path in learned_files.items()
+            if video_id not in withdrawn
+        }
+    curation = curate(
+        videos,
+        scores,
+        settings,
+        splits,
+        learned=learned,
+        embeddings=embedding_files,
+        scratch=Path(out_clips).parent,
+    )
     with atomic_path(out_clips, suffix=".parquet") as tmp:
         curation.clips.to_parquet(tmp, index=False)
     with atomic_path(out_splits, suffix=".tsv") as tmp:

@@ -21,6 +21,7 @@ from .atomic import atomic_dir, atomic_path
 from .columns import (
     CAPTION_METADATA_COLUMNS,
     CLIP_METADATA_COLUMNS,
+    LEARNED_COLUMNS,
     MOTION_COLUMNS,
     PROBE_COLUMNS,
     SCORE_ONLY_COLUMNS,
@@ -29,6 +30,8 @@ from .columns import (
 from .outcome import Rejection, rejection_of
 from .provenance import source_time
 from .web import redact_source
+
+CAPTION_MATCH_KEYS = ["video_id", "source_clip", "caption_match"]
 
 
 def place(src: Path, dest: Path) -> None:
@@ -67,6 +70,7 @@ def build_dataset(
     rejected: dict[str, Rejection] | None = None,
     splits_tsv: str | None = None,
     stage_settings: dict[str, str] | None = None,
+    caption_match_parquet: str | None = None,
 ) -> pd.DataFrame:
     """Lay out the kept clips and keyframes by split and write the three metadata tables.
 
@@ -74,7 +78,10 @@ def build_dataset(
     columns, which are carried into every clip's metadata row). ``curated_parquet`` is
     the curation table (vidcurate.curation): every scored clip with keep and reason.
     A URL source is written without its query string, fragment and userinfo.
-    ``captions_parquet`` (captions on) adds each kept clip's caption. A video whose
+    ``captions_parquet`` (captions on) adds each kept clip's caption, and
+    ``caption_match_parquet`` its CLIP similarity to the clip (caption_match). The
+    learned scores (vidcurate.learned) are columns when the curation table has them. A
+    video whose
     files are rejected (vidcurate.outcome), or that is in ``rejected`` (an archive that
     gave no video), has one row in videos.parquet saying where and why, and no clips.
     ``splits_tsv`` (curate's, vidcurate.curation) gives each video its split and group;
@@ -89,6 +96,14 @@ def build_dataset(
     given) is a ValueError naming it.
     """
     curated = pd.read_parquet(curated_parquet)
+    learned = [c for c in LEARNED_COLUMNS if c in curated.columns]
+    caption_match = {}
+    if caption_match_parquet:
+        matched = pd.read_parquet(caption_match_parquet)
+        caption_match = {
+            (video_id, clip): value
+            for video_id, clip, value in matched[CAPTION_MATCH_KEYS].itertuples(index=False)
+        }
     captions = {}
     if captions_parquet:
         for row in pd.read_parquet(captions_parquet).to_dict("records"):
@@ -199,6 +214,7 @@ def build_dataset(
                         "to_source": clip.to_source,
                         **{c: clip[c] for c in MOTION_COLUMNS},
                         **{c: row.get(c) for c in SCORE_ONLY_COLUMNS},
+                        **{c: row.get(c) for c in learned},
                         "source_start_s": source_time(probe, clip.start_s),
                         "source_end_s": source_time(probe, clip.end_s),
                         **provenance,
@@ -213,6 +229,10 @@ def build_dataset(
                     clip_rows[-1]["caption_reason"] = reason if number else ""
                     for column in ("caption_model", "caption_prompt_sha256"):
                         clip_rows[-1][column] = caption.get(column, "") if number else ""
+                if caption_match_parquet:
+                    clip_rows[-1]["caption_match"] = caption_match.get(
+                        (video_id, row["clip"]), float("nan")
+                    )
             dropped = table.loc[table["status"] != "clip", "reason"]
             if not len(clips):
                 why = ",".join(sorted(set(dropped) - {""}))
@@ -228,8 +248,11 @@ def build_dataset(
                 )
             )
         columns = [*(videos[0] if videos else {}), *TERMS_COLUMNS, *CLIP_METADATA_COLUMNS]
+        columns += learned
         if captions_parquet:
             columns += CAPTION_METADATA_COLUMNS
+        if caption_match_parquet:
+            columns += ["caption_match"]
         metadata = pd.DataFrame(clip_rows, columns=list(dict.fromkeys(columns)))
         _write_parquet(metadata, out_metadata)
         _write_parquet(

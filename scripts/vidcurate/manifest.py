@@ -23,12 +23,24 @@ VIDEO_FILES = {
     "annotations": "results/annotations/{video_id}/keyframes.parquet",
     "unmatched": "results/annotations/{video_id}/unmatched.tsv",
 }
+# with learned scores on (vidcurate.learned): their table, and the clip embeddings
+LEARNED_FILE = "results/scores/{video_id}.learned.parquet"
+EMBEDDINGS_FILE = "results/scores/{video_id}.embeddings.parquet"
 
 
-def video_row(video_id: str) -> list[str]:
-    """One video's row of the table: its id and its files, in VIDEO_FILES order (the
+def video_files(learned: bool = False, embeddings: bool = False) -> dict[str, str]:
+    """The files of a video's row: VIDEO_FILES, and the learned scores' when on."""
+    return {
+        **VIDEO_FILES,
+        **({"learned": LEARNED_FILE} if learned else {}),
+        **({"embeddings": EMBEDDINGS_FILE} if embeddings else {}),
+    }
+
+
+def video_row(video_id: str, files: dict[str, str] = VIDEO_FILES) -> list[str]:
+    """One video's row of the table: its id and its files, in ``files`` order (the
     video_files rule writes it with the header; Snakemake has checked the files exist)."""
-    return [video_id, *(pattern.format(video_id=video_id) for pattern in VIDEO_FILES.values())]
+    return [video_id, *(pattern.format(video_id=video_id) for pattern in files.values())]
 
 
 def write_manifest(row_files: list[str], out_path: str) -> pd.DataFrame:
@@ -44,5 +56,8 @@ def read_manifest(path: str) -> pd.DataFrame:
 
 
 def files_of(manifest: pd.DataFrame, kind: str) -> dict[str, str]:
-    """video_id -> its file of that kind."""
+    """video_id -> its file of that kind ({} when the table has no such files: the
+    learned scores' when they are off)."""
+    if kind not in manifest.columns:
+        return {}
     return dict(zip(manifest["video_id"], manifest[kind], strict=True))

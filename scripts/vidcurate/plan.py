@@ -35,10 +35,11 @@ from .clips import ClipSettings
 from .config import ConfigError
 from .deface import DefaceSettings
 from .ingest import IngestSettings
+from .learned_settings import LearnedSettings
 from .motion import MotionSettings
 from .probe import displayed_frame_size
 from .provenance import licence_terms, stage_hashes
-from .reasons import CurationSettings
+from .reasons import LEARNED_FILTERS, CurationSettings
 from .scenes import SCENES_BACKEND_KEYS, FlashSettings
 from .scores import ScoreSettings
 from .settings import yes_no
@@ -109,6 +110,7 @@ def check_config(config: dict) -> None:
             f"curation.min_luma must be at most curation.max_luma, got {low} > {high}: "
             "every clip would be dropped"
         )
+    problems.extend(learned_problems(config))
     subsets = config.get("subsets") or []
     for index, subset in enumerate(subsets):
         lows, highs = subset.get("min") or {}, subset.get("max") or {}
@@ -126,6 +128,31 @@ def check_config(config: dict) -> None:
         raise ConfigError("; ".join(problems))
 
 
+def learned_problems(config: dict) -> list[str]:
+    """The learned scores' own gaps, and curation thresholds on a learned score that is
+    off (every clip would pass them unmeasured)."""
+    score, curation = config.get("score") or {}, config.get("curation") or {}
+    if "clip" not in score:  # a partial config (unit tests of other rules)
+        return []
+    learned = LearnedSettings.from_config(score)
+    problems = learned.problems()
+    switched_on = {
+        "score.aesthetic.head": learned.aesthetic.get("head"),
+        "score.quality.model": learned.quality.get("model"),
+        "score.text_match.prompts": learned.text_match.get("prompts"),
+        "score.text_match.category": learned.text_match.get("category"),
+    }
+    for key, needs in LEARNED_FILTERS.items():
+        if curation.get(key) is not None and not switched_on[needs]:
+            problems.append(f"curation.{key} is set but {needs} is not: nothing would measure it")
+    if curation.get("semantic_dedup_min_cosine") is not None and not learned.embedding:
+        problems.append(
+            "curation.semantic_dedup_min_cosine is set but score.embedding is off: "
+            "semantic dedup compares the clips' CLIP embeddings"
+        )
+    return problems
+
+
 def check_config_inputs(config: dict, environ: dict) -> None:
     """What the config names outside itself, checked at every plan (a finished project
     too): the label file exists; the captions key variable is set when captions are on
@@ -141,6 +168,11 @@ def check_config_inputs(config: dict, environ: dict) -> None:
             f"captions.api_key_env names {variable}, which is not set in this environment "
             "(set it, or api_key_env: null for a server without keys)"
         )
+    learned = LearnedSettings.from_config(config.get("score") or {})
+    if learned.enabled:
+        for path in learned.model_files():
+            if path and not Path(path).is_file():
+                problems.append(f"{path} does not exist (a model file named in score)")
     if problems:
         raise ConfigError("; ".join(problems))
 
@@ -202,6 +234,7 @@ def stage_settings(config: dict) -> dict[str, dict]:
         ),
         "coco": settings_dict(CocoSettings, config["annotations"]),
         "score": settings_dict(ScoreSettings, config["score"]),
+        "learned": settings_dict(LearnedSettings, config["score"]),
         "curation": settings_dict(CurationSettings, config["curation"]),
         "splits": settings_dict(SplitSettings, config["splits"]),
         "captions": settings_dict(CaptionSettings, config["captions"]),
@@ -410,6 +443,8 @@ def video_stage_settings(
     }
     if deface_enabled(row, config):
         stages["deface"] = settings["deface"]
+    if LearnedSettings.from_config(settings["learned"]).enabled:
+        stages["learned"] = settings["learned"]
     if arena:
         stages["arena"] = {"polygon": arena_polygon(arena), "arena": settings["arena"]}
     if tracks_detector(row, config, has_arena) != "none":

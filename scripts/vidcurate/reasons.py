@@ -20,10 +20,22 @@ FILTERS = [
     ("faces", "faces_max", "max_faces", "above"),
     ("flash", "flash_frames", "max_flash_frames", "above"),
     ("no_tracks", "track_boxes", "min_tracks", "below"),
+    # learned scores (vidcurate.learned), each needing its model in score
+    ("unaesthetic", "aesthetic", "min_aesthetic", "below"),
+    ("low_quality", "quality", "min_quality", "below"),
+    ("off_topic", "text_match", "min_text_match", "below"),
+    ("off_category", "text_match_margin", "min_text_match_margin", "below"),
 ]
 
+# the learned score each threshold needs, and the score key that switches it on
+LEARNED_FILTERS = {
+    "min_aesthetic": "score.aesthetic.head",
+    "min_quality": "score.quality.model",
+    "min_text_match": "score.text_match.prompts",
+    "min_text_match_margin": "score.text_match.category",
+}
 
-REASONS = [reason for reason, *_ in FILTERS] + ["duplicate"]
+REASONS = [reason for reason, *_ in FILTERS] + ["duplicate", "semantic_duplicate"]
 
 
 @dataclass(frozen=True)
@@ -37,7 +49,13 @@ class CurationSettings(FromConfig):
     max_faces: int | None = None
     max_flash_frames: int | None = None
     min_tracks: int | None = None
+    min_aesthetic: float | None = None
+    min_quality: float | None = None
+    min_text_match: float | None = None
+    min_text_match_margin: float | None = None
     dedup_max_hamming: int | None = None
+    semantic_dedup_min_cosine: float | None = None
+    semantic_dedup_clusters: int | None = None
 
     def thresholds(self) -> dict[str, tuple[str, str, float, str]]:
         """Config key -> (reason, score column, threshold, failing side) of every
