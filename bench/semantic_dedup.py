@@ -141,7 +141,8 @@ def main() -> None:
     write_embeddings(path, largest, args.dim)
     print(f"{largest:,} x {args.dim} embeddings written in {time.perf_counter() - started:.0f} s")
     print(
-        f"\n{'clips':>10} {'seconds':>8} {'clips/s':>9} {'peak RSS MiB':>13} {'embeddings MiB':>15}"
+        f"\n{'clips':>10} {'seconds':>8} {'clips/s':>9} {'peak RSS MiB':>13} "
+        f"{'peak heap MiB':>14} {'embeddings MiB':>15}"
     )
     for n in args.sizes:
         result = run(path, n, "clusters")

@@ -755,6 +755,12 @@ def test_learned_scores_switched_on_for_the_existing_dataset(curated, tmp_path, 
     kept = meta[meta["keep"]]
     assert kept["caption_match"].between(-1, 1).all() and kept["caption_match"].notna().all()
     assert meta.loc[~meta["keep"], "caption_match"].isna().all()
+    # calibration describes the learned scores beside the others
+    snakemake(workflow, project, "--config", "calibration=true", configfile="learned.yaml")
+    table = pd.read_csv(project / "results" / "calibration.tsv", sep="\t").set_index("score")
+    for column in ("aesthetic", "quality", "quality_aesthetic", "quality_technical"):
+        assert table.loc[column, "n"] == len(meta), column
+    assert table.loc["aesthetic", "q0.5"] == pytest.approx(meta["aesthetic"].median(), rel=1e-4)
     # another aesthetic head: the learned scores redo, the decoding stages do not
     linear_head(models / "aesthetic.onnx", np.linspace(1, -1, 32), 4.0)
     rules = planned(snakemake(workflow, project, "-n", configfile="learned.yaml"))

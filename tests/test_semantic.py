@@ -137,6 +137,13 @@ def test_curation_order_decides_which_copy_stays_not_the_table_order(tmp_path):
     assert list(tmp_path.glob("semantic-dedup-*")) == []  # the array on disk is removed
 
 
+def test_a_video_without_clips_writes_and_reads_an_empty_table(tmp_path):
+    path = tmp_path / "none.parquet"
+    write_embeddings(pd.DataFrame(columns=["video_id", "clip", "start_s", "embedding"]), path)
+    keys, vectors = read_embeddings(path)
+    assert len(keys) == 0 and vectors.shape[0] == 0
+
+
 def test_a_video_without_embeddings_is_named(tmp_path):
     table = pd.DataFrame({"video_id": ["x"], "clip": ["0001"], "start_s": [0.0], "reason": [""]})
     settings = CurationSettings(semantic_dedup_min_cosine=0.9)

@@ -253,7 +253,10 @@ def curate(
         if not len(table) or rejection_in_table(table):
             continue
         if learned is not None:
-            table = with_learned(table, learned[row["video_id"]])
+            extra = learned[row["video_id"]]
+            if rejection_in_table(extra):  # rejected by the learned scores' own stage
+                continue
+            table = with_learned(table, extra)
         tables.append(table)
     if tables:
         table = pd.concat(tables, ignore_index=True)

@@ -179,9 +179,12 @@ def semantic_duplicates(
 def write_embeddings(table: pd.DataFrame, path) -> None:
     """The embeddings parquet: a fixed-size float32 list per clip (what readers expect
     of a vector column)."""
-    dim = len(table["embedding"].iloc[0]) if len(table) else 0
-    values = np.asarray(list(table["embedding"]), np.float32).reshape(-1)
-    vectors = pa.FixedSizeListArray.from_arrays(pa.array(values, pa.float32()), dim)
+    if len(table):
+        values = np.asarray(list(table["embedding"]), np.float32)
+        flat = pa.array(values.reshape(-1), pa.float32())
+        vectors = pa.FixedSizeListArray.from_arrays(flat, values.shape[1])
+    else:  # a video without clips: no rows (arrow's fixed-size lists need a size)
+        vectors = pa.array([], pa.list_(pa.float32(), 1))
     arrow = pa.table(
         {
             "video_id": pa.array(table["video_id"].astype(str), pa.string()),
