@@ -66,11 +66,13 @@ def linear_head(path: Path, weights: np.ndarray, bias: float) -> Path:
     return path
 
 
-def mean_views_model(path: Path, frames: int = 8, size: int = 224) -> Path:
+def mean_views_model(path: Path, frames: int = 8, size: int = 224, tech_clips: int = 1) -> Path:
     """ONNX in DOVER's layout: inputs aes_view and tech_view, each (1, 3, T, H, W);
     outputs the mean of the aesthetic view, and the mean of the technical view plus 0.1
     (so the two heads differ and their order shows)."""
     shape = [1, 3, frames, size, size]
+    # DOVER's export fixes the technical view at 4 clips of T frames
+    tech_shape = [tech_clips, 3, frames, size, size]
     graph = helper.make_graph(
         [
             helper.make_node("ReduceMean", ["aes_view"], ["aesthetic"], keepdims=0),
@@ -80,7 +82,7 @@ def mean_views_model(path: Path, frames: int = 8, size: int = 224) -> Path:
         "mean_views",
         [
             helper.make_tensor_value_info("aes_view", TensorProto.FLOAT, shape),
-            helper.make_tensor_value_info("tech_view", TensorProto.FLOAT, shape),
+            helper.make_tensor_value_info("tech_view", TensorProto.FLOAT, tech_shape),
         ],
         [
             helper.make_tensor_value_info("aesthetic", TensorProto.FLOAT, []),

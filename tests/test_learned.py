@@ -225,7 +225,7 @@ def test_quality_feeds_dovers_views_and_fuses_as_dover_does(tmp_path):
     colour = (200, 100, 50)
     clips = constant_clip(tmp_path, colour)
     # small views (2 frames of 64 px): the model sums in float32
-    model = mean_views_model(tmp_path / "quality.onnx", frames=2, size=64)
+    model = mean_views_model(tmp_path / "quality.onnx", frames=2, size=64, tech_clips=4)
     mean, std = (123.675, 116.28, 103.53), (58.395, 57.12, 57.375)
     raw = sum((c - m) / s for c, m, s in zip(colour, mean, std, strict=True)) / 3
     for fuse in ("dover", "mean"):

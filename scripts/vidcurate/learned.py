@@ -246,24 +246,30 @@ class QualityModel:
                     f"score.quality.model {path}: input {spec.name} is {size} px, not a "
                     f"whole number of {patch}-px fragments (score.quality.fragment_size)"
                 )
-            self.views.append((spec.name, kind, frames, size, patch))
+            # a fixed first dimension above 1: that many clips of T frames each (DOVER's
+            # exported technical view takes 4), from consecutive parts of the clip
+            clips = shape[0] if isinstance(shape[0], int) and shape[0] > 1 else 1
+            self.views.append((spec.name, kind, frames, size, patch, clips))
 
     @property
     def frames_needed(self) -> int:
-        return max(frames for _, _, frames, _, _ in self.views)
+        return max(frames * clips for _, _, frames, _, _, clips in self.views)
 
     def __call__(self, clip: list[np.ndarray]) -> dict:
         """quality (and, fused as DOVER does, quality_aesthetic and quality_technical) of
         one clip's frames in time order."""
         feed = {}
-        for name, kind, frames, size, patch in self.views:
-            picked = [clip[i] for i in spread_indices(len(clip), frames)]
-            view = (
-                resize_view(picked, size)
-                if kind == "resize"
-                else fragments_view(picked, size // patch, patch)
-            )
-            feed[name] = view[None]
+        for name, kind, frames, size, patch, clips in self.views:
+            indices = spread_indices(len(clip), frames * clips)
+            views = []
+            for part in range(clips):
+                picked = [clip[i] for i in indices[part * frames : (part + 1) * frames]]
+                views.append(
+                    resize_view(picked, size)
+                    if kind == "resize"
+                    else fragments_view(picked, size // patch, patch)
+                )
+            feed[name] = np.stack(views)
         outputs = [float(np.mean(out)) for out in self.session.run(None, feed)]
         if self.fuse == "dover":
             if len(outputs) < 2:
