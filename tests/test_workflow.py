@@ -283,9 +283,10 @@ def changed_plan(workflow: Path, project: Path, section: str, values: dict) -> s
         # tracks: the detector in use reruns tracks only; another detector's knob nothing
         (
             "tracks",
-            {"hog": {"scale": 1.1}},
+            {"ssdlite": {"score_threshold": 0.4}},
             {"tracks", "keyframe_annotations", "score", *AFTER_SCORES},
         ),
+        ("tracks", {"hog": {"scale": 1.1}}, set()),
         ("tracks", {"background": {"threshold": 40}}, set()),
         (
             "tracks",
