@@ -92,3 +92,34 @@ def mean_views_model(path: Path, frames: int = 8, size: int = 224, tech_clips: i
     )
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
     return path
+
+
+def first_parts_model(path: Path, frames: int, size: int, tech_clips: int) -> Path:
+    """ONNX in DOVER's layout whose outputs show which frames went where: the mean of the
+    aesthetic view's first frame, and the mean of the technical view's first clip."""
+    aes_shape = [1, 3, frames, size, size]
+    tech_shape = [tech_clips, 3, frames, size, size]
+
+    def const(name, values):
+        return numpy_helper.from_array(np.asarray(values, np.int64), name)
+
+    graph = helper.make_graph(
+        [
+            helper.make_node("Slice", ["aes_view", "zero", "one", "two"], ["aes_first"]),
+            helper.make_node("ReduceMean", ["aes_first"], ["aesthetic"], keepdims=0),
+            helper.make_node("Slice", ["tech_view", "zero", "one", "zero"], ["tech_first"]),
+            helper.make_node("ReduceMean", ["tech_first"], ["technical"], keepdims=0),
+        ],
+        "first_parts",
+        [
+            helper.make_tensor_value_info("aes_view", TensorProto.FLOAT, aes_shape),
+            helper.make_tensor_value_info("tech_view", TensorProto.FLOAT, tech_shape),
+        ],
+        [
+            helper.make_tensor_value_info("aesthetic", TensorProto.FLOAT, []),
+            helper.make_tensor_value_info("technical", TensorProto.FLOAT, []),
+        ],
+        initializer=[const("zero", [0]), const("one", [1]), const("two", [2])],
+    )
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    return path

@@ -14,7 +14,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from learned_models import build_tiny_clip, linear_head, load_tiny_clip, mean_views_model
+from learned_models import (
+    build_tiny_clip,
+    first_parts_model,
+    linear_head,
+    load_tiny_clip,
+    mean_views_model,
+)
 from PIL import Image
 
 from conftest import cut_into_clips, data_file
@@ -23,6 +29,7 @@ from vidcurate.curation import curate
 from vidcurate.frames import FrameSpec, open_frames
 from vidcurate.learned import (
     ClipEmbedder,
+    caption_matches,
     dover_fuse,
     fragments_view,
     learned_stage,
@@ -199,16 +206,19 @@ def test_aesthetic_is_the_onnx_heads_mean_over_the_frames_unit_embeddings(
     assert table["aesthetic"].nunique() == 4
 
 
-def constant_clip(folder: Path, colour: tuple[int, int, int], frames: int = 10) -> pd.DataFrame:
-    """A lossless (RGB x264, qp 0) 320x240 clip of one colour, and its clip table."""
+def constant_clip(
+    folder: Path, colour: tuple[int, int, int], frames: int = 10, step: int = 0
+) -> pd.DataFrame:
+    """A lossless (RGB x264, qp 0) 320x240 clip of one colour (plus ``step`` grey levels
+    more in each next frame), and its clip table."""
     (folder / "clips").mkdir(parents=True)
-    pixels = np.empty((240, 320, 3), np.uint8)
-    pixels[:] = colour
-    Image.fromarray(pixels).save(folder / "frame.png")
+    for index in range(frames):
+        pixels = np.empty((240, 320, 3), np.uint8)
+        pixels[:] = np.asarray(colour) + step * index
+        Image.fromarray(pixels).save(folder / f"frame{index:03d}.png")
     subprocess.run(
-        ["ffmpeg", "-v", "error", "-loop", "1", "-i", str(folder / "frame.png")]
-        + ["-frames:v", str(frames), "-r", "10", "-c:v", "libx264rgb", "-qp", "0"]
-        + [str(folder / "clips" / "0001.mp4")],
+        ["ffmpeg", "-v", "error", "-framerate", "10", "-i", str(folder / "frame%03d.png")]
+        + ["-c:v", "libx264rgb", "-qp", "0", str(folder / "clips" / "0001.mp4")],
         check=True,
     )
     row = {"status": "clip", "clip": "0001", "start_s": 0.0, "n_frames": frames}
@@ -248,6 +258,53 @@ def test_quality_feeds_dovers_views_and_fuses_as_dover_does(tmp_path):
     assert dover_fuse(-0.08285, 0.1107) == pytest.approx((0.5, 0.5, 0.5))
 
 
+def test_each_view_gets_its_own_frames_in_time_order(tmp_path):
+    """Frames growing 20 grey levels brighter one after another: the aesthetic view's
+    first frame is frame 2 of 8 (2 frames spread: 2 and 6), the technical view's first
+    of its 4 clips is frames 0 and 1 (8 frames spread: 0..7, 2 a clip)."""
+    clips = constant_clip(tmp_path, (40, 40, 40), frames=8, step=20)
+    model = first_parts_model(tmp_path / "q.onnx", frames=2, size=64, tech_clips=4)
+    settings = LearnedSettings(quality={"model": str(model), "fuse": "dover"}, device="cpu")
+    table, _ = score_clips(clips, tmp_path / "clips", "ramp", settings, load_models(settings))
+    mean, std = np.array([123.675, 116.28, 103.53]), np.array([58.395, 57.12, 57.375])
+    aesthetic_raw = float(np.mean((40 + 20 * 2 - mean) / std))
+    technical_raw = float(np.mean([np.mean((40 + 20 * i - mean) / std) for i in (0, 1)]))
+    assert table.iloc[0]["quality_aesthetic"] == pytest.approx(
+        sigmoid((aesthetic_raw + 0.08285) / 0.03774), abs=1e-4
+    )
+    assert table.iloc[0]["quality_technical"] == pytest.approx(
+        sigmoid((technical_raw - 0.1107) / 0.07355), abs=1e-4
+    )
+
+
+def test_caption_match_pairs_each_caption_with_its_own_clip(tiny_clip, tmp_path):
+    """Clip 0001's embedding is caption A's text embedding and 0002's caption B's: each
+    caption scores 1 against its own clip (pairing by clip, whatever the row order), and
+    a clip without a caption is left out."""
+    embedder = ClipEmbedder(tiny_clip, "cpu")
+    texts = embedder.texts(["a man on a phone in a car", "a mouse in an empty arena"])
+    assert float(texts[0] @ texts[1]) < 0.999  # the two are told apart
+    embedded = pd.DataFrame(
+        {
+            "video_id": "v",
+            "clip": ["0001", "0002", "0003"],
+            "start_s": [0.0, 1.0, 2.0],
+            "embedding": [texts[0].tolist(), texts[1].tolist(), texts[0].tolist()],
+        }
+    )
+    write_embeddings(embedded, tmp_path / "v.parquet")
+    captions = pd.DataFrame(
+        {
+            "video_id": ["v", "v", "v"],
+            "source_clip": ["0002", "0001", "0003"],
+            "caption": ["a mouse in an empty arena", "a man on a phone in a car", ""],
+        }
+    )
+    found = caption_matches(captions, {"v": str(tmp_path / "v.parquet")}, embedder)
+    assert found["source_clip"].tolist() == ["0002", "0001"]
+    np.testing.assert_allclose(found["caption_match"], [1.0, 1.0], atol=1e-5)
+
+
 def test_fragments_are_native_patches_from_each_cells_centre_aligned_in_time():
     """DOVER's technical view of a 448x448 frame: 7x7 cells of 64 px, the 32-px patch at
     each cell's centre (rows and columns 64k + 16 .. 64k + 48), the same in every frame."""
@@ -263,9 +320,16 @@ def test_fragments_are_native_patches_from_each_cells_centre_aligned_in_time():
             expected = (patch.transpose(2, 0, 1) - mean) / std
             tile = view[:, t, 32 * row : 32 * row + 32, 32 * col : 32 * col + 32]
             np.testing.assert_allclose(tile, expected, atol=1e-5)
-    # a frame smaller than 7 x 32 px is scaled up first, never cropped short
-    small = fragments_view([frames[0][:100, :150]], grid=7, patch=32)
+    # a frame smaller than 7 x 32 px is scaled up first (to 224 x 336 here: the short
+    # side to 224), never cropped short: the top-left cell's centre patch of the scaled
+    # frame
+    small_frame = frames[0][:100, :150]
+    small = fragments_view([small_frame], grid=7, patch=32)
     assert small.shape == (3, 1, 224, 224)
+    scaled = np.asarray(Image.fromarray(small_frame).resize((336, 224), Image.Resampling.BILINEAR))
+    top, left = 16 - 16, 24 - 16  # a cell is 32 x 48 px: its centre (16, 24), less 16
+    expected = (scaled[top : top + 32, left : left + 32].transpose(2, 0, 1) - mean) / std
+    np.testing.assert_allclose(small[:, 0, :32, :32], expected, atol=1e-5)
 
 
 def test_reencoded_copies_are_semantic_duplicates_through_the_test_clip(

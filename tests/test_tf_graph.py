@@ -15,7 +15,7 @@ from PIL import Image
 from conftest import data_file
 from vidcurate import plan
 from vidcurate.tf_graph import read_graph, ssd_to_onnx
-from vidcurate.tracks import TrackSettings, make_detector
+from vidcurate.tracks import TrackSettings, make_detector, tile_boxes
 
 FRAMES = ("moviepy_chaplin", "mmaction2_basketball", "mmaction2_demo_armwrestling")
 
@@ -61,10 +61,41 @@ def test_the_detector_finds_what_tensorflows_own_postprocessing_keeps(converted,
     assert found.label == ["person"] * people
 
 
+def test_a_wider_frame_is_stretched_and_its_boxes_stretched_back(converted):
+    """The Chaplin frame made twice as wide (each column twice): the model sees the same
+    300x300 image, and the boxes come back with their x doubled."""
+    settings = TrackSettings(
+        detector="ssdlite", detector_settings={"score_threshold": 0.3, "iou_threshold": 0.6}
+    )
+    detector = make_detector(settings, (600, 300), {}, None, None, "w", weights=str(converted))
+    square = detector(frame(FRAMES[0]))
+    wide = detector(np.repeat(frame(FRAMES[0]), 2, axis=1))
+    order_square, order_wide = np.argsort(-square.score), np.argsort(-wide.score)
+    np.testing.assert_allclose(
+        wide.xyxy[order_wide], square.xyxy[order_square] * [2, 1, 2, 1], atol=1.0
+    )
+    np.testing.assert_allclose(wide.score[order_wide], square.score[order_square], atol=1e-4)
+
+
+def test_tiles_overlap_by_a_fifth_and_cover_the_frame():
+    assert tile_boxes((1000, 500), (1, 1)) == [] and tile_boxes((1000, 500), None) == []
+    assert tile_boxes((1000, 500), (2, 1)) == [(0, 0, 556, 500), (444, 0, 1000, 500)]
+    two_by_two = tile_boxes((300, 200), (2, 2))
+    assert two_by_two == [
+        (0, 0, 167, 111),
+        (133, 0, 300, 111),
+        (0, 89, 167, 200),
+        (133, 89, 300, 200),
+    ]
+
+
 def test_a_file_that_is_not_a_graph_is_refused(tmp_path):
     bad = tmp_path / "weights.pb"
     bad.write_bytes(b"")
-    with pytest.raises(ValueError, match="not a TensorFlow GraphDef"):
+    with pytest.raises(ValueError, match="weights.pb: not a TensorFlow GraphDef"):
+        read_graph(bad)
+    bad.write_bytes(b"\xff\xff\xff\xff not protobuf")
+    with pytest.raises(ValueError, match="weights.pb: not a TensorFlow GraphDef"):
         read_graph(bad)
 
 

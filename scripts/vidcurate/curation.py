@@ -157,6 +157,12 @@ def mark_semantic_duplicates(
                     dtype=np.float32,
                     shape=(len(candidates), values.shape[1]),
                 )
+            if vectors is not None and values.shape[1] != vectors.shape[1]:
+                raise ValueError(
+                    f"{video_id}: embeddings of {values.shape[1]} dimensions, the videos "
+                    f"before it have {vectors.shape[1]} (score.clip changed without "
+                    "rerunning learned_scores?)"
+                )
             picked = values[[where[c] for c in rows["clip"].astype(str)]]
             vectors[start : start + len(picked)] = picked
             start += len(picked)

@@ -32,6 +32,7 @@ from PIL import Image
 
 from .atomic import atomic_path
 from .columns import LEARNED_COLUMNS
+from .errors import VideoError
 from .frames import FrameSpec, open_frames
 from .gpu import onnx_session, resolve_device
 from .learned_settings import LearnedSettings
@@ -121,7 +122,9 @@ def spread_indices(n_frames: int, k: int) -> list[int]:
     return [min(n_frames - 1, int((i + 0.5) * n_frames / k)) for i in range(k)]
 
 
-def clip_frames(path: Path, width: int, height: int, wanted: set[int]) -> dict[int, np.ndarray]:
+def clip_frames(
+    path: Path, width: int, height: int, wanted: set[int], video_id: str = ""
+) -> dict[int, np.ndarray]:
     """The clip's frames at ``wanted`` indices (RGB, its own size), one decode."""
     probe = {"video_id": path.stem, "width": width, "height": height, "duration_s": 1.0}
     frames = {}
@@ -131,9 +134,19 @@ def clip_frames(path: Path, width: int, height: int, wanted: set[int]) -> dict[i
             if index in wanted:
                 frames[index] = frame.data
     if wanted and not frames:
-        raise ValueError(f"{path}: no frame decoded")
-    # a clip shorter than its table says: its last decoded frame stands in
-    for index in sorted(wanted - frames.keys()):
+        raise VideoError(video_id or path.stem, f"clip {path.name}: no frame decoded")
+    missing = sorted(wanted - frames.keys())
+    if missing:
+        # a clip shorter than its table says: its last decoded frame stands in
+        log.warning(
+            "%s: clip %s decoded %d frames, its table says more: frame %d stands in for %s",
+            video_id,
+            path.name,
+            max(frames) + 1,
+            max(frames),
+            missing,
+        )
+    for index in missing:
         frames[index] = frames[max(frames)]
     return frames
 
@@ -165,7 +178,8 @@ def fragments_view(frames: list[np.ndarray], grid: int, patch: int) -> np.ndarra
     height, width = frames[0].shape[:2]
     scale = max(1.0, side / height, side / width)
     if scale > 1.0:
-        size = (int(np.ceil(width * scale)), int(np.ceil(height * scale)))
+        # ceil, less a hair: 150 * 2.24 is 336.00000000000006, and must stay 336
+        size = (int(np.ceil(width * scale - 1e-6)), int(np.ceil(height * scale - 1e-6)))
         frames = [
             np.asarray(Image.fromarray(f).resize(size, Image.Resampling.BILINEAR)) for f in frames
         ]
@@ -241,6 +255,11 @@ class QualityModel:
                 )
             frames = shape[2] if isinstance(shape[2], int) else int(quality.get("frames", 32))
             size = shape[3] if isinstance(shape[3], int) else int(quality.get("size", 224))
+            if isinstance(shape[4], int) and shape[4] != size:
+                raise ValueError(
+                    f"score.quality.model {path}: input {spec.name} is {shape[4]}x{size} "
+                    "(W x H); only square views are supported"
+                )
             if kind == "fragments" and size % patch:
                 raise ValueError(
                     f"score.quality.model {path}: input {spec.name} is {size} px, not a "
@@ -250,10 +269,6 @@ class QualityModel:
             # exported technical view takes 4), from consecutive parts of the clip
             clips = shape[0] if isinstance(shape[0], int) and shape[0] > 1 else 1
             self.views.append((spec.name, kind, frames, size, patch, clips))
-
-    @property
-    def frames_needed(self) -> int:
-        return max(frames * clips for _, _, frames, _, _, clips in self.views)
 
     def __call__(self, clip: list[np.ndarray]) -> dict:
         """quality (and, fused as DOVER does, quality_aesthetic and quality_technical) of
@@ -346,34 +361,39 @@ def score_clips(
     score.embedding is on). ``clips``: the video's clip table (status 'clip' rows)."""
     clips = clips[clips["status"] == "clip"]
     per_clip = int(settings.clip.get("frames", 3))
-    rows, clip_frames_of = [], []
+    rows, frames_of = [], []  # (first, count) of each clip's frames in ``pending``
     pending: list[np.ndarray] = []
     for clip in clips.to_dict("records"):
         n_frames = int(clip["n_frames"])
+        if n_frames < 1:
+            raise ValueError(f"{video_id}: clip {clip['clip']} has no frames in its table")
         sampled = spread_indices(n_frames, per_clip) if models.embedder else []
         wanted = set(sampled)
         if models.quality is not None:
             wanted |= set(range(n_frames))
         frames = clip_frames(
-            clips_dir / clip["clip_file"], int(clip["width"]), int(clip["height"]), wanted
+            clips_dir / clip["clip_file"],
+            int(clip["width"]),
+            int(clip["height"]),
+            wanted,
+            video_id,
         )
         row = {"video_id": video_id, "clip": clip["clip"], "start_s": float(clip["start_s"])}
         if models.quality is not None:
             row.update(models.quality([frames[i] for i in range(n_frames)]))
-        clip_frames_of.append(len(pending))
+        frames_of.append((len(pending), len(sampled)))
         pending.extend(frames[i] for i in sampled)
         rows.append(row)
     if models.embedder is not None:
         per_frame = models.embedder.images(pending)
         heads = models.aesthetic(per_frame) if models.aesthetic is not None else None
         embeddings = []
-        for row, first in zip(rows, clip_frames_of, strict=True):
-            vectors = per_frame[first : first + per_clip]
-            mean = vectors.mean(axis=0)
+        for row, (first, count) in zip(rows, frames_of, strict=True):
+            mean = per_frame[first : first + count].mean(axis=0)
             embedding = (mean / max(float(np.linalg.norm(mean)), 1e-12)).astype(np.float32)
             embeddings.append(embedding)
             if heads is not None:
-                row["aesthetic"] = float(heads[first : first + per_clip].mean())
+                row["aesthetic"] = float(heads[first : first + count].mean())
             if models.prompts is not None:
                 row.update(text_scores(embedding, models))
     table = pd.DataFrame(rows).reindex(columns=["video_id", "clip", "start_s", *LEARNED_COLUMNS])

@@ -108,6 +108,10 @@ def _nearest(unit_rows: np.ndarray, centroids: np.ndarray, chunk_rows: int) -> n
     return labels
 
 
+# kept rows compared at once: 4,096 rows x 16,384 kept cosines is 256 MiB of float32
+KEPT_BLOCK = 16_384
+
+
 def first_kept_matches(
     rows: np.ndarray, min_cosine: float, kept: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -119,10 +123,15 @@ def first_kept_matches(
     it comes first in the order."""
     n_before = 0 if kept is None else len(kept)
     match = np.full(len(rows), -1, dtype=np.int64)
-    if n_before:
-        similar = (rows @ kept.T) >= min_cosine
+    # the kept side in blocks too: a cluster that keeps most of a million rows must not
+    # need a rows x kept matrix at once
+    for start in range(0, n_before, KEPT_BLOCK):
+        open_rows = np.flatnonzero(match < 0)
+        if not len(open_rows):
+            break
+        similar = (rows[open_rows] @ kept[start : start + KEPT_BLOCK].T) >= min_cosine
         has = similar.any(axis=1)
-        match[has] = np.argmax(similar[has], axis=1)
+        match[open_rows[has]] = start + np.argmax(similar[has], axis=1)
     within = (rows @ rows.T) >= min_cosine
     is_kept = np.zeros(len(rows), dtype=bool)
     for i in range(len(rows)):
@@ -202,5 +211,5 @@ def read_embeddings(path) -> tuple[pd.DataFrame, np.ndarray]:
     keys = arrow.select(["video_id", "clip", "start_s"]).to_pandas()
     column = arrow.column("embedding").combine_chunks()
     dim = column.type.list_size if len(arrow) else 0
-    vectors = column.values.to_numpy(zero_copy_only=False).reshape(len(arrow), dim)
+    vectors = column.flatten().to_numpy(zero_copy_only=False).reshape(len(arrow), dim)
     return keys, vectors.astype(np.float32)

@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+from google.protobuf.message import DecodeError
 from onnx import TensorProto, helper, numpy_helper
 
 # TensorFlow's DataType enum values -> numpy
@@ -45,6 +46,7 @@ DTYPES = {
     19: np.float16,
 }
 INPUT = "Preprocessor/sub"
+LOGIT_SCALE = "Postprocessor/scale_logits/y"
 BOX_ENCODINGS, CLASS_LOGITS, ANCHORS = "concat", "concat_1", "Concatenate/concat"
 
 
@@ -148,7 +150,10 @@ def _graph_classes():
 def read_graph(path: str | Path) -> dict:
     """Node name -> NodeDef of a frozen GraphDef file."""
     graph = _graph_classes()()
-    graph.ParseFromString(Path(path).read_bytes())
+    try:
+        graph.ParseFromString(Path(path).read_bytes())
+    except DecodeError as err:
+        raise ValueError(f"{path}: not a TensorFlow GraphDef ({err})") from None
     if not graph.node:
         raise ValueError(f"{path}: not a TensorFlow GraphDef (no nodes)")
     return {node.name: node for node in graph.node}
@@ -316,6 +321,7 @@ class SsdConverter:
             return self._conv(node, x[0], x[1])
         if op in ("FusedBatchNorm", "FusedBatchNormV3"):
             data, scale, offset, mean, variance = x[:5]
+            _needs_nchw(node, data)
             channels = len(scale)
             args = [
                 self.constant(np.asarray(v, np.float32).reshape(channels), hint)
@@ -342,6 +348,11 @@ class SsdConverter:
                 if names[i] is None:
                     if nchw and np.ndim(item) == 1:
                         names[i] = self._nchw_constant(item, hint)
+                    elif nchw and np.size(item) != 1:
+                        raise NotImplementedError(
+                            f"{node.name}: a constant of shape {np.shape(item)} against an "
+                            "NCHW activation"
+                        )
                     else:
                         names[i] = self.constant(np.asarray(item, np.float32), hint)
             return Activation(self.emit(onnx_op, names, hint), shape, nchw)
@@ -369,6 +380,9 @@ class SsdConverter:
 
     def _conv(self, node, data: Activation, weights: np.ndarray) -> Activation:
         a = node.attr
+        _needs_nchw(node, data)
+        if a["padding"].s not in (b"SAME", b"VALID"):
+            raise NotImplementedError(f"{node.name}: padding {a['padding'].s.decode()}")
         if a["data_format"].s not in (b"", b"NHWC"):
             raise NotImplementedError(f"{node.name}: data format {a['data_format'].s}")
         strides = list(a["strides"].list.i)[1:3]
@@ -407,6 +421,14 @@ class SsdConverter:
         return Activation(name, (1, out_hw[0], out_hw[1], out_channels), True)
 
 
+def _needs_nchw(node, data) -> None:
+    """Convolutions and batch norms are translated for 4-D activations kept NCHW."""
+    if not isinstance(data, Activation) or not data.nchw or len(data.shape) != 4:
+        raise NotImplementedError(
+            f"{node.name}: {node.op} on a tensor that is not a 4-D activation"
+        )
+
+
 def _strided_slice(x, begin, end, strides, attrs):
     if attrs["ellipsis_mask"].i or attrs["new_axis_mask"].i:
         raise NotImplementedError("StridedSlice with ellipsis or new axes")
@@ -433,7 +455,8 @@ def decode_scales(nodes: dict) -> tuple[float, float, float, float]:
 def ssd_to_onnx(graph_path: str | Path, out_path: str | Path, size=(300, 300)) -> Path:
     """Convert the frozen SSD at ``graph_path`` (see the module) to ONNX at ``out_path``."""
     nodes = read_graph(graph_path)
-    for needed in (INPUT, BOX_ENCODINGS, CLASS_LOGITS, ANCHORS):
+    decode = [f"Postprocessor/Decode/truediv{s}/y" for s in ("", "_1", "_2", "_3")]
+    for needed in (INPUT, BOX_ENCODINGS, CLASS_LOGITS, ANCHORS, *decode, LOGIT_SCALE):
         if needed not in nodes:
             raise ValueError(
                 f"{graph_path}: no node {needed!r}: not a TensorFlow Object Detection API SSD"
