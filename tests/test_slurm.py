@@ -196,7 +196,10 @@ def test_gpu_stage_asked_slurm_for_a_gpu_and_cpu_stages_did_not(cluster_runs, sl
     # in the sheet does not wait in a GPU queue
     with_gpu = scenes.ReqTRES.str.contains(r"gres/gpu=1\b")
     assert with_gpu.to_dict() == {"armwrestling": True, "carphone": False}
-    others = jobs[(jobs.rule != "scenes")]
+    # the people detector on onnxruntime (device auto) can use one too: both videos
+    tracks = jobs[jobs.rule == "tracks"]
+    assert len(tracks) == 2 and tracks.ReqTRES.str.contains(r"gres/gpu=1\b").all()
+    others = jobs[~jobs.rule.isin(["scenes", "tracks"])]
     assert {"deface", "extract_clips", "dataset", "probes", "window_plans"} <= set(others.rule)
     assert not others.ReqTRES.str.contains("gpu").any()
 
@@ -242,7 +245,15 @@ def test_grouping_bundles_small_jobs_into_fewer_slurm_jobs(cluster_runs, slurm_e
     stats = re.search(r"Job stats:\n.*?\n-+\s+-+\n(.*?)\ntotal", dry.stdout + dry.stderr, re.S)
     planned = {row.split()[0]: int(row.split()[1]) for row in stats.group(1).splitlines()}
     # localrules run on the submit host: no sbatch
-    local = ("ingest", "all", "transnetv2_onnx", "video_files", "videos", "run_summary")
+    local = (
+        "ingest",
+        "all",
+        "transnetv2_onnx",
+        "ssdlite_onnx",
+        "video_files",
+        "videos",
+        "run_summary",
+    )
     n_rule_jobs = sum(n for rule, n in planned.items() if rule not in local)
     assert len(jobs) < n_rule_jobs
     counts = jobs.rule.value_counts().to_dict()
