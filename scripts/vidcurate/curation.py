@@ -157,7 +157,7 @@ def mark_semantic_duplicates(
                     dtype=np.float32,
                     shape=(len(candidates), values.shape[1]),
                 )
-            if vectors is not None and values.shape[1] != vectors.shape[1]:
+            if values.shape[1] != vectors.shape[1]:
                 raise ValueError(
                     f"{video_id}: embeddings of {values.shape[1]} dimensions, the videos "
                     f"before it have {vectors.shape[1]} (score.clip changed without "

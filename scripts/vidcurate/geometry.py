@@ -91,8 +91,12 @@ def map_boxes(xyxy: np.ndarray, matrix: np.ndarray, size) -> np.ndarray:
         [np.c_[x1, y1], np.c_[x2, y1], np.c_[x2, y2], np.c_[x1, y2]], axis=1
     )  # (n, 4, 2)
     mapped = apply(matrix, corners.reshape(-1, 2)).reshape(-1, 4, 2)
+    return clip_boxes(np.c_[mapped.min(axis=1), mapped.max(axis=1)], size)
+
+
+def clip_boxes(xyxy: np.ndarray, size) -> np.ndarray:
+    """(n, 4) float xyxy boxes clipped, in place, to an image of ``size`` (w, h)."""
     width, height = size
-    out = np.c_[mapped.min(axis=1), mapped.max(axis=1)]
-    out[:, [0, 2]] = out[:, [0, 2]].clip(0, width)
-    out[:, [1, 3]] = out[:, [1, 3]].clip(0, height)
-    return out
+    xyxy[:, [0, 2]] = xyxy[:, [0, 2]].clip(0, width)
+    xyxy[:, [1, 3]] = xyxy[:, [1, 3]].clip(0, height)
+    return xyxy

@@ -180,9 +180,7 @@ def fragments_view(frames: list[np.ndarray], grid: int, patch: int) -> np.ndarra
     if scale > 1.0:
         # ceil, less a hair: 150 * 2.24 is 336.00000000000006, and must stay 336
         size = (int(np.ceil(width * scale - 1e-6)), int(np.ceil(height * scale - 1e-6)))
-        frames = [
-            np.asarray(Image.fromarray(f).resize(size, Image.Resampling.BILINEAR)) for f in frames
-        ]
+        frames = [_resized(f, size) for f in frames]
         height, width = frames[0].shape[:2]
     tiled = np.empty((len(frames), side, side, 3), np.uint8)
     for row in range(grid):

@@ -56,11 +56,13 @@ BOX_ENCODINGS, CLASS_LOGITS, ANCHORS = "concat", "concat_1", "Concatenate/concat
 def _graph_classes():
     """GraphDef and its nested messages, built from their field numbers."""
     F = descriptor_pb2.FieldDescriptorProto
+    one, many = F.LABEL_OPTIONAL, F.LABEL_REPEATED
     file = descriptor_pb2.FileDescriptorProto(name="vidcurate_tf_graph.proto", package="tfg")
     file.syntax = "proto3"
 
-    def message(name, fields, nested=()):
-        proto = file.message_type.add(name=name)
+    def described(name, fields, nested=()):
+        """A message: its (name, number, type, label, message type or None) fields."""
+        proto = descriptor_pb2.DescriptorProto(name=name)
         for field_name, number, kind, label, type_name in fields:
             field = proto.field.add(name=field_name, number=number, type=kind, label=label)
             if type_name:
@@ -69,10 +71,12 @@ def _graph_classes():
             proto.nested_type.add().CopyFrom(nested_proto)
         return proto
 
-    one, many = F.LABEL_OPTIONAL, F.LABEL_REPEATED
-    dim = descriptor_pb2.DescriptorProto(name="Dim")
-    dim.field.add(name="size", number=1, type=F.TYPE_INT64, label=one)
-    dim.field.add(name="name", number=2, type=F.TYPE_STRING, label=one)
+    def message(name, fields, nested=()):
+        file.message_type.add().CopyFrom(described(name, fields, nested))
+
+    dim = described(
+        "Dim", [("size", 1, F.TYPE_INT64, one, None), ("name", 2, F.TYPE_STRING, one, None)]
+    )
     message(
         "TensorShapeProto",
         [
@@ -97,8 +101,8 @@ def _graph_classes():
             ("half_val", 13, F.TYPE_INT32, many, None),
         ],
     )
-    list_value = descriptor_pb2.DescriptorProto(name="ListValue")
-    for field_name, number, kind, type_name in [
+    # AttrValue's oneof and its ListValue: the same field numbers, one value or many
+    values = [
         ("s", 2, F.TYPE_BYTES, None),
         ("i", 3, F.TYPE_INT64, None),
         ("f", 4, F.TYPE_FLOAT, None),
@@ -106,28 +110,22 @@ def _graph_classes():
         ("type", 6, F.TYPE_INT32, None),
         ("shape", 7, F.TYPE_MESSAGE, ".tfg.TensorShapeProto"),
         ("tensor", 8, F.TYPE_MESSAGE, ".tfg.TensorProto"),
-    ]:
-        field = list_value.field.add(name=field_name, number=number, type=kind, label=many)
-        if type_name:
-            field.type_name = type_name
+    ]
+    list_value = described("ListValue", [(n, i, k, many, t) for n, i, k, t in values])
     message(
         "AttrValue",
         [
             ("list", 1, F.TYPE_MESSAGE, one, ".tfg.AttrValue.ListValue"),
-            ("s", 2, F.TYPE_BYTES, one, None),
-            ("i", 3, F.TYPE_INT64, one, None),
-            ("f", 4, F.TYPE_FLOAT, one, None),
-            ("b", 5, F.TYPE_BOOL, one, None),
-            ("type", 6, F.TYPE_INT32, one, None),
-            ("shape", 7, F.TYPE_MESSAGE, one, ".tfg.TensorShapeProto"),
-            ("tensor", 8, F.TYPE_MESSAGE, one, ".tfg.TensorProto"),
+            *[(n, i, k, one, t) for n, i, k, t in values],
         ],
         [list_value],
     )
-    entry = descriptor_pb2.DescriptorProto(name="AttrEntry")
-    entry.field.add(name="key", number=1, type=F.TYPE_STRING, label=one)
-    entry.field.add(
-        name="value", number=2, type=F.TYPE_MESSAGE, label=one, type_name=".tfg.AttrValue"
+    entry = described(
+        "AttrEntry",
+        [
+            ("key", 1, F.TYPE_STRING, one, None),
+            ("value", 2, F.TYPE_MESSAGE, one, ".tfg.AttrValue"),
+        ],
     )
     entry.options.map_entry = True
     message(

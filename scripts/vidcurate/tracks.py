@@ -44,7 +44,7 @@ from vidcurate.settings import FromConfig
 from .arena import mask_for, read_transform
 from .atomic import atomic_dir, atomic_path
 from .frames import FrameSpec, every, median_frame, open_frames
-from .geometry import iou, map_boxes
+from .geometry import clip_boxes, iou, map_boxes
 from .gpu import onnx_session
 from .x264 import H264Writer
 
@@ -293,10 +293,9 @@ class Letterbox:
     def to_frame(self, xyxy: np.ndarray, size) -> np.ndarray:
         """Boxes in input pixels -> frame pixels, clipped to the frame."""
         left, top = round(self.pad_x - 0.1), round(self.pad_y - 0.1)
-        out = (np.asarray(xyxy, np.float64) - [left, top, left, top]) / self.scale
-        out[:, [0, 2]] = out[:, [0, 2]].clip(0, size[0])
-        out[:, [1, 3]] = out[:, [1, 3]].clip(0, size[1])
-        return out
+        return clip_boxes(
+            (np.asarray(xyxy, np.float64) - [left, top, left, top]) / self.scale, size
+        )
 
 
 @dataclass(frozen=True)
@@ -318,10 +317,7 @@ class Stretch:
     def to_frame(self, xyxy: np.ndarray, size) -> np.ndarray:
         """Boxes in input pixels -> frame pixels, clipped to the frame."""
         scale = [self.scale_x, self.scale_y, self.scale_x, self.scale_y]
-        out = np.asarray(xyxy, np.float64) / scale
-        out[:, [0, 2]] = out[:, [0, 2]].clip(0, size[0])
-        out[:, [1, 3]] = out[:, [1, 3]].clip(0, size[1])
-        return out
+        return clip_boxes(np.asarray(xyxy, np.float64) / scale, size)
 
 
 def decode_onnx_output(
